@@ -1,0 +1,129 @@
+//! [`Instance`]: one CIM object as received, class-agnostic.
+
+use serde::de::DeserializeOwned;
+
+use super::{ClassPath, DecodeError, Reference, Value, de::InstanceDeserializer};
+
+/// One CIM instance: its class, its properties in the order the server sent them, and its
+/// reference when the server sent one (EPR enumeration modes).
+///
+/// This is the dynamic form that serves any class; typed structs are made from it with
+/// [`Instance::deserialize`].
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Instance {
+    class_name: String,
+    namespace_uri: Option<String>,
+    properties: Vec<Property>,
+    reference: Option<Reference>,
+}
+
+/// A named property value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    /// The property name as the server wrote it, e.g. `ClientUserName`.
+    pub name: String,
+    /// Its value.
+    pub value: Value,
+}
+
+impl Instance {
+    /// An empty instance of a class.
+    pub fn new(class_name: impl Into<String>) -> Self {
+        Self {
+            class_name: class_name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The concrete class name, from the element name (a subclass when a base class was
+    /// enumerated). For WQL projections (`w:XmlFragment`) the server does not say; the class
+    /// named in the query is used.
+    pub fn class_name(&self) -> &str {
+        &self.class_name
+    }
+
+    /// The XML namespace of the instance element: the class resource URI on Windows.
+    pub fn namespace_uri(&self) -> Option<&str> {
+        self.namespace_uri.as_deref()
+    }
+
+    /// The class path, when the element namespace is a WMI resource URI.
+    pub fn class_path(&self) -> Option<ClassPath> {
+        self.namespace_uri
+            .as_deref()
+            .and_then(ClassPath::from_resource_uri)
+            .or_else(|| {
+                self.reference
+                    .as_ref()
+                    .and_then(Reference::class_path)
+            })
+    }
+
+    /// The properties, in the order received.
+    pub fn properties(&self) -> &[Property] {
+        &self.properties
+    }
+
+    /// A property value by name: exact match first, then case-insensitive (WMI names are
+    /// case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.properties
+            .iter()
+            .find(|p| p.name == name)
+            .or_else(|| self.properties.iter().find(|p| p.name.eq_ignore_ascii_case(name)))
+            .map(|p| &p.value)
+    }
+
+    /// The reference the server sent with the instance, if any.
+    pub fn reference(&self) -> Option<&Reference> {
+        self.reference.as_ref()
+    }
+
+    /// Converts into a typed value through serde: property names are the keys, and the target
+    /// type decides how text is read (integers exactly, booleans, datetimes, arrays).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        T::deserialize(InstanceDeserializer::new(self)).map_err(|e| e.in_class(&self.class_name))
+    }
+
+    /// Adds a property. A property with the same name as the last one becomes an array, as a
+    /// repeated element does on the wire.
+    pub fn push(&mut self, name: impl Into<String>, value: Value) {
+        let name = name.into();
+        if let Some(last) = self.properties.last_mut()
+            && last.name == name
+        {
+            match &mut last.value {
+                Value::Array(items) => items.push(value),
+                other => {
+                    let first = std::mem::replace(other, Value::Null);
+                    *other = Value::Array(vec![first, value]);
+                }
+            }
+            return;
+        }
+        self.properties.push(Property { name, value });
+    }
+
+    /// Builder form of [`Instance::push`].
+    #[must_use]
+    pub fn with(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.push(name, value);
+        self
+    }
+
+    /// Sets the element namespace URI.
+    #[must_use]
+    pub fn with_namespace_uri(mut self, uri: impl Into<String>) -> Self {
+        self.namespace_uri = Some(uri.into());
+        self
+    }
+
+    /// Sets the reference.
+    pub fn set_reference(&mut self, reference: Reference) {
+        self.reference = Some(reference);
+    }
+
+    pub(crate) fn set_class_name(&mut self, class_name: impl Into<String>) {
+        self.class_name = class_name.into();
+    }
+}
