@@ -1,1 +1,2 @@
 pub mod cim;
+pub mod wsman;

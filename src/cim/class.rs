@@ -65,7 +65,7 @@ pub fn wql_resource_uri(namespace: &str) -> String {
     format!("{WMI_RESOURCE_PREFIX}{}/*", normalize_namespace(namespace))
 }
 
-pub(crate) fn normalize_namespace(namespace: &str) -> String {
+fn normalize_namespace(namespace: &str) -> String {
     namespace.trim_matches(['/', '\\']).replace('\\', "/")
 }
 

@@ -17,7 +17,6 @@ mod value;
 use std::fmt;
 
 pub use class::{CimClass, ClassPath, FromInstance, wql_resource_uri};
-pub(crate) use class::normalize_namespace;
 pub use datetime::Datetime;
 pub use instance::{Instance, Property};
 pub use interval::Interval;

@@ -1,0 +1,273 @@
+//! Request envelopes: Identify, Enumerate, Pull, Release, Get. Plain string building: the shapes
+//! are fixed, and every text and attribute value is escaped.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::ns::{self, action};
+use super::writer::{element, escape_into};
+use crate::cim::{Reference, Selector, SelectorValue};
+
+/// A WS-Addressing MessageID: `uuid:` and an upper-case GUID, as Windows writes them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// A fresh random MessageID.
+    pub fn random() -> Self {
+        Self(format!(
+            "uuid:{}",
+            uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
+        ))
+    }
+
+    /// A MessageID with a given value (tests, replays).
+    pub fn from_string(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The text, e.g. `uuid:5E6EE511-87B0-4C03-8084-15EEC39AD510`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Header values shared by every request to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addressing {
+    /// `a:To`: the endpoint URL.
+    pub to: String,
+    /// `w:MaxEnvelopeSize`: the largest response the server may send, in bytes.
+    pub max_envelope_size: u32,
+    /// `w:OperationTimeout`: how long the server may work on one request.
+    pub operation_timeout: Duration,
+    /// `w:Locale` / `p:DataLocale` (sent with mustUnderstand="false", as Windows clients do).
+    pub locale: Option<String>,
+}
+
+impl Addressing {
+    /// Defaults: 512000-byte envelopes (the Windows default MaxEnvelopeSizekb is 500), 60 s.
+    pub fn new(to: impl Into<String>) -> Self {
+        Self {
+            to: to.into(),
+            max_envelope_size: 512_000,
+            operation_timeout: Duration::from_secs(60),
+            locale: Some("en-US".into()),
+        }
+    }
+}
+
+/// What an enumeration returns for each item (`w:EnumerationMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnumerationMode {
+    /// The objects (no `w:EnumerationMode` element).
+    #[default]
+    Objects,
+    /// Only endpoint references (`EnumerateEPR`).
+    References,
+    /// Objects with their endpoint references (`EnumerateObjectAndEPR`).
+    ObjectsAndReferences,
+}
+
+/// A filter on an enumeration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Filter {
+    /// A WQL query; the resource URI must be `<namespace>/*`.
+    Wql(String),
+    /// Instances whose keys equal these values (`SelectorFilter` dialect).
+    Selectors(Vec<Selector>),
+}
+
+/// The body of an Enumerate request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumerate {
+    /// The class (or `<namespace>/*` for WQL).
+    pub resource_uri: String,
+    /// Optional filter.
+    pub filter: Option<Filter>,
+    /// Objects, references or both.
+    pub mode: EnumerationMode,
+    /// `w:MaxElements` for the first response (sent with `w:OptimizeEnumeration`).
+    pub max_elements: u32,
+}
+
+fn header(
+    out: &mut String,
+    addressing: &Addressing,
+    action: &str,
+    resource_uri: &str,
+    message_id: &MessageId,
+    selectors: &[Selector],
+) {
+    out.push_str(concat!(
+        r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope""#,
+        r#" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing""#,
+        r#" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration""#,
+        r#" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd""#,
+        r#" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">"#,
+        "<s:Header>"
+    ));
+    element(out, "a:To", &addressing.to);
+    out.push_str(r#"<w:ResourceURI s:mustUnderstand="true">"#);
+    escape_into(out, resource_uri);
+    out.push_str("</w:ResourceURI>");
+    out.push_str(r#"<a:ReplyTo><a:Address s:mustUnderstand="true">"#);
+    out.push_str(ns::ANONYMOUS);
+    out.push_str("</a:Address></a:ReplyTo>");
+    out.push_str(r#"<a:Action s:mustUnderstand="true">"#);
+    escape_into(out, action);
+    out.push_str("</a:Action>");
+    let _ = write!(
+        out,
+        r#"<w:MaxEnvelopeSize s:mustUnderstand="true">{}</w:MaxEnvelopeSize>"#,
+        addressing.max_envelope_size
+    );
+    element(out, "a:MessageID", message_id.as_str());
+    if let Some(locale) = &addressing.locale {
+        out.push_str(r#"<w:Locale xml:lang=""#);
+        escape_into(out, locale);
+        out.push_str(r#"" s:mustUnderstand="false"/><p:DataLocale xml:lang=""#);
+        escape_into(out, locale);
+        out.push_str(r#"" s:mustUnderstand="false"/>"#);
+    }
+    let timeout = addressing.operation_timeout;
+    let _ = write!(
+        out,
+        "<w:OperationTimeout>PT{}.{:03}S</w:OperationTimeout>",
+        timeout.as_secs(),
+        timeout.subsec_millis()
+    );
+    if !selectors.is_empty() {
+        write_selector_set(out, selectors);
+    }
+    out.push_str("</s:Header>");
+}
+
+/// `<w:SelectorSet>` with text or nested endpoint references.
+pub(crate) fn write_selector_set(out: &mut String, selectors: &[Selector]) {
+    out.push_str("<w:SelectorSet>");
+    for selector in selectors {
+        out.push_str(r#"<w:Selector Name=""#);
+        escape_into(out, &selector.name);
+        out.push_str(r#"">"#);
+        match &selector.value {
+            SelectorValue::Text(t) => escape_into(out, t),
+            SelectorValue::Reference(r) => {
+                out.push_str("<a:EndpointReference>");
+                write_epr_content(out, r);
+                out.push_str("</a:EndpointReference>");
+            }
+        }
+        out.push_str("</w:Selector>");
+    }
+    out.push_str("</w:SelectorSet>");
+}
+
+/// `a:Address` and `a:ReferenceParameters` of an endpoint reference.
+pub(crate) fn write_epr_content(out: &mut String, reference: &Reference) {
+    element(out, "a:Address", reference.address().unwrap_or(ns::ANONYMOUS));
+    out.push_str("<a:ReferenceParameters>");
+    element(out, "w:ResourceURI", reference.resource_uri());
+    if !reference.selectors().is_empty() {
+        write_selector_set(out, reference.selectors());
+    }
+    out.push_str("</a:ReferenceParameters>");
+}
+
+fn body(out: &mut String, content: impl FnOnce(&mut String)) -> String {
+    out.push_str("<s:Body>");
+    content(out);
+    out.push_str("</s:Body></s:Envelope>");
+    std::mem::take(out)
+}
+
+/// `wsmid:Identify`: answered without authentication by most servers.
+pub fn identify() -> String {
+    concat!(
+        r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope""#,
+        r#" xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">"#,
+        "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"
+    )
+    .to_owned()
+}
+
+/// An optimized Enumerate: the first page comes back in the response.
+pub fn enumerate(addressing: &Addressing, request: &Enumerate, message_id: &MessageId) -> String {
+    let mut out = String::with_capacity(1536);
+    header(&mut out, addressing, action::ENUMERATE, &request.resource_uri, message_id, &[]);
+    body(&mut out, |out| {
+        out.push_str("<n:Enumerate><w:OptimizeEnumeration/>");
+        let _ = write!(out, "<w:MaxElements>{}</w:MaxElements>", request.max_elements.max(1));
+        match request.mode {
+            EnumerationMode::Objects => {}
+            EnumerationMode::References => {
+                out.push_str("<w:EnumerationMode>EnumerateEPR</w:EnumerationMode>");
+            }
+            EnumerationMode::ObjectsAndReferences => {
+                out.push_str("<w:EnumerationMode>EnumerateObjectAndEPR</w:EnumerationMode>");
+            }
+        }
+        match &request.filter {
+            None => {}
+            Some(Filter::Wql(query)) => {
+                let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_WQL);
+                escape_into(out, query);
+                out.push_str("</w:Filter>");
+            }
+            Some(Filter::Selectors(selectors)) => {
+                let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_SELECTOR);
+                write_selector_set(out, selectors);
+                out.push_str("</w:Filter>");
+            }
+        }
+        out.push_str("</n:Enumerate>");
+    })
+}
+
+/// A Pull on the same resource URI as its Enumerate, with the latest context.
+pub fn pull(
+    addressing: &Addressing,
+    resource_uri: &str,
+    context: &str,
+    max_elements: u32,
+    message_id: &MessageId,
+) -> String {
+    let mut out = String::with_capacity(1280);
+    header(&mut out, addressing, action::PULL, resource_uri, message_id, &[]);
+    body(&mut out, |out| {
+        out.push_str("<n:Pull>");
+        element(out, "n:EnumerationContext", context);
+        let _ = write!(out, "<n:MaxElements>{}</n:MaxElements></n:Pull>", max_elements.max(1));
+    })
+}
+
+/// A Release of an enumeration that will not be pulled to its end.
+pub fn release(
+    addressing: &Addressing,
+    resource_uri: &str,
+    context: &str,
+    message_id: &MessageId,
+) -> String {
+    let mut out = String::with_capacity(1280);
+    header(&mut out, addressing, action::RELEASE, resource_uri, message_id, &[]);
+    body(&mut out, |out| {
+        out.push_str("<n:Release>");
+        element(out, "n:EnumerationContext", context);
+        out.push_str("</n:Release>");
+    })
+}
+
+/// A Get of the instance a reference points to.
+pub fn get(addressing: &Addressing, reference: &Reference, message_id: &MessageId) -> String {
+    let mut out = String::with_capacity(1280);
+    header(
+        &mut out,
+        addressing,
+        action::GET,
+        reference.resource_uri(),
+        message_id,
+        reference.selectors(),
+    );
+    body(&mut out, |_| {})
+}

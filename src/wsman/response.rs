@@ -1,0 +1,486 @@
+//! Parsing of WS-Management responses into [`Response`]: one streaming pass, elements matched by
+//! namespace URI, items turned into [`Instance`] values as they are read.
+
+use quick_xml::events::BytesStart;
+
+use super::dom::Node;
+use super::xml::{Ev, XmlReader};
+use super::{Fault, ParseError, ns};
+use crate::cim::{Datetime, Instance, Interval, Reference, Value};
+
+/// The addressing headers of a response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseHeader {
+    /// `a:Action`, trimmed.
+    pub action: Option<String>,
+    /// `a:MessageID`.
+    pub message_id: Option<String>,
+    /// `a:RelatesTo`: the MessageID of the request this answers.
+    pub relates_to: Option<String>,
+}
+
+/// A parsed response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// Addressing headers.
+    pub header: ResponseHeader,
+    /// What the body holds.
+    pub body: ResponseBody,
+}
+
+/// The body of a response.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ResponseBody {
+    /// `n:EnumerateResponse` (with `w:Items` when the enumeration was optimized).
+    Enumerate(Page),
+    /// `n:PullResponse`.
+    Pull(Page),
+    /// `n:ReleaseResponse`.
+    Release,
+    /// A resource element directly in the body (Get).
+    Resource(Instance),
+    /// `<Method>_OUTPUT` (Invoke).
+    MethodOutput(Instance),
+    /// `wsmid:IdentifyResponse`.
+    Identify(Identity),
+    /// `s:Fault`.
+    Fault(Box<Fault>),
+    /// An empty `s:Body`.
+    Empty,
+}
+
+/// One page of an enumeration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// `n:EnumerationContext`: `None` when absent, `Some("")` when present but empty (Windows
+    /// writes it empty when everything fit in the first response).
+    pub context: Option<String>,
+    /// The items, in order.
+    pub items: Vec<Instance>,
+    /// `w:EndOfSequence` / `n:EndOfSequence` was present.
+    pub end_of_sequence: bool,
+}
+
+/// What `wsmid:IdentifyResponse` says about the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// e.g. `http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd`.
+    pub protocol_version: Option<String>,
+    /// e.g. `Microsoft Corporation`.
+    pub product_vendor: Option<String>,
+    /// e.g. `OS: 10.0.20348 SP: 0.0 Stack: 3.0`.
+    pub product_version: Option<String>,
+}
+
+/// Parses a response envelope.
+pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
+    let mut x = XmlReader::from_bytes(body)?;
+    let root = loop {
+        match x.next()? {
+            Ev::Start(e) => break e,
+            Ev::Empty(e) => {
+                return Err(ParseError::NotAnEnvelope(e.local_name().into_inner().to_owned()));
+            }
+            Ev::Text(t) if t.trim().is_empty() => {}
+            Ev::Text(_) => return Err(ParseError::NotAnEnvelope("text".into())),
+            Ev::End => return Err(ParseError::NotAnEnvelope("end tag".into())),
+            Ev::Eof => return Err(ParseError::Empty),
+        }
+    };
+    if !x.is(&root, ns::SOAP, "Envelope") {
+        return Err(ParseError::NotAnEnvelope(root.local_name().into_inner().to_owned()));
+    }
+    let mut header = ResponseHeader::default();
+    let mut body = None;
+    while let Some((e, empty)) = x.next_child()? {
+        if x.is(&e, ns::SOAP, "Header") && !empty {
+            header = parse_header(&mut x)?;
+        } else if x.is(&e, ns::SOAP, "Body") {
+            body = Some(if empty {
+                ResponseBody::Empty
+            } else {
+                parse_body(&mut x)?
+            });
+        } else if !empty {
+            x.skip()?;
+        }
+    }
+    loop {
+        match x.next()? {
+            Ev::Eof => break,
+            Ev::Text(t) if t.trim().is_empty() => {}
+            _ => {
+                return Err(ParseError::Malformed {
+                    position: x.position(),
+                    message: "content after the envelope".into(),
+                });
+            }
+        }
+    }
+    let body = body.ok_or(ParseError::MissingBody)?;
+    Ok(Response { header, body })
+}
+
+fn parse_header(x: &mut XmlReader<'_>) -> Result<ResponseHeader, ParseError> {
+    let mut header = ResponseHeader::default();
+    while let Some((e, empty)) = x.next_child()? {
+        if empty {
+            continue;
+        }
+        let slot = if x.ns(&e) == Some(ns::ADDRESSING) {
+            match e.local_name().into_inner() {
+                "Action" => Some(&mut header.action),
+                "MessageID" => Some(&mut header.message_id),
+                "RelatesTo" => Some(&mut header.relates_to),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match slot {
+            Some(slot) => *slot = Some(x.read_text()?.trim().to_owned()),
+            None => x.skip()?,
+        }
+    }
+    Ok(header)
+}
+
+fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
+    let Some((e, empty)) = x.next_child()? else {
+        return Ok(ResponseBody::Empty);
+    };
+    let body = if x.is(&e, ns::SOAP, "Fault") {
+        let node = Node::read(x, &e, empty)?;
+        ResponseBody::Fault(Box::new(Fault::from_node(&node)))
+    } else if x.is(&e, ns::ENUMERATION, "EnumerateResponse") {
+        ResponseBody::Enumerate(if empty { Page::default() } else { parse_page(x)? })
+    } else if x.is(&e, ns::ENUMERATION, "PullResponse") {
+        ResponseBody::Pull(if empty { Page::default() } else { parse_page(x)? })
+    } else if x.is(&e, ns::ENUMERATION, "ReleaseResponse") {
+        if !empty {
+            x.skip()?;
+        }
+        ResponseBody::Release
+    } else if x.is(&e, ns::IDENTITY, "IdentifyResponse") {
+        let node = Node::read(x, &e, empty)?;
+        let field = |name: &str| node.child(ns::IDENTITY, name).and_then(Node::trimmed);
+        ResponseBody::Identify(Identity {
+            protocol_version: field("ProtocolVersion"),
+            product_vendor: field("ProductVendor"),
+            product_version: field("ProductVersion"),
+        })
+    } else {
+        let is_output = e.local_name().into_inner().ends_with("_OUTPUT");
+        let instance = parse_instance(x, &e, empty)?;
+        if is_output {
+            ResponseBody::MethodOutput(instance)
+        } else {
+            ResponseBody::Resource(instance)
+        }
+    };
+    // Anything after the first body element is not WS-Management; skip it.
+    while let Some((_, empty)) = x.next_child()? {
+        if !empty {
+            x.skip()?;
+        }
+    }
+    Ok(body)
+}
+
+fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
+    let mut page = Page::default();
+    while let Some((e, empty)) = x.next_child()? {
+        let local = e.local_name().into_inner();
+        let in_enum_or_wsman = matches!(x.ns(&e), Some(ns::ENUMERATION | ns::WSMAN));
+        match (local, in_enum_or_wsman) {
+            ("EnumerationContext", true) => {
+                page.context = Some(if empty {
+                    String::new()
+                } else {
+                    x.read_text()?.trim().to_owned()
+                });
+            }
+            ("Items", true) => {
+                if !empty {
+                    parse_items(x, &mut page.items)?;
+                }
+            }
+            ("EndOfSequence", true) => {
+                page.end_of_sequence = true;
+                if !empty {
+                    x.skip()?;
+                }
+            }
+            _ => {
+                if !empty {
+                    x.skip()?;
+                }
+            }
+        }
+    }
+    Ok(page)
+}
+
+fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), ParseError> {
+    while let Some((e, empty)) = x.next_child()? {
+        let item = if x.is(&e, ns::WSMAN, "Item") {
+            if empty {
+                continue;
+            }
+            parse_item_wrapper(x)?
+        } else if x.is(&e, ns::ADDRESSING, "EndpointReference") {
+            let reference = if empty { Reference::new("") } else { parse_epr(x)? };
+            instance_from_reference(reference)
+        } else if x.is(&e, ns::WSMAN, "XmlFragment") {
+            // A WQL projection: the class is not named; the caller knows it.
+            let mut instance = parse_instance(x, &e, empty)?;
+            instance.set_class_name("");
+            instance
+        } else {
+            parse_instance(x, &e, empty)?
+        };
+        items.push(item);
+    }
+    Ok(())
+}
+
+/// `w:Item` of EnumerateObjectAndEPR: the object and its `a:EndpointReference`.
+fn parse_item_wrapper(x: &mut XmlReader<'_>) -> Result<Instance, ParseError> {
+    let mut instance = None;
+    let mut reference = None;
+    while let Some((e, empty)) = x.next_child()? {
+        if x.is(&e, ns::ADDRESSING, "EndpointReference") {
+            reference = Some(if empty { Reference::new("") } else { parse_epr(x)? });
+        } else if instance.is_none() {
+            instance = Some(parse_instance(x, &e, empty)?);
+        } else if !empty {
+            x.skip()?;
+        }
+    }
+    Ok(match (instance, reference) {
+        (Some(mut instance), Some(reference)) => {
+            instance.set_reference(reference);
+            instance
+        }
+        (Some(instance), None) => instance,
+        (None, Some(reference)) => instance_from_reference(reference),
+        (None, None) => Instance::default(),
+    })
+}
+
+fn instance_from_reference(reference: Reference) -> Instance {
+    let class = reference
+        .resource_uri()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut instance = Instance::new(class);
+    instance.set_reference(reference);
+    instance
+}
+
+/// An instance element: one child per property, repeated children for arrays.
+fn parse_instance(
+    x: &mut XmlReader<'_>,
+    start: &BytesStart<'_>,
+    empty: bool,
+) -> Result<Instance, ParseError> {
+    let mut instance = Instance::new(start.local_name().into_inner());
+    if let Some(uri) = x.ns(start) {
+        instance = instance.with_namespace_uri(uri);
+    }
+    if empty {
+        return Ok(instance);
+    }
+    while let Some((e, empty)) = x.next_child()? {
+        let name = e.local_name().into_inner().to_owned();
+        let nil = x.is_nil(&e);
+        let value = if empty {
+            if nil { Value::Null } else { Value::Text(String::new()) }
+        } else {
+            parse_property_value(x, nil, &name)?
+        };
+        instance.push(name, value);
+    }
+    Ok(instance)
+}
+
+/// The content of a property element: text, a typed CIM element, a reference or an object.
+fn parse_property_value(
+    x: &mut XmlReader<'_>,
+    nil: bool,
+    name: &str,
+) -> Result<Value, ParseError> {
+    let mut text = String::new();
+    let mut value = None;
+    let mut epr: Option<Reference> = None;
+    loop {
+        match x.next()? {
+            Ev::Text(t) => {
+                if value.is_none() && epr.is_none() {
+                    text.push_str(&t);
+                }
+            }
+            Ev::End => break,
+            Ev::Eof => return Err(ParseError::Truncated),
+            Ev::Start(e) => {
+                let ns = x.ns(&e);
+                let local = e.local_name().into_inner();
+                let in_cim = ns.is_none() || ns == Some(ns::CIM_COMMON);
+                match (local, in_cim, ns) {
+                    ("Datetime", true, _) | ("CIM_DateTime", true, _) | ("Date", true, _) => {
+                        let raw = x.read_text()?;
+                        value = Some(if local == "CIM_DateTime" && raw.trim().ends_with(":000") {
+                            Value::Interval(Interval::parse(&raw).map_err(|e| invalid(name, e))?)
+                        } else {
+                            Value::Datetime(Datetime::parse(&raw).map_err(|e| invalid(name, e))?)
+                        });
+                    }
+                    ("Interval", true, _) => {
+                        let raw = x.read_text()?;
+                        value = Some(Value::Interval(
+                            Interval::parse(&raw).map_err(|e| invalid(name, e))?,
+                        ));
+                    }
+                    ("Address", _, Some(ns::ADDRESSING)) => {
+                        let address = x.read_text()?.trim().to_owned();
+                        let current = epr.take().unwrap_or_else(|| Reference::new(""));
+                        epr = Some(current.with_address(address));
+                    }
+                    ("ReferenceParameters", _, Some(ns::ADDRESSING)) => {
+                        let address = epr.as_ref().and_then(|r| r.address().map(str::to_owned));
+                        let mut parsed = parse_reference_parameters(x)?;
+                        if let Some(address) = address {
+                            parsed = parsed.with_address(address);
+                        }
+                        epr = Some(parsed);
+                    }
+                    ("EndpointReference", _, Some(ns::ADDRESSING)) => {
+                        value = Some(Value::Reference(parse_epr(x)?));
+                    }
+                    _ => {
+                        let object = parse_instance(x, &e, false)?;
+                        value = Some(Value::Object(Box::new(object)));
+                    }
+                }
+            }
+            Ev::Empty(e) => {
+                let local = e.local_name().into_inner();
+                if value.is_none() && epr.is_none() && local != "Address" {
+                    value = Some(Value::Object(Box::new(Instance::new(local))));
+                }
+            }
+        }
+    }
+    Ok(if nil {
+        Value::Null
+    } else if let Some(reference) = epr {
+        Value::Reference(reference)
+    } else if let Some(value) = value {
+        value
+    } else {
+        Value::Text(text)
+    })
+}
+
+fn invalid(name: &str, source: crate::cim::ValueError) -> ParseError {
+    ParseError::InvalidValue {
+        property: name.to_owned(),
+        source,
+    }
+}
+
+/// After `a:EndpointReference` (or any element holding an EPR's children).
+pub(crate) fn parse_epr(x: &mut XmlReader<'_>) -> Result<Reference, ParseError> {
+    let mut address = None;
+    let mut reference = None;
+    while let Some((e, empty)) = x.next_child()? {
+        if empty {
+            continue;
+        }
+        if x.is(&e, ns::ADDRESSING, "Address") {
+            address = Some(x.read_text()?.trim().to_owned());
+        } else if x.is(&e, ns::ADDRESSING, "ReferenceParameters") {
+            reference = Some(parse_reference_parameters(x)?);
+        } else {
+            x.skip()?;
+        }
+    }
+    let mut reference = reference.unwrap_or_else(|| Reference::new(""));
+    if let Some(address) = address {
+        reference = reference.with_address(address);
+    }
+    Ok(reference)
+}
+
+/// After `a:ReferenceParameters`: `w:ResourceURI` and `w:SelectorSet`.
+fn parse_reference_parameters(x: &mut XmlReader<'_>) -> Result<Reference, ParseError> {
+    let mut reference = Reference::new("");
+    let mut uri = String::new();
+    while let Some((e, empty)) = x.next_child()? {
+        if empty {
+            continue;
+        }
+        if x.is(&e, ns::WSMAN, "ResourceURI") {
+            uri = x.read_text()?.trim().to_owned();
+        } else if x.is(&e, ns::WSMAN, "SelectorSet") {
+            reference = parse_selector_set(x, reference)?;
+        } else {
+            x.skip()?;
+        }
+    }
+    let mut out = Reference::new(uri);
+    for selector in reference.selectors() {
+        out = match &selector.value {
+            crate::cim::SelectorValue::Text(t) => out.with_selector(&selector.name, t),
+            crate::cim::SelectorValue::Reference(r) => {
+                out.with_reference_selector(&selector.name, (**r).clone())
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// After `w:SelectorSet`: each `w:Selector Name="..."` holds text or a nested EPR.
+pub(crate) fn parse_selector_set(
+    x: &mut XmlReader<'_>,
+    mut reference: Reference,
+) -> Result<Reference, ParseError> {
+    while let Some((e, empty)) = x.next_child()? {
+        if !x.is(&e, ns::WSMAN, "Selector") {
+            if !empty {
+                x.skip()?;
+            }
+            continue;
+        }
+        let name = x.attr(&e, None, "Name")?.unwrap_or_default();
+        if empty {
+            reference = reference.with_selector(name, "");
+            continue;
+        }
+        let mut text = String::new();
+        let mut nested = None;
+        loop {
+            match x.next()? {
+                Ev::Text(t) => text.push_str(&t),
+                Ev::Start(c) => {
+                    if x.is(&c, ns::ADDRESSING, "EndpointReference") {
+                        nested = Some(parse_epr(x)?);
+                    } else {
+                        x.skip()?;
+                    }
+                }
+                Ev::Empty(_) => {}
+                Ev::End => break,
+                Ev::Eof => return Err(ParseError::Truncated),
+            }
+        }
+        reference = match nested {
+            Some(r) => reference.with_reference_selector(name, r),
+            None => reference.with_selector(name, text),
+        };
+    }
+    Ok(reference)
+}
