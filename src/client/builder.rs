@@ -1,0 +1,181 @@
+//! [`ClientBuilder`]: sentences that configure a [`Client`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{CaSource, Config, endpoint_url};
+use super::{Client, ClientInner};
+use crate::auth::{Auth, Credentials};
+use crate::error::{Error, Result};
+use crate::transport::HttpTransport;
+
+/// Builds a [`Client`]. Defaults: HTTP on 5985 (HTTPS on 5986 with [`ClientBuilder::https`]),
+/// TLS verified against the system roots, Basic refused over plain HTTP, connect timeout 10 s,
+/// operation timeout 60 s, responses capped at 16 MiB, 500 items per page.
+#[must_use]
+#[derive(Debug)]
+pub struct ClientBuilder {
+    target: String,
+    https: bool,
+    credentials: Option<Credentials>,
+    auth: Auth,
+    ca: Vec<CaSource>,
+    danger_accept_invalid_certs: bool,
+    allow_basic_over_http: bool,
+    connect_timeout: Duration,
+    operation_timeout: Duration,
+    max_envelope_size: u32,
+    max_response_size: usize,
+    max_elements: u32,
+    locale: Option<String>,
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            https: false,
+            credentials: None,
+            auth: Auth::default(),
+            ca: Vec::new(),
+            danger_accept_invalid_certs: false,
+            allow_basic_over_http: false,
+            connect_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(60),
+            max_envelope_size: 512_000,
+            max_response_size: 16 << 20,
+            max_elements: 500,
+            locale: Some("en-US".into()),
+        }
+    }
+
+    /// The user and password to authenticate with.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The authentication mechanism.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Uses HTTPS (port 5986) when the target is a host name rather than a URL.
+    pub fn https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// Trusts the CA certificates of a PEM file, in addition to the system roots.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca.push(CaSource::File(path.into()));
+        self
+    }
+
+    /// Trusts the CA certificates of a PEM bundle in memory.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca.push(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Accepts any server certificate. Anyone on the path can then read and change the
+    /// traffic, passwords included: only for throwaway lab servers.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.danger_accept_invalid_certs = accept;
+        self
+    }
+
+    /// Allows Basic authentication over plain HTTP, which sends the password in clear. Only for
+    /// loopback or lab networks.
+    pub fn danger_allow_basic_over_http(mut self, allow: bool) -> Self {
+        self.allow_basic_over_http = allow;
+        self
+    }
+
+    /// How long to wait for the TCP and TLS connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// `w:OperationTimeout`: how long the server may work on one request. The HTTP exchange is
+    /// given 15 s more.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// `w:MaxEnvelopeSize`: the largest response envelope the server may send, in bytes.
+    pub fn max_envelope_size(mut self, bytes: u32) -> Self {
+        self.max_envelope_size = bytes;
+        self
+    }
+
+    /// The largest response body accepted; a larger one is an error, never read into memory.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// `w:MaxElements`: items asked for per page (the server may send fewer).
+    pub fn max_elements(mut self, items: u32) -> Self {
+        self.max_elements = items;
+        self
+    }
+
+    /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
+    pub fn locale(mut self, locale: Option<String>) -> Self {
+        self.locale = locale;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// A config error for a bad target, an unreadable CA file or a zero limit; a refusal when
+    /// Basic credentials would cross plain HTTP without [`Self::danger_allow_basic_over_http`].
+    pub fn build(self) -> Result<Client> {
+        let target = self.target.clone();
+        self.build_inner().map_err(|e| e.with_target(target))
+    }
+
+    fn build_inner(self) -> Result<Client> {
+        let endpoint = endpoint_url(&self.target, self.https)?;
+        if self.max_elements == 0 || self.max_envelope_size < 8192 || self.max_response_size == 0 {
+            return Err(Error::config(
+                "max_elements must be at least 1 and max_envelope_size at least 8192",
+            ));
+        }
+        let mut root_certificates = Vec::new();
+        for source in self.ca {
+            root_certificates.push(match source {
+                CaSource::Pem(pem) => pem,
+                CaSource::File(path) => std::fs::read(&path).map_err(|e| {
+                    Error::config(format!("cannot read CA file {}: {e}", path.display()))
+                })?,
+            });
+        }
+        let config = Config {
+            target: self.target,
+            endpoint,
+            credentials: self.credentials,
+            auth: self.auth,
+            root_certificates,
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
+            allow_basic_over_http: self.allow_basic_over_http,
+            connect_timeout: self.connect_timeout,
+            operation_timeout: self.operation_timeout,
+            max_envelope_size: self.max_envelope_size,
+            max_response_size: self.max_response_size,
+            max_elements: self.max_elements,
+            locale: self.locale,
+        };
+        let transport = HttpTransport::new(&config)?;
+        Ok(Client {
+            inner: Arc::new(ClientInner { config, transport }),
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! [`Client`]: one WinRM endpoint, its credentials and its limits.
+
+mod builder;
+mod config;
+mod enumeration;
+
+use std::sync::Arc;
+
+pub use builder::ClientBuilder;
+pub(crate) use config::Config;
+pub use config::{HTTP_PORT, HTTPS_PORT};
+pub use enumeration::Enumeration;
+
+use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference, wql_resource_uri};
+use crate::error::{Error, Result};
+use crate::transport::HttpTransport;
+use crate::wsman::{
+    Addressing, Filter, Identity, MessageId, ResponseBody, parse_response, request,
+};
+
+/// A client for one WinRM endpoint. Cheap to clone: clones share the configuration and the
+/// HTTP connection pool.
+///
+/// ```no_run
+/// # async fn run() -> winrm_sessions::Result<()> {
+/// use futures_util::TryStreamExt;
+/// use winrm_sessions::{Client, Credentials, classes::SmbSession};
+///
+/// let client = Client::builder("fs01.corp.example")
+///     .https(true)
+///     .credentials(Credentials::new("auditor", "secret"))
+///     .build()?;
+/// let mut sessions = client.enumerate::<SmbSession>();
+/// while let Some(s) = sessions.try_next().await? {
+///     println!("{} {:?} {:?}", s.session_id, s.client_user_name, s.client_computer_name);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    config: Config,
+    transport: HttpTransport,
+}
+
+impl Client {
+    /// Starts configuring a client for a target: a host name, an address, `host:port`, or a full
+    /// `http(s)://host:port/wsman` URL.
+    pub fn builder(target: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(target)
+    }
+
+    /// The target as given to the builder.
+    pub fn target(&self) -> &str {
+        &self.inner.config.target
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> &url::Url {
+        &self.inner.config.endpoint
+    }
+
+    fn addressing(&self) -> Addressing {
+        let config = &self.inner.config;
+        Addressing {
+            to: config.endpoint.to_string(),
+            max_envelope_size: config.max_envelope_size,
+            operation_timeout: config.operation_timeout,
+            locale: config.locale.clone(),
+        }
+    }
+
+    /// All instances of a typed class.
+    pub fn enumerate<T: CimClass + FromInstance>(&self) -> Enumeration<T> {
+        Enumeration::new(self.clone(), T::class_path().resource_uri(), None)
+    }
+
+    /// All instances of any class, as dynamic [`Instance`] values.
+    pub fn enumerate_class(&self, class: &ClassPath) -> Enumeration<Instance> {
+        Enumeration::new(self.clone(), class.resource_uri(), None)
+    }
+
+    /// The results of a WQL query in a namespace (`root/cimv2`), typed or as [`Instance`].
+    pub fn query<T: FromInstance>(&self, namespace: &str, wql: impl Into<String>) -> Enumeration<T> {
+        Enumeration::new(
+            self.clone(),
+            wql_resource_uri(namespace),
+            Some(Filter::Wql(wql.into())),
+        )
+    }
+
+    /// The instance a reference points to.
+    pub async fn get<T: FromInstance>(&self, reference: &Reference) -> Result<T> {
+        let envelope = request::get(&self.addressing(), reference, &MessageId::random());
+        let instance = match self.exchange(envelope).await? {
+            ResponseBody::Resource(instance) => instance,
+            other => {
+                return Err(Error::protocol(format!(
+                    "expected the instance in a GetResponse, got {other:?}"
+                ))
+                .with_target(self.target()));
+            }
+        };
+        T::from_instance(instance).map_err(|e| Error::from(e).with_target(self.target()))
+    }
+
+    /// What the server says about itself (`wsmid:Identify`).
+    pub async fn identify(&self) -> Result<Identity> {
+        match self.exchange(request::identify()).await? {
+            ResponseBody::Identify(identity) => Ok(identity),
+            _ => Err(Error::protocol("expected an IdentifyResponse").with_target(self.target())),
+        }
+    }
+
+    /// Sends an envelope and parses the response; a fault becomes an error.
+    async fn exchange(&self, envelope: String) -> Result<ResponseBody> {
+        let result = async {
+            let body = self.inner.transport.post(envelope).await?;
+            let response = parse_response(&body)?;
+            match response.body {
+                ResponseBody::Fault(fault) => Err(crate::ErrorKind::Fault(fault).into()),
+                other => Ok(other),
+            }
+        };
+        result.await.map_err(|e: Error| e.with_target(self.target()))
+    }
+}
+
+impl FromInstance for Instance {
+    fn from_instance(instance: Instance) -> std::result::Result<Self, crate::cim::DecodeError> {
+        Ok(instance)
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.inner.config.target)
+            .field("endpoint", &self.inner.config.endpoint.as_str())
+            .field("auth", &self.inner.config.auth)
+            .field("credentials", &self.inner.config.credentials)
+            .finish_non_exhaustive()
+    }
+}
