@@ -25,8 +25,10 @@ pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// WS-Management Identify (`wsmid:`).
 pub const IDENTITY: &str = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd";
 
+/// The anonymous role URI: `a:To` of responses, the address of endpoint references.
 pub const ANONYMOUS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
 
+/// WQL filter dialect.
 pub const DIALECT_WQL: &str = "http://schemas.microsoft.com/wbem/wsman/1/WQL";
 /// Selector filter dialect.
 pub const DIALECT_SELECTOR: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter";
