@@ -1,0 +1,13 @@
+//! Testing support (feature `testing`): a WinRM server on loopback that replays recorded
+//! fixtures, so that applications built on this crate can be tested without Windows.
+//!
+//! The fixture format is described in [`FixtureSet`]; the bundled fixtures under `fixtures/`
+//! of this repository use it.
+
+mod fixtures;
+mod replay;
+mod server;
+
+pub use fixtures::{Exchange, FixtureError, FixtureSet};
+pub use replay::ReplayStats;
+pub use server::{DEFAULT_PASSWORD, DEFAULT_USER, FixtureServer, FixtureServerBuilder};

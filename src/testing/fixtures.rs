@@ -1,0 +1,187 @@
+//! The fixture format: a directory of recorded exchanges, one request file and one response
+//! file each, stored as readable, decrypted XML.
+//!
+//! ```text
+//! fixtures/demo/
+//!   0001-Enumerate-MSFT_SmbSession.request.xml
+//!   0001-Enumerate-MSFT_SmbSession.response.xml
+//!   0002-Pull-MSFT_SmbSession.request.xml
+//!   0002-Pull-MSFT_SmbSession.response.xml
+//! ```
+//!
+//! Files are paired by name and served in name order. A response holding a fault is served
+//! with HTTP 500, anything else with 200. Every file is parsed when the set is loaded, so a
+//! hand-edited file that is no longer XML is reported at start, by name.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::wsman::{RequestSummary, ResponseBody, parse_request, parse_response};
+
+/// One recorded request and the response it got.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub(crate) name: String,
+    pub(crate) request: RequestSummary,
+    pub(crate) response: String,
+    pub(crate) status: u16,
+    /// The enumeration context the response hands out (to be remapped on replay).
+    pub(crate) response_context: Option<String>,
+}
+
+impl Exchange {
+    /// Parses a recorded pair; `name` is used in errors and logs.
+    pub fn parse(
+        name: impl Into<String>,
+        request: &str,
+        response: impl Into<String>,
+    ) -> Result<Self, FixtureError> {
+        let name = name.into();
+        let response = response.into();
+        let summary = parse_request(request.as_bytes()).map_err(|e| FixtureError::Invalid {
+            file: format!("{name}.request.xml"),
+            message: e.to_string(),
+        })?;
+        let parsed = parse_response(response.as_bytes()).map_err(|e| FixtureError::Invalid {
+            file: format!("{name}.response.xml"),
+            message: e.to_string(),
+        })?;
+        let (status, response_context) = match &parsed.body {
+            ResponseBody::Fault(_) => (500, None),
+            ResponseBody::Enumerate(page) | ResponseBody::Pull(page) if !page.end_of_sequence => {
+                (200, page.context.clone().filter(|c| !c.is_empty()))
+            }
+            _ => (200, None),
+        };
+        Ok(Self {
+            name,
+            request: summary,
+            response,
+            status,
+            response_context,
+        })
+    }
+
+    /// The exchange's name (the file name without `.request.xml`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A set of recorded exchanges.
+#[derive(Clone, Debug, Default)]
+pub struct FixtureSet {
+    pub(crate) exchanges: Vec<Exchange>,
+}
+
+impl FixtureSet {
+    /// Loads every `*.request.xml` / `*.response.xml` pair of a directory.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, FixtureError> {
+        let dir = dir.as_ref();
+        let entries = std::fs::read_dir(dir).map_err(|e| FixtureError::Io {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| FixtureError::Io {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            })?;
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file_name.strip_suffix(".request.xml") {
+                names.push(stem.to_owned());
+            } else if let Some(stem) = file_name.strip_suffix(".response.xml")
+                && !dir.join(format!("{stem}.request.xml")).exists()
+            {
+                return Err(FixtureError::Unpaired(dir.join(file_name)));
+            }
+        }
+        names.sort();
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path).map_err(|e| FixtureError::Io {
+                path,
+                message: e.to_string(),
+            })
+        };
+        let mut set = FixtureSet::default();
+        for name in names {
+            let request = read(dir.join(format!("{name}.request.xml")))?;
+            let response_path = dir.join(format!("{name}.response.xml"));
+            if !response_path.exists() {
+                return Err(FixtureError::Unpaired(dir.join(format!("{name}.request.xml"))));
+            }
+            let response = read(response_path)?;
+            let exchange = Exchange::parse(&name, &request, response).map_err(|e| match e {
+                FixtureError::Invalid { file, message } => FixtureError::Invalid {
+                    file: dir.join(file).display().to_string(),
+                    message,
+                },
+                other => other,
+            })?;
+            set.exchanges.push(exchange);
+        }
+        if set.exchanges.is_empty() {
+            return Err(FixtureError::Empty(dir.to_owned()));
+        }
+        Ok(set)
+    }
+
+    /// A set from exchanges already in memory (generated or embedded).
+    pub fn from_exchanges(exchanges: impl IntoIterator<Item = Exchange>) -> Self {
+        Self {
+            exchanges: exchanges.into_iter().collect(),
+        }
+    }
+
+    /// Number of exchanges.
+    pub fn len(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.exchanges.is_empty()
+    }
+}
+
+/// A fixture directory that cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FixtureError {
+    /// Not readable.
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the OS said.
+        message: String,
+    },
+    /// No exchange in it.
+    Empty(PathBuf),
+    /// A request without its response, or the reverse.
+    Unpaired(PathBuf),
+    /// A file that is not a valid envelope.
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FixtureError::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            FixtureError::Empty(path) => write!(
+                f,
+                "no fixtures in {} (expected NNNN-name.request.xml / .response.xml pairs)",
+                path.display()
+            ),
+            FixtureError::Unpaired(path) => write!(f, "{} has no matching request/response file", path.display()),
+            FixtureError::Invalid { file, message } => write!(f, "{file}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for FixtureError {}

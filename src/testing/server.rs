@@ -1,0 +1,234 @@
+//! [`FixtureServer`]: the replay engine behind an HTTP/1.1 listener on loopback.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::fixtures::{FixtureError, FixtureSet};
+use super::replay::{ReplayStats, Replayer};
+use crate::auth::{Credentials, basic_authorization};
+
+/// The user the fixture server accepts unless told otherwise.
+pub const DEFAULT_USER: &str = "demo";
+/// The password the fixture server accepts unless told otherwise.
+pub const DEFAULT_PASSWORD: &str = "demo";
+
+/// Largest request body accepted (requests are a few kilobytes).
+const MAX_REQUEST: usize = 1 << 20;
+
+/// A WinRM server on loopback that answers from recorded fixtures, with Basic authentication.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use winrm_sessions::testing::FixtureServer;
+/// use winrm_sessions::{Client, Credentials};
+///
+/// let server = FixtureServer::start("fixtures/demo").await?;
+/// let client = Client::builder(server.url())
+///     .credentials(Credentials::new("demo", "demo"))
+///     .danger_allow_basic_over_http(true) // loopback only
+///     .build()?;
+/// # Ok(()) }
+/// ```
+///
+/// The server stops when dropped.
+pub struct FixtureServer {
+    url: String,
+    addr: SocketAddr,
+    replayer: Arc<Replayer>,
+    task: JoinHandle<()>,
+}
+
+/// Configures a [`FixtureServer`].
+#[must_use]
+pub struct FixtureServerBuilder {
+    set: FixtureSet,
+    user: String,
+    password: String,
+    latency: Duration,
+    ip: IpAddr,
+    port: u16,
+}
+
+impl FixtureServer {
+    /// Serves a fixture directory on `127.0.0.1` with an ephemeral port and the default
+    /// credentials ([`DEFAULT_USER`] / [`DEFAULT_PASSWORD`]).
+    ///
+    /// # Errors
+    ///
+    /// The directory is unreadable, empty, or holds a file that is not a valid envelope (named
+    /// in the error); or the port cannot be bound.
+    pub async fn start(dir: impl AsRef<std::path::Path>) -> Result<Self, FixtureError> {
+        Self::builder(FixtureSet::from_dir(dir)?).start().await
+    }
+
+    /// Configures a server for a fixture set.
+    pub fn builder(set: FixtureSet) -> FixtureServerBuilder {
+        FixtureServerBuilder {
+            set,
+            user: DEFAULT_USER.into(),
+            password: DEFAULT_PASSWORD.into(),
+            latency: Duration::ZERO,
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+        }
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:PORT/wsman`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the server has answered so far.
+    pub fn stats(&self) -> ReplayStats {
+        self.replayer.stats()
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FixtureServerBuilder {
+    /// The user and password to accept.
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = user.into();
+        self.password = password.into();
+        self
+    }
+
+    /// Waits this long before each answer (to simulate a distant server).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The loopback address and port to bind (port 0: any free port).
+    pub fn bind(mut self, ip: IpAddr, port: u16) -> Self {
+        self.ip = ip;
+        self.port = port;
+        self
+    }
+
+    /// Binds and starts serving in the background.
+    pub async fn start(self) -> Result<FixtureServer, FixtureError> {
+        let listener = TcpListener::bind((self.ip, self.port))
+            .await
+            .map_err(|e| FixtureError::Io {
+                path: format!("{}:{}", self.ip, self.port).into(),
+                message: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| FixtureError::Io {
+            path: "listener".into(),
+            message: e.to_string(),
+        })?;
+        let replayer = Arc::new(Replayer::new(self.set));
+        let expected = basic_authorization(&Credentials::new(self.user, self.password.as_str()));
+        let shared = Arc::new(Shared {
+            replayer: replayer.clone(),
+            expected_authorization: expected.as_str().to_owned(),
+            latency: self.latency,
+        });
+        let task = tokio::spawn(accept_loop(listener, shared));
+        let url = match addr.ip() {
+            IpAddr::V6(ip) => format!("http://[{ip}]:{}/wsman", addr.port()),
+            IpAddr::V4(ip) => format!("http://{ip}:{}/wsman", addr.port()),
+        };
+        Ok(FixtureServer {
+            url,
+            addr,
+            replayer,
+            task,
+        })
+    }
+}
+
+struct Shared {
+    replayer: Arc<Replayer>,
+    expected_authorization: String,
+    latency: Duration,
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Connections live in the set: aborting this task drops it and ends them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.method() != Method::POST {
+        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only"));
+    }
+    let authorized = request
+        .headers()
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == shared.expected_authorization.as_bytes());
+    if !authorized {
+        let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", "");
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"".parse().expect("static header"));
+        return Ok(response);
+    }
+    let is_soap = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/soap+xml"));
+    if !is_soap {
+        return Ok(reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain", "expected application/soap+xml"));
+    }
+    let body = match Limited::new(request.into_body(), MAX_REQUEST).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request too large")),
+    };
+    if !shared.latency.is_zero() {
+        tokio::time::sleep(shared.latency).await;
+    }
+    let (status, envelope) = shared.replayer.answer(&body);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok(reply(status, "application/soap+xml;charset=UTF-8", envelope))
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (faster to link than one per file), one module per concern.
+
+mod support;
+
+mod bad_input;
+mod classes;
+mod cli;
+mod peer_fixtures;
+mod property;
