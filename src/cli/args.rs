@@ -1,0 +1,151 @@
+//! Command-line arguments (the contract of DESIGN §5).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Ask Windows servers over WinRM who is connected to them.
+#[derive(Debug, Parser)]
+#[command(name = "winrm-sessions", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log verbosity on stderr: -v for debug, -vv for trace (request bodies, no secrets)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// SMB sessions (MSFT_SmbSession), like Get-SmbSession
+    SmbSessions(ClassArgs),
+    /// Server sessions (Win32_ServerSession)
+    ServerSessions(ClassArgs),
+    /// Connections to shares (Win32_ServerConnection)
+    ServerConnections(ClassArgs),
+    /// Sessions and their connections (Win32_SessionConnection)
+    SessionConnections(ClassArgs),
+    /// Logon sessions (Win32_LogonSession)
+    LogonSessions(ClassArgs),
+    /// Logon sessions and their processes (Win32_SessionProcess)
+    SessionProcesses(ClassArgs),
+    /// Every session of every kind (Win32_Session and its subclasses)
+    Sessions(ClassArgs),
+    /// Processes (Win32_Process)
+    Processes(ClassArgs),
+    /// Run a WQL query
+    Query(QueryArgs),
+    /// Start the bundled fixture server on loopback and run an audit against it
+    Demo(DemoArgs),
+    /// Serve a fixture directory on loopback; prints the URL on the first line of stdout
+    ServeFixtures(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassArgs {
+    /// Host names, addresses or http(s)://host:port/wsman URLs
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Host name, address or URL
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// The WQL query, e.g. "SELECT * FROM Win32_Process WHERE SessionId = 2"
+    #[arg(value_name = "WQL")]
+    pub wql: String,
+    /// WMI namespace
+    #[arg(long, default_value = "root/cimv2")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of NNNN-name.request.xml / .response.xml pairs
+    pub dir: PathBuf,
+    /// Port on 127.0.0.1 (default: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// User to accept
+    #[arg(long, env = "WINRM_USER", default_value = winrm_sessions::testing::DEFAULT_USER)]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// User name: DOMAIN\user, user@REALM or a local user
+    #[arg(long, short = 'u', env = "WINRM_USER")]
+    pub user: Option<String>,
+    /// Read the password from this file (first line); otherwise WINRM_PASSWORD, otherwise a prompt
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Authentication mechanism
+    #[arg(long, value_enum, default_value_t = AuthArg::Basic)]
+    pub auth: AuthArg,
+    /// Use HTTPS (port 5986) for targets given as host names
+    #[arg(long)]
+    pub https: bool,
+    /// Trust the CA certificates in this PEM file (in addition to the system roots)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate: anyone on the path can read the traffic
+    #[arg(long)]
+    pub danger_accept_invalid_certs: bool,
+    /// Allow Basic authentication over plain HTTP (the password crosses the network in clear)
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// Read targets from this file: one per line, blank lines and # comments ignored
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+    /// Targets queried at the same time
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Seconds the server may take per request (WS-Man OperationTimeout)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Seconds to wait for a connection
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Items asked for per page
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_elements: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// HTTP Basic (local accounts; HTTPS, or HTTP with --allow-plaintext)
+    Basic,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct OutputArgs {
+    /// Output format: a table for people, NDJSON or CSV for scripts
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Columns like PowerShell's default view, sized to the terminal
+    Table,
+    /// One JSON object per line, keys = WMI property names, plus PSComputerName and CimClass
+    Json,
+    /// CSV with a header row
+    Csv,
+}

@@ -1,0 +1,292 @@
+//! The `winrm-sessions` command: argument parsing, the audit loop over targets, output, exit
+//! codes (0 every target answered, 1 any target failed, 2 usage).
+
+mod args;
+mod credentials;
+mod demo;
+mod output;
+mod table;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
+use winrm_sessions::cim::{ClassPath, Instance};
+use winrm_sessions::classes::typed_record;
+use winrm_sessions::{Auth, Client, Credentials, Enumeration};
+
+use args::{AuthArg, Cli, ClassArgs, Command, ConnectionArgs, Format};
+use credentials::UsageError;
+use output::{Output, Record, TableColumns};
+
+const EXIT_OK: u8 = 0;
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("winrm-sessions: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(cli)))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "winrm_sessions=debug",
+        _ => "winrm_sessions=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WINRM_SESSIONS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// What a command asks every target for.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Class(ClassPath),
+    Query { namespace: String, wql: String },
+}
+
+async fn run(cli: Cli) -> u8 {
+    let class = |namespace: &str, name: &str| Source::Class(ClassPath::new(namespace, name));
+    let (args, source, columns) = match cli.command {
+        Command::SmbSessions(a) => (a, class("root/Microsoft/Windows/SMB", "MSFT_SmbSession"), TableColumns::ClassDefault),
+        Command::ServerSessions(a) => (a, class("root/cimv2", "Win32_ServerSession"), TableColumns::ClassDefault),
+        Command::ServerConnections(a) => (a, class("root/cimv2", "Win32_ServerConnection"), TableColumns::ClassDefault),
+        Command::SessionConnections(a) => (a, class("root/cimv2", "Win32_SessionConnection"), TableColumns::ClassDefault),
+        Command::LogonSessions(a) => (a, class("root/cimv2", "Win32_LogonSession"), TableColumns::ClassDefault),
+        Command::SessionProcesses(a) => (a, class("root/cimv2", "Win32_SessionProcess"), TableColumns::ClassDefault),
+        Command::Sessions(a) => (a, class("root/cimv2", "Win32_Session"), TableColumns::Sessions),
+        Command::Processes(a) => (a, class("root/cimv2", "Win32_Process"), TableColumns::ClassDefault),
+        Command::Query(q) => {
+            let args = ClassArgs {
+                targets: vec![q.target],
+                connection: q.connection,
+                output: q.output,
+            };
+            (args, Source::Query { namespace: q.namespace, wql: q.wql }, TableColumns::ClassDefault)
+        }
+        Command::Demo(d) => return demo::run(d).await,
+        Command::ServeFixtures(s) => return demo::serve(s).await,
+    };
+    let targets = match collect_targets(&args) {
+        Ok(t) => t,
+        Err(UsageError(message)) => return usage(&message),
+    };
+    let credentials = match credentials::resolve(&args.connection) {
+        Ok(c) => c,
+        Err(UsageError(message)) => return usage(&message),
+    };
+    let settings = Arc::new(Settings::from_args(&args.connection, credentials));
+    audit(targets, settings, source, args.output.format, columns).await
+}
+
+fn usage(message: &str) -> u8 {
+    eprintln!("winrm-sessions: {message}");
+    EXIT_USAGE
+}
+
+fn collect_targets(args: &ClassArgs) -> Result<Vec<String>, UsageError> {
+    let mut targets = args.targets.clone();
+    if let Some(path) = &args.connection.hosts_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read hosts file {}: {e}", path.display())))?;
+        targets.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if targets.is_empty() {
+        return Err(UsageError("no target: name one or more hosts, or pass --hosts-file".into()));
+    }
+    Ok(targets)
+}
+
+/// Connection settings shared by every target of a run.
+pub struct Settings {
+    credentials: Credentials,
+    auth: Auth,
+    https: bool,
+    ca_file: Option<std::path::PathBuf>,
+    accept_invalid_certs: bool,
+    allow_plaintext: bool,
+    operation_timeout: Duration,
+    connect_timeout: Duration,
+    max_elements: u32,
+    concurrency: usize,
+}
+
+impl Settings {
+    fn from_args(args: &ConnectionArgs, credentials: Credentials) -> Self {
+        Self {
+            credentials,
+            auth: match args.auth {
+                AuthArg::Basic => Auth::Basic,
+            },
+            https: args.https,
+            ca_file: args.ca_file.clone(),
+            accept_invalid_certs: args.danger_accept_invalid_certs,
+            allow_plaintext: args.allow_plaintext,
+            operation_timeout: Duration::from_secs(args.timeout.max(1)),
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            max_elements: args.max_elements,
+            concurrency: usize::from(args.concurrency),
+        }
+    }
+
+    pub fn for_demo(credentials: Credentials) -> Self {
+        Self {
+            credentials,
+            auth: Auth::Basic,
+            https: false,
+            ca_file: None,
+            accept_invalid_certs: false,
+            allow_plaintext: true,
+            operation_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            max_elements: 500,
+            concurrency: 1,
+        }
+    }
+
+    fn client(&self, target: &str) -> winrm_sessions::Result<Client> {
+        let mut builder = Client::builder(target)
+            .credentials(self.credentials.clone())
+            .auth(self.auth)
+            .https(self.https)
+            .danger_accept_invalid_certs(self.accept_invalid_certs)
+            .danger_allow_basic_over_http(self.allow_plaintext)
+            .operation_timeout(self.operation_timeout)
+            .connect_timeout(self.connect_timeout)
+            .max_elements(self.max_elements);
+        if let Some(ca) = &self.ca_file {
+            builder = builder.ca_file(ca);
+        }
+        builder.build()
+    }
+}
+
+enum Event {
+    Record(Record),
+    ItemError(String, winrm_sessions::Error),
+    Done(String, Result<(), winrm_sessions::Error>),
+}
+
+/// Queries every target (at most `concurrency` at once), prints records as they arrive, and one
+/// stderr line per failed target.
+pub async fn audit(
+    targets: Vec<String>,
+    settings: Arc<Settings>,
+    source: Source,
+    format: Format,
+    columns: TableColumns,
+) -> u8 {
+    let stdout = io::stdout();
+    let width = if stdout.is_terminal() {
+        terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+    } else {
+        None
+    };
+    let mut output = Output::new(format, stdout.lock(), columns, width, targets.len() > 1);
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    for target in targets.iter().cloned() {
+        let (tx, permits, settings, source) = (tx.clone(), permits.clone(), settings.clone(), source.clone());
+        tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else { return };
+            let result = query_target(&target, &settings, &source, &tx).await;
+            let _ = tx.send(Event::Done(target, result)).await;
+        });
+    }
+    drop(tx);
+    let mut failed = 0usize;
+    let mut broken_pipe = false;
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Record(record) if !broken_pipe => {
+                if let Err(e) = output.write(record) {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        broken_pipe = true;
+                    } else {
+                        eprintln!("winrm-sessions: cannot write output: {e}");
+                        return EXIT_FAILED;
+                    }
+                }
+            }
+            Event::Record(_) => {}
+            Event::ItemError(target, error) => {
+                eprintln!("winrm-sessions: {target}: skipped an item: {}", error.without_target());
+            }
+            Event::Done(target, Err(error)) => {
+                failed += 1;
+                eprintln!("winrm-sessions: {target}: {}", error.without_target());
+            }
+            Event::Done(_, Ok(())) => {}
+        }
+    }
+    if !broken_pipe
+        && let Err(e) = output.finish()
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        eprintln!("winrm-sessions: cannot write output: {e}");
+        return EXIT_FAILED;
+    }
+    let _ = io::stderr().flush();
+    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+}
+
+async fn query_target(
+    target: &str,
+    settings: &Settings,
+    source: &Source,
+    tx: &mpsc::Sender<Event>,
+) -> winrm_sessions::Result<()> {
+    let client = settings.client(target)?;
+    let mut stream: Enumeration<Instance> = match source {
+        Source::Class(class) => client.enumerate_class(class),
+        Source::Query { namespace, wql } => client.query(namespace, wql.clone()),
+    };
+    let mut bad_items = 0usize;
+    while let Some(item) = stream.next().await {
+        let instance = match item {
+            Ok(instance) => instance,
+            Err(e) => return Err(e),
+        };
+        match typed_record(&instance) {
+            Ok(fields) => {
+                let record = Record::new(target, instance.class_name(), fields);
+                if tx.send(Event::Record(record)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                bad_items += 1;
+                let error = winrm_sessions::Error::from(e).with_target(target);
+                let _ = tx.send(Event::ItemError(target.to_owned(), error)).await;
+            }
+        }
+    }
+    if bad_items > 0 {
+        return Err(winrm_sessions::Error::new(winrm_sessions::ErrorKind::Protocol(format!(
+            "{bad_items} item(s) did not match their class and were not printed"
+        ))));
+    }
+    Ok(())
+}
