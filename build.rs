@@ -9,12 +9,18 @@ fn main() {
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("demo_fixtures.rs");
     let mut code = String::from("pub static DEMO_FIXTURES: &[(&str, &str, &str)] = &[\n");
     if std::env::var_os("CARGO_FEATURE_CLI").is_some() {
-        let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("fixtures/demo");
+        let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
+            .join("fixtures/demo");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().to_str()?.strip_suffix(".request.xml").map(str::to_owned))
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()?
+                            .strip_suffix(".request.xml")
+                            .map(str::to_owned)
+                    })
                     .collect()
             })
             .unwrap_or_default();

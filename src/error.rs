@@ -136,7 +136,8 @@ impl Error {
 
     /// A timeout, ours or the server's (`w:TimedOut`).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, ErrorKind::Timeout { .. }) || self.fault().is_some_and(Fault::is_timeout)
+        matches!(self.kind, ErrorKind::Timeout { .. })
+            || self.fault().is_some_and(Fault::is_timeout)
     }
 
     /// Worth trying again later unchanged: timeouts, quota faults, connections refused or reset

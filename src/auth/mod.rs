@@ -124,6 +124,9 @@ mod tests {
     #[test]
     fn basic_header_is_rfc7617() {
         let c = Credentials::new("demo", "p@ss:word");
-        assert_eq!(basic_authorization(&c).as_str(), "Basic ZGVtbzpwQHNzOndvcmQ=");
+        assert_eq!(
+            basic_authorization(&c).as_str(),
+            "Basic ZGVtbzpwQHNzOndvcmQ="
+        );
     }
 }

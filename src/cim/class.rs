@@ -33,7 +33,10 @@ impl ClassPath {
 
     /// The WinRM resource URI of the class.
     pub fn resource_uri(&self) -> String {
-        format!("{WMI_RESOURCE_PREFIX}{}/{}", self.namespace, self.class_name)
+        format!(
+            "{WMI_RESOURCE_PREFIX}{}/{}",
+            self.namespace, self.class_name
+        )
     }
 
     /// Parses a WMI resource URI. Windows may echo the namespace in another case than it was
@@ -71,7 +74,8 @@ fn normalize_namespace(namespace: &str) -> String {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// A Rust type that stands for a WMI class: where to find it.
@@ -132,7 +136,10 @@ mod tests {
             path.resource_uri(),
             "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"
         );
-        assert_eq!(ClassPath::from_resource_uri(&path.resource_uri()), Some(path));
+        assert_eq!(
+            ClassPath::from_resource_uri(&path.resource_uri()),
+            Some(path)
+        );
     }
 
     #[test]
@@ -141,12 +148,18 @@ mod tests {
             "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/microsoft/windows/smb/MSFT_SmbSession",
         )
         .unwrap();
-        assert!(echoed.same_class(&ClassPath::new("root/Microsoft/Windows/SMB", "MSFT_SmbSession")));
+        assert!(echoed.same_class(&ClassPath::new(
+            "root/Microsoft/Windows/SMB",
+            "MSFT_SmbSession"
+        )));
     }
 
     #[test]
     fn wildcard_and_foreign_uris_are_not_classes() {
-        assert_eq!(ClassPath::from_resource_uri(&wql_resource_uri("root/cimv2")), None);
+        assert_eq!(
+            ClassPath::from_resource_uri(&wql_resource_uri("root/cimv2")),
+            None
+        );
         assert_eq!(ClassPath::from_resource_uri("http://example.com/x/y"), None);
     }
 }

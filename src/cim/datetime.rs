@@ -101,14 +101,20 @@ fn digits(s: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
     if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    part.iter()
-        .try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    part.iter().try_fold(0u32, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 fn parse_xs_datetime(s: &str) -> Option<OffsetDateTime> {
     let b = s.as_bytes();
     // YYYY-MM-DDTHH:MM:SS
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -138,7 +144,11 @@ fn parse_xs_datetime(s: &str) -> Option<OffsetDateTime> {
         [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest[2] == b':' => {
             let hours = i8::try_from(digits(rest, 0..2)?).ok()?;
             let minutes = i8::try_from(digits(rest, 3..5)?).ok()?;
-            let (h, m) = if *sign == b'-' { (-hours, -minutes) } else { (hours, minutes) };
+            let (h, m) = if *sign == b'-' {
+                (-hours, -minutes)
+            } else {
+                (hours, minutes)
+            };
             UtcOffset::from_hms(h, m, 0).ok()?
         }
         _ => return None,
@@ -164,7 +174,11 @@ fn parse_dmtf(s: &str) -> Option<OffsetDateTime> {
     let second = u8::try_from(digits(b, 12..14)?).ok()?;
     let micros = digits(b, 15..21)?;
     let offset_minutes = i32::try_from(digits(b, 22..25)?).ok()?;
-    let offset_minutes = if b[21] == b'-' { -offset_minutes } else { offset_minutes };
+    let offset_minutes = if b[21] == b'-' {
+        -offset_minutes
+    } else {
+        offset_minutes
+    };
     let offset = UtcOffset::from_whole_seconds(offset_minutes.checked_mul(60)?).ok()?;
     let date = Date::from_calendar_date(year, month, day).ok()?;
     let time = Time::from_hms_micro(hour, minute, second, micros).ok()?;
@@ -246,7 +260,10 @@ mod tests {
             "2013-04-15T18:12:38ZZ",
             "２０１３-04-15T18:12:38Z",
         ] {
-            assert!(Datetime::parse(text).is_err(), "{text:?} should be rejected");
+            assert!(
+                Datetime::parse(text).is_err(),
+                "{text:?} should be rejected"
+            );
         }
     }
 }

@@ -17,11 +17,23 @@ use super::{DecodeError, Instance, Property, Reference, SelectorValue, Value};
 
 pub(crate) struct InstanceDeserializer<'a> {
     instance: &'a Instance,
+    fill_missing: bool,
 }
 
 impl<'a> InstanceDeserializer<'a> {
     pub(crate) fn new(instance: &'a Instance) -> Self {
-        Self { instance }
+        Self {
+            instance,
+            fill_missing: false,
+        }
+    }
+
+    /// Offers the struct's fields the instance lacks as [`MissingValue`]s.
+    pub(crate) fn filling_missing(instance: &'a Instance) -> Self {
+        Self {
+            instance,
+            fill_missing: true,
+        }
     }
 }
 
@@ -32,19 +44,46 @@ impl<'de> Deserializer<'de> for InstanceDeserializer<'_> {
         visitor.visit_map(PropertiesAccess {
             iter: self.instance.properties().iter(),
             current: None,
+            missing: Vec::new().into_iter(),
+            in_missing: false,
+        })
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
+        let missing: Vec<&'static str> = if self.fill_missing {
+            fields
+                .iter()
+                .copied()
+                .filter(|f| self.instance.get(f).is_none())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        visitor.visit_map(PropertiesAccess {
+            iter: self.instance.properties().iter(),
+            current: None,
+            missing: missing.into_iter(),
+            in_missing: false,
         })
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
+        tuple_struct map enum identifier ignored_any
     }
 }
 
 struct PropertiesAccess<'a> {
     iter: std::slice::Iter<'a, Property>,
     current: Option<&'a Property>,
+    missing: std::vec::IntoIter<&'static str>,
+    in_missing: bool,
 }
 
 impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
@@ -57,14 +96,28 @@ impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
         match self.iter.next() {
             Some(property) => {
                 self.current = Some(property);
-                let key: StrDeserializer<'_, DecodeError> = property.name.as_str().into_deserializer();
+                let key: StrDeserializer<'_, DecodeError> =
+                    property.name.as_str().into_deserializer();
                 seed.deserialize(key).map(Some)
             }
-            None => Ok(None),
+            None => match self.missing.next() {
+                Some(name) => {
+                    self.in_missing = true;
+                    let key: StrDeserializer<'_, DecodeError> = name.into_deserializer();
+                    seed.deserialize(key).map(Some)
+                }
+                None => Ok(None),
+            },
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
+        if std::mem::take(&mut self.in_missing) {
+            return seed.deserialize(MissingValue);
+        }
         let property = self
             .current
             .take()
@@ -139,7 +192,9 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
         match self.text("boolean")?.trim() {
             "true" | "1" => visitor.visit_bool(true),
             "false" | "0" => visitor.visit_bool(false),
-            other => Err(DecodeError::new(format!("expected boolean, found {other:?}"))),
+            other => Err(DecodeError::new(format!(
+                "expected boolean, found {other:?}"
+            ))),
         }
     }
 
@@ -268,7 +323,8 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        let text: StrDeserializer<'_, DecodeError> = self.text("enumeration value")?.into_deserializer();
+        let text: StrDeserializer<'_, DecodeError> =
+            self.text("enumeration value")?.into_deserializer();
         text.deserialize_enum(_name, _variants, visitor)
     }
 
@@ -280,6 +336,103 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
         visitor.visit_unit()
     }
 }
+
+/// A property the instance does not have, read as the neutral value of whatever type is asked
+/// for: nil for options, 0, false, "", no elements, a reference with an empty URI.
+struct MissingValue;
+
+impl<'de> Deserializer<'de> for MissingValue {
+    type Error = DecodeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_none()
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_bool(false)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_u64(0)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_i64(0)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_f64(0.0)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_str("")
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_seq(ElementsAccess([].iter()))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_map(ReferenceAccess::new(&EMPTY_REFERENCE))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        visitor.visit_none()
+    }
+
+    serde::forward_to_deserialize_any! {
+        char bytes byte_buf unit unit_struct tuple tuple_struct enum identifier ignored_any
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_u8(0)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_u16(0)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_u32(0)
+    }
+    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_u128(0)
+    }
+    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_i8(0)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_i16(0)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_i32(0)
+    }
+    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_i128(0)
+    }
+    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_f32(0.0)
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
+        v.visit_str("")
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        v: V,
+    ) -> Result<V::Value, DecodeError> {
+        v.visit_newtype_struct(self)
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DecodeError> {
+        self.deserialize_map(v)
+    }
+}
+
+static EMPTY_REFERENCE: std::sync::LazyLock<Reference> =
+    std::sync::LazyLock::new(|| Reference::new(""));
 
 struct ElementsAccess<'a>(std::slice::Iter<'a, Value>);
 
@@ -333,11 +486,19 @@ impl<'de> MapAccess<'de> for ReferenceAccess<'_> {
         seed.deserialize(key).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let step = self.step;
         self.step += 1;
         match step {
-            0 => seed.deserialize(self.reference.address().unwrap_or_default().into_deserializer()),
+            0 => seed.deserialize(
+                self.reference
+                    .address()
+                    .unwrap_or_default()
+                    .into_deserializer(),
+            ),
             1 => seed.deserialize(self.reference.resource_uri().into_deserializer()),
             _ => seed.deserialize(SelectorsDeserializer(self.reference.selectors())),
         }
@@ -378,14 +539,18 @@ impl<'de> MapAccess<'de> for SelectorsAccess<'_> {
         match self.iter.next() {
             Some(selector) => {
                 self.current = Some(selector);
-                let key: StrDeserializer<'_, DecodeError> = selector.name.as_str().into_deserializer();
+                let key: StrDeserializer<'_, DecodeError> =
+                    selector.name.as_str().into_deserializer();
                 seed.deserialize(key).map(Some)
             }
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let selector = self
             .current
             .take()

@@ -15,6 +15,7 @@ pub struct Instance {
     namespace_uri: Option<String>,
     properties: Vec<Property>,
     reference: Option<Reference>,
+    projection: bool,
 }
 
 /// A named property value.
@@ -52,11 +53,7 @@ impl Instance {
         self.namespace_uri
             .as_deref()
             .and_then(ClassPath::from_resource_uri)
-            .or_else(|| {
-                self.reference
-                    .as_ref()
-                    .and_then(Reference::class_path)
-            })
+            .or_else(|| self.reference.as_ref().and_then(Reference::class_path))
     }
 
     /// The properties, in the order received.
@@ -70,13 +67,35 @@ impl Instance {
         self.properties
             .iter()
             .find(|p| p.name == name)
-            .or_else(|| self.properties.iter().find(|p| p.name.eq_ignore_ascii_case(name)))
+            .or_else(|| {
+                self.properties
+                    .iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name))
+            })
             .map(|p| &p.value)
     }
 
     /// The reference the server sent with the instance, if any.
     pub fn reference(&self) -> Option<&Reference> {
         self.reference.as_ref()
+    }
+
+    /// True for a WQL projection (`SELECT a, b FROM ...`, a `w:XmlFragment` on the wire): it holds
+    /// only the selected properties, so a typed struct with required keys cannot be made from it.
+    pub fn is_projection(&self) -> bool {
+        self.projection
+    }
+
+    pub(crate) fn set_projection(&mut self, projection: bool) {
+        self.projection = projection;
+    }
+
+    /// Like [`Instance::deserialize`], but properties the type wants and the instance lacks are
+    /// given neutral values (nil, 0, empty): for typing the properties of a projection, where
+    /// the caller then keeps only the properties that were present.
+    pub(crate) fn deserialize_partial<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        T::deserialize(InstanceDeserializer::filling_missing(self))
+            .map_err(|e| e.in_class(&self.class_name))
     }
 
     /// Converts into a typed value through serde: property names are the keys, and the target

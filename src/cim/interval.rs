@@ -214,7 +214,9 @@ mod tests {
             Duration::from_secs(172_800)
         );
         assert_eq!(
-            Interval::parse("00000001020304.000005:000").unwrap().as_duration(),
+            Interval::parse("00000001020304.000005:000")
+                .unwrap()
+                .as_duration(),
             Duration::new(86_400 + 2 * 3_600 + 3 * 60 + 4, 5_000)
         );
     }
@@ -228,8 +230,24 @@ mod tests {
 
     #[test]
     fn rejects_malformed_durations() {
-        for text in ["", "P", "PT", "P1Y", "P1M", "PT1.S", "P1DT", "PDT1S", "P1D1D", "-P1D", "PT1X", "P99999999999999999999D"] {
-            assert!(Interval::parse(text).is_err(), "{text:?} should be rejected");
+        for text in [
+            "",
+            "P",
+            "PT",
+            "P1Y",
+            "P1M",
+            "PT1.S",
+            "P1DT",
+            "PDT1S",
+            "P1D1D",
+            "-P1D",
+            "PT1X",
+            "P99999999999999999999D",
+        ] {
+            assert!(
+                Interval::parse(text).is_err(),
+                "{text:?} should be rejected"
+            );
         }
     }
 }

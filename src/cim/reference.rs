@@ -263,9 +263,11 @@ mod tests {
     use super::*;
 
     fn session_ref() -> Reference {
-        Reference::new(format!("{WMI_RESOURCE_PREFIX}root/cimv2/Win32_ServerSession"))
-            .with_selector("ComputerName", "10.0.0.7")
-            .with_selector("UserName", "alice")
+        Reference::new(format!(
+            "{WMI_RESOURCE_PREFIX}root/cimv2/Win32_ServerSession"
+        ))
+        .with_selector("ComputerName", "10.0.0.7")
+        .with_selector("UserName", "alice")
     }
 
     #[test]
@@ -279,8 +281,10 @@ mod tests {
 
     #[test]
     fn nested_references_round_trip_through_json() {
-        let assoc = Reference::new(format!("{WMI_RESOURCE_PREFIX}root/cimv2/Win32_SessionConnection"))
-            .with_reference_selector("Antecedent", session_ref());
+        let assoc = Reference::new(format!(
+            "{WMI_RESOURCE_PREFIX}root/cimv2/Win32_SessionConnection"
+        ))
+        .with_reference_selector("Antecedent", session_ref());
         let json = serde_json::to_string(&assoc).unwrap();
         let back: Reference = serde_json::from_str(&json).unwrap();
         assert_eq!(back, assoc);

@@ -32,7 +32,10 @@ fn sample() -> Instance {
         )
         .with("Roles", text("only-one"))
         .with("Offset", text("-1"))
-        .with("Unknown", text("kept in the instance, ignored by the struct"))
+        .with(
+            "Unknown",
+            text("kept in the instance, ignored by the struct"),
+        )
 }
 
 #[test]
@@ -84,7 +87,10 @@ fn overflow_is_reported_as_out_of_range() {
         .with("SessionId", text("1"))
         .with("NumOpens", text("4294967296"));
     let err = bad.deserialize::<Sample>().unwrap_err();
-    assert_eq!(err.to_string(), "property X.NumOpens: 4294967296 is out of range for uint32");
+    assert_eq!(
+        err.to_string(),
+        "property X.NumOpens: 4294967296 is out of range for uint32"
+    );
 }
 
 #[test]
@@ -101,15 +107,23 @@ fn nil_into_a_required_string_is_an_error_not_an_empty_string() {
         #[serde(rename = "Name")]
         name: String,
     }
-    let err = Instance::new("X").with("Name", Value::Null).deserialize::<Strict>().unwrap_err();
-    assert_eq!(err.to_string(), "property X.Name: expected string, found nil");
+    let err = Instance::new("X")
+        .with("Name", Value::Null)
+        .deserialize::<Strict>()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "property X.Name: expected string, found nil"
+    );
 }
 
 #[test]
 fn references_deserialize_with_selectors() {
-    let reference = Reference::new("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession")
-        .with_selector("ComputerName", "fe80::1")
-        .with_selector("UserName", "Zoë");
+    let reference = Reference::new(
+        "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession",
+    )
+    .with_selector("ComputerName", "fe80::1")
+    .with_selector("UserName", "Zoë");
     let inst = Instance::new("X")
         .with("SessionId", text("1"))
         .with("Antecedent", Value::Reference(reference.clone()));
@@ -138,6 +152,9 @@ fn booleans_follow_xml_schema() {
 #[test]
 fn dynamic_json_keeps_text_nil_and_arrays() {
     let json = serde_json::to_string(&sample().with("Nil", Value::Null)).unwrap();
-    assert!(json.starts_with(r#"{"SessionId":"18446744073709551615","NumOpens":" 3 ""#), "{json}");
+    assert!(
+        json.starts_with(r#"{"SessionId":"18446744073709551615","NumOpens":" 3 ""#),
+        "{json}"
+    );
     assert!(json.ends_with(r#""Nil":null}"#), "{json}");
 }

@@ -31,8 +31,11 @@ use crate::cim::{CimClass, DecodeError, Instance};
 
 /// A JSON object for an instance: typed through its class struct when the class is one of
 /// the session classes (exact integers, `null` for nil, arrays), then every property the struct
-/// does not know, as received. Keys are the WMI property names.
-pub fn typed_record(instance: &Instance) -> Result<serde_json::Map<String, serde_json::Value>, DecodeError> {
+/// does not know, as received. Keys are the WMI property names. For a projection (`SELECT a, b`)
+/// only the selected properties appear, still typed.
+pub fn typed_record(
+    instance: &Instance,
+) -> Result<serde_json::Map<String, serde_json::Value>, DecodeError> {
     let class = instance.class_name();
     let typed = if class.eq_ignore_ascii_case(SmbSession::CLASS_NAME) {
         typed::<SmbSession>(instance)?
@@ -62,13 +65,25 @@ pub fn typed_record(instance: &Instance) -> Result<serde_json::Map<String, serde
     Ok(record)
 }
 
+/// The typed fields of a full instance; for a projection only the selected properties, typed.
 fn typed<T: DeserializeOwned + Serialize>(
     instance: &Instance,
 ) -> Result<serde_json::Map<String, serde_json::Value>, DecodeError> {
-    let value: T = instance.deserialize()?;
+    let value: T = if instance.is_projection() {
+        instance.deserialize_partial()?
+    } else {
+        instance.deserialize()?
+    };
     match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(DecodeError::new("typed class did not serialize to an object")),
+        Ok(serde_json::Value::Object(mut map)) => {
+            if instance.is_projection() {
+                map.retain(|key, _| instance.get(key).is_some());
+            }
+            Ok(map)
+        }
+        Ok(_) => Err(DecodeError::new(
+            "typed class did not serialize to an object",
+        )),
         Err(e) => Err(DecodeError::new(e.to_string())),
     }
 }

@@ -41,7 +41,8 @@ impl CimClass for SmbSession {
 impl SmbSession {
     /// The reference of this session (key `SessionId`), e.g. to close it.
     pub fn reference(&self) -> Reference {
-        Reference::for_class(&Self::class_path()).with_selector("SessionId", self.session_id.to_string())
+        Reference::for_class(&Self::class_path())
+            .with_selector("SessionId", self.session_id.to_string())
     }
 
     /// A reference to a session by id.

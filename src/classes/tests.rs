@@ -17,7 +17,10 @@ fn smb_session_keeps_uint64_and_unknown_properties_in_the_record() {
     assert_eq!(typed.num_opens, Some(u64::MAX));
     let record = typed_record(&instance).unwrap();
     assert_eq!(record["NumOpens"], serde_json::json!(u64::MAX));
-    assert_eq!(record["SessionId"], serde_json::json!(1_152_921_504_606_847_001u64));
+    assert_eq!(
+        record["SessionId"],
+        serde_json::json!(1_152_921_504_606_847_001u64)
+    );
     assert_eq!(record["Dialect"], serde_json::Value::Null);
     assert_eq!(record["FutureProperty"], "from a newer Windows");
     assert_eq!(
@@ -35,10 +38,17 @@ fn session_dispatches_on_the_concrete_class_and_keeps_unknown_subclasses() {
         .with("ComputerName", text("10.0.0.7"))
         .with("UserName", text("alice"));
     let other = Instance::new("Win32_FutureSession").with("Name", text("x"));
-    let Session::Logon(l) = Session::from_instance(logon).unwrap() else { panic!() };
+    let Session::Logon(l) = Session::from_instance(logon).unwrap() else {
+        panic!()
+    };
     assert_eq!(l.logon_type_name(), Some("Network"));
-    assert!(matches!(Session::from_instance(server).unwrap(), Session::Server(_)));
-    let Session::Other(o) = Session::from_instance(other.clone()).unwrap() else { panic!() };
+    assert!(matches!(
+        Session::from_instance(server).unwrap(),
+        Session::Server(_)
+    ));
+    let Session::Other(o) = Session::from_instance(other.clone()).unwrap() else {
+        panic!()
+    };
     assert_eq!(o, other);
 }
 
@@ -49,5 +59,28 @@ fn text_in_a_uint32_is_a_decode_error_naming_the_property() {
         .with("ComputerName", text("h"))
         .with("UserName", text("u"));
     let err = typed_record(&bad).unwrap_err();
-    assert_eq!(err.to_string(), r#"property Win32_ServerSession.ActiveTime: expected uint32, found "long""#);
+    assert_eq!(
+        err.to_string(),
+        r#"property Win32_ServerSession.ActiveTime: expected uint32, found "long""#
+    );
+}
+
+#[test]
+fn projections_are_typed_without_inventing_unselected_properties() {
+    let mut projection = Instance::new("Win32_Process")
+        .with("Name", text("explorer.exe"))
+        .with("ProcessId", text("6220"));
+    projection.set_projection(true);
+    let record = typed_record(&projection).unwrap();
+    assert_eq!(
+        serde_json::Value::Object(record),
+        serde_json::json!({"Name": "explorer.exe", "ProcessId": 6220})
+    );
+    let mut links = Instance::new("Win32_SessionProcess").with(
+        "Antecedent",
+        Value::Reference(crate::cim::Reference::new("urn:x").with_selector("LogonId", "999")),
+    );
+    links.set_projection(true);
+    let record = typed_record(&links).unwrap();
+    assert_eq!(record.len(), 1);
 }

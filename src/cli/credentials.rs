@@ -21,7 +21,10 @@ pub fn resolve(args: &ConnectionArgs) -> Result<Credentials, UsageError> {
     let password = if let Some(path) = &args.password_file {
         read_password_file(path)?
     } else if let Some(p) = std::env::var_os("WINRM_PASSWORD") {
-        Password::new(p.into_string().map_err(|_| UsageError("WINRM_PASSWORD is not UTF-8".into()))?)
+        Password::new(
+            p.into_string()
+                .map_err(|_| UsageError("WINRM_PASSWORD is not UTF-8".into()))?,
+        )
     } else if std::io::stdin().is_terminal() {
         let p = rpassword::prompt_password(format!("Password for {user}: "))
             .map_err(|e| UsageError(format!("cannot read the password: {e}")))?;
@@ -35,10 +38,10 @@ pub fn resolve(args: &ConnectionArgs) -> Result<Credentials, UsageError> {
 }
 
 fn read_password_file(path: &Path) -> Result<Password, UsageError> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read password file {}: {e}", path.display())))?,
-    );
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!("cannot read password file {}: {e}", path.display()))
+        })?);
     let first = text.lines().next().unwrap_or_default();
     Ok(Password::new(first))
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use winrm_sessions::Credentials;
 use winrm_sessions::cim::ClassPath;
-use winrm_sessions::testing::{DEFAULT_PASSWORD, DEFAULT_USER, Exchange, FixtureServer, FixtureSet};
+use winrm_sessions::testing::{
+    DEFAULT_PASSWORD, DEFAULT_USER, Exchange, FixtureServer, FixtureSet,
+};
 
 use super::args::{DemoArgs, Format, ServeArgs};
 use super::output::TableColumns;
@@ -46,12 +48,31 @@ pub async fn run(args: DemoArgs) -> u8 {
          Against your own server: winrm-sessions smb-sessions HOST --user 'DOMAIN\\user' --https\n",
         server.url()
     );
-    let settings = Arc::new(Settings::for_demo(Credentials::new(DEFAULT_USER, DEFAULT_PASSWORD)));
+    let settings = Arc::new(Settings::for_demo(Credentials::new(
+        DEFAULT_USER,
+        DEFAULT_PASSWORD,
+    )));
     let sections = [
-        ("SMB sessions (MSFT_SmbSession, as Get-SmbSession shows them)", "root/Microsoft/Windows/SMB", "MSFT_SmbSession"),
-        ("Server sessions (Win32_ServerSession)", "root/cimv2", "Win32_ServerSession"),
-        ("Connections to shares (Win32_ServerConnection)", "root/cimv2", "Win32_ServerConnection"),
-        ("Logon sessions (Win32_LogonSession)", "root/cimv2", "Win32_LogonSession"),
+        (
+            "SMB sessions (MSFT_SmbSession, as Get-SmbSession shows them)",
+            "root/Microsoft/Windows/SMB",
+            "MSFT_SmbSession",
+        ),
+        (
+            "Server sessions (Win32_ServerSession)",
+            "root/cimv2",
+            "Win32_ServerSession",
+        ),
+        (
+            "Connections to shares (Win32_ServerConnection)",
+            "root/cimv2",
+            "Win32_ServerConnection",
+        ),
+        (
+            "Logon sessions (Win32_LogonSession)",
+            "root/cimv2",
+            "Win32_LogonSession",
+        ),
     ];
     let mut status = EXIT_OK;
     for (i, (title, namespace, class)) in sections.into_iter().enumerate() {
@@ -61,7 +82,14 @@ pub async fn run(args: DemoArgs) -> u8 {
             let _ = stdout.flush();
         }
         let source = Source::Class(ClassPath::new(namespace, class));
-        let code = audit(vec![server.url().to_owned()], settings.clone(), source, args.output.format, TableColumns::ClassDefault).await;
+        let code = audit(
+            vec![server.url().to_owned()],
+            settings.clone(),
+            source,
+            args.output.format,
+            TableColumns::ClassDefault,
+        )
+        .await;
         status = status.max(code);
     }
     status
@@ -91,7 +119,11 @@ pub async fn serve(args: ServeArgs) -> u8 {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", server.url());
     let _ = stdout.flush();
-    eprintln!("Serving {} on {} (Ctrl-C to stop)", args.dir.display(), server.url());
+    eprintln!(
+        "Serving {} on {} (Ctrl-C to stop)",
+        args.dir.display(),
+        server.url()
+    );
     std::future::pending::<()>().await;
     EXIT_OK
 }

@@ -19,7 +19,7 @@ use winrm_sessions::cim::{ClassPath, Instance};
 use winrm_sessions::classes::typed_record;
 use winrm_sessions::{Auth, Client, Credentials, Enumeration};
 
-use args::{AuthArg, Cli, ClassArgs, Command, ConnectionArgs, Format};
+use args::{AuthArg, ClassArgs, Cli, Command, ConnectionArgs, Format};
 use credentials::UsageError;
 use output::{Output, Record, TableColumns};
 
@@ -30,7 +30,10 @@ const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("winrm-sessions: cannot start the async runtime: {e}");
@@ -65,21 +68,60 @@ pub enum Source {
 async fn run(cli: Cli) -> u8 {
     let class = |namespace: &str, name: &str| Source::Class(ClassPath::new(namespace, name));
     let (args, source, columns) = match cli.command {
-        Command::SmbSessions(a) => (a, class("root/Microsoft/Windows/SMB", "MSFT_SmbSession"), TableColumns::ClassDefault),
-        Command::ServerSessions(a) => (a, class("root/cimv2", "Win32_ServerSession"), TableColumns::ClassDefault),
-        Command::ServerConnections(a) => (a, class("root/cimv2", "Win32_ServerConnection"), TableColumns::ClassDefault),
-        Command::SessionConnections(a) => (a, class("root/cimv2", "Win32_SessionConnection"), TableColumns::ClassDefault),
-        Command::LogonSessions(a) => (a, class("root/cimv2", "Win32_LogonSession"), TableColumns::ClassDefault),
-        Command::SessionProcesses(a) => (a, class("root/cimv2", "Win32_SessionProcess"), TableColumns::ClassDefault),
-        Command::Sessions(a) => (a, class("root/cimv2", "Win32_Session"), TableColumns::Sessions),
-        Command::Processes(a) => (a, class("root/cimv2", "Win32_Process"), TableColumns::ClassDefault),
+        Command::SmbSessions(a) => (
+            a,
+            class("root/Microsoft/Windows/SMB", "MSFT_SmbSession"),
+            TableColumns::ClassDefault,
+        ),
+        Command::ServerSessions(a) => (
+            a,
+            class("root/cimv2", "Win32_ServerSession"),
+            TableColumns::ClassDefault,
+        ),
+        Command::ServerConnections(a) => (
+            a,
+            class("root/cimv2", "Win32_ServerConnection"),
+            TableColumns::ClassDefault,
+        ),
+        Command::SessionConnections(a) => (
+            a,
+            class("root/cimv2", "Win32_SessionConnection"),
+            TableColumns::ClassDefault,
+        ),
+        Command::LogonSessions(a) => (
+            a,
+            class("root/cimv2", "Win32_LogonSession"),
+            TableColumns::ClassDefault,
+        ),
+        Command::SessionProcesses(a) => (
+            a,
+            class("root/cimv2", "Win32_SessionProcess"),
+            TableColumns::ClassDefault,
+        ),
+        Command::Sessions(a) => (
+            a,
+            class("root/cimv2", "Win32_Session"),
+            TableColumns::Sessions,
+        ),
+        Command::Processes(a) => (
+            a,
+            class("root/cimv2", "Win32_Process"),
+            TableColumns::ClassDefault,
+        ),
         Command::Query(q) => {
             let args = ClassArgs {
                 targets: vec![q.target],
                 connection: q.connection,
                 output: q.output,
             };
-            (args, Source::Query { namespace: q.namespace, wql: q.wql }, TableColumns::ClassDefault)
+            (
+                args,
+                Source::Query {
+                    namespace: q.namespace,
+                    wql: q.wql,
+                },
+                TableColumns::ClassDefault,
+            )
         }
         Command::Demo(d) => return demo::run(d).await,
         Command::ServeFixtures(s) => return demo::serve(s).await,
@@ -114,7 +156,9 @@ fn collect_targets(args: &ClassArgs) -> Result<Vec<String>, UsageError> {
         );
     }
     if targets.is_empty() {
-        return Err(UsageError("no target: name one or more hosts, or pass --hosts-file".into()));
+        return Err(UsageError(
+            "no target: name one or more hosts, or pass --hosts-file".into(),
+        ));
     }
     Ok(targets)
 }
@@ -208,9 +252,16 @@ pub async fn audit(
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     for target in targets.iter().cloned() {
-        let (tx, permits, settings, source) = (tx.clone(), permits.clone(), settings.clone(), source.clone());
+        let (tx, permits, settings, source) = (
+            tx.clone(),
+            permits.clone(),
+            settings.clone(),
+            source.clone(),
+        );
         tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else { return };
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
             let result = query_target(&target, &settings, &source, &tx).await;
             let _ = tx.send(Event::Done(target, result)).await;
         });
@@ -232,7 +283,10 @@ pub async fn audit(
             }
             Event::Record(_) => {}
             Event::ItemError(target, error) => {
-                eprintln!("winrm-sessions: {target}: skipped an item: {}", error.without_target());
+                eprintln!(
+                    "winrm-sessions: {target}: skipped an item: {}",
+                    error.without_target()
+                );
             }
             Event::Done(target, Err(error)) => {
                 failed += 1;
@@ -284,9 +338,11 @@ async fn query_target(
         }
     }
     if bad_items > 0 {
-        return Err(winrm_sessions::Error::new(winrm_sessions::ErrorKind::Protocol(format!(
-            "{bad_items} item(s) did not match their class and were not printed"
-        ))));
+        return Err(winrm_sessions::Error::new(
+            winrm_sessions::ErrorKind::Protocol(format!(
+                "{bad_items} item(s) did not match their class and were not printed"
+            )),
+        ));
     }
     Ok(())
 }

@@ -58,7 +58,13 @@ pub enum TableColumns {
 }
 
 impl<W: Write> Output<W> {
-    pub fn new(format: Format, out: W, columns: TableColumns, terminal_width: Option<usize>, multiple_targets: bool) -> Self {
+    pub fn new(
+        format: Format,
+        out: W,
+        columns: TableColumns,
+        terminal_width: Option<usize>,
+        multiple_targets: bool,
+    ) -> Self {
         Self {
             format,
             out,
@@ -130,7 +136,12 @@ impl<W: Write> Output<W> {
             TableColumns::ClassDefault => classes
                 .iter()
                 .map(|c| {
-                    let rows = self.buffered.iter().filter(|r| r.class.eq_ignore_ascii_case(c)).cloned().collect();
+                    let rows = self
+                        .buffered
+                        .iter()
+                        .filter(|r| r.class.eq_ignore_ascii_case(c))
+                        .cloned()
+                        .collect();
                     (Some(c.clone()), rows)
                 })
                 .collect(),
@@ -138,7 +149,10 @@ impl<W: Write> Output<W> {
         let titled = groups.len() > 1;
         for (i, (class, rows)) in groups.iter().enumerate() {
             let mut columns: Vec<String> = match (self.columns, class) {
-                (TableColumns::Sessions, _) => table::SESSION_COLUMNS.iter().map(|s| s.to_string()).collect(),
+                (TableColumns::Sessions, _) => table::SESSION_COLUMNS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 (TableColumns::ClassDefault, Some(class)) => match table::default_columns(class) {
                     Some(cols) => cols.iter().map(|s| s.to_string()).collect(),
                     None => rows[0]
@@ -158,7 +172,8 @@ impl<W: Write> Output<W> {
                 }
                 writeln!(self.out, "{}:", class.as_deref().unwrap_or_default())?;
             }
-            self.out.write_all(table::render(rows, &columns, self.terminal_width).as_bytes())?;
+            self.out
+                .write_all(table::render(rows, &columns, self.terminal_width).as_bytes())?;
         }
         Ok(())
     }
@@ -182,8 +197,19 @@ mod tests {
 
     #[test]
     fn json_is_one_object_per_line_with_exact_integers_and_nulls() {
-        let mut out = Output::new(Format::Json, Vec::new(), TableColumns::ClassDefault, None, false);
-        out.write(record("fs01", "MSFT_SmbSession", serde_json::json!({"SessionId": u64::MAX, "Dialect": null}))).unwrap();
+        let mut out = Output::new(
+            Format::Json,
+            Vec::new(),
+            TableColumns::ClassDefault,
+            None,
+            false,
+        );
+        out.write(record(
+            "fs01",
+            "MSFT_SmbSession",
+            serde_json::json!({"SessionId": u64::MAX, "Dialect": null}),
+        ))
+        .unwrap();
         let text = String::from_utf8(out.finish().unwrap()).unwrap();
         assert_eq!(
             text,
@@ -193,10 +219,21 @@ mod tests {
 
     #[test]
     fn csv_header_is_the_union_of_keys_in_order_of_appearance() {
-        let mut out = Output::new(Format::Csv, Vec::new(), TableColumns::ClassDefault, None, false);
-        out.write(record("h", "A", serde_json::json!({"X": 1, "Y": "a,b"}))).unwrap();
-        out.write(record("h", "B", serde_json::json!({"Z": null}))).unwrap();
+        let mut out = Output::new(
+            Format::Csv,
+            Vec::new(),
+            TableColumns::ClassDefault,
+            None,
+            false,
+        );
+        out.write(record("h", "A", serde_json::json!({"X": 1, "Y": "a,b"})))
+            .unwrap();
+        out.write(record("h", "B", serde_json::json!({"Z": null})))
+            .unwrap();
         let text = String::from_utf8(out.finish().unwrap()).unwrap();
-        assert_eq!(text, "X,Y,PSComputerName,CimClass,Z\n1,\"a,b\",h,A,\nh,B,,,\n".replace("h,B,,,", ",,h,B,"));
+        assert_eq!(
+            text,
+            "X,Y,PSComputerName,CimClass,Z\n1,\"a,b\",h,A,\nh,B,,,\n".replace("h,B,,,", ",,h,B,")
+        );
     }
 }

@@ -13,18 +13,51 @@ const GAP: usize = 1;
 /// The default columns of a class, like the Format views of Get-SmbSession and Get-CimInstance.
 pub fn default_columns(class: &str) -> Option<&'static [&'static str]> {
     Some(match class.to_ascii_lowercase().as_str() {
-        "msft_smbsession" => &["SessionId", "ClientComputerName", "ClientUserName", "NumOpens"],
-        "win32_serversession" => &["ComputerName", "UserName", "ActiveTime", "IdleTime", "ResourcesOpened", "ClientType"],
-        "win32_serverconnection" => &["ComputerName", "UserName", "ShareName", "NumberOfFiles", "ActiveTime", "ConnectionID"],
+        "msft_smbsession" => &[
+            "SessionId",
+            "ClientComputerName",
+            "ClientUserName",
+            "NumOpens",
+        ],
+        "win32_serversession" => &[
+            "ComputerName",
+            "UserName",
+            "ActiveTime",
+            "IdleTime",
+            "ResourcesOpened",
+            "ClientType",
+        ],
+        "win32_serverconnection" => &[
+            "ComputerName",
+            "UserName",
+            "ShareName",
+            "NumberOfFiles",
+            "ActiveTime",
+            "ConnectionID",
+        ],
         "win32_sessionconnection" | "win32_sessionprocess" => &["Antecedent", "Dependent"],
         "win32_logonsession" => &["LogonId", "LogonType", "AuthenticationPackage", "StartTime"],
-        "win32_process" => &["ProcessId", "ParentProcessId", "Name", "SessionId", "WorkingSetSize", "CommandLine"],
+        "win32_process" => &[
+            "ProcessId",
+            "ParentProcessId",
+            "Name",
+            "SessionId",
+            "WorkingSetSize",
+            "CommandLine",
+        ],
         _ => return None,
     })
 }
 
 /// Columns for the abstract Win32_Session, whose rows are of several classes.
-pub const SESSION_COLUMNS: &[&str] = &["CimClass", "LogonId", "ComputerName", "UserName", "AuthenticationPackage", "StartTime"];
+pub const SESSION_COLUMNS: &[&str] = &[
+    "CimClass",
+    "LogonId",
+    "ComputerName",
+    "UserName",
+    "AuthenticationPackage",
+    "StartTime",
+];
 
 /// Renders rows; `width` is the terminal width, `None` when not a terminal (no truncation).
 pub fn render(records: &[Record], columns: &[String], width: Option<usize>) -> String {
@@ -49,7 +82,11 @@ pub fn render(records: &[Record], columns: &[String], width: Option<usize>) -> S
     if let Some(limit) = width {
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
         while total(&widths) > limit {
-            let (widest, &w) = widths.iter().enumerate().max_by_key(|(_, w)| **w).expect("columns");
+            let (widest, &w) = widths
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, w)| **w)
+                .expect("columns");
             if w > MIN_WIDTH.max(columns[widest].width().min(MIN_WIDTH)) {
                 widths[widest] -= 1;
             } else if widths.len() > 1 {
@@ -86,16 +123,29 @@ pub fn render(records: &[Record], columns: &[String], width: Option<usize>) -> S
     let numeric_column: Vec<bool> = (0..columns.len())
         .map(|i| !cells.is_empty() && cells.iter().all(|row| row[i].1 || row[i].0.is_empty()))
         .collect();
-    line(&mut out, columns.iter().enumerate().map(|(i, c)| (c.clone(), numeric_column[i])).collect());
     line(
         &mut out,
-        columns.iter().enumerate().map(|(i, c)| ("-".repeat(c.width().min(widths[i])), numeric_column[i])).collect(),
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), numeric_column[i]))
+            .collect(),
+    );
+    line(
+        &mut out,
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ("-".repeat(c.width().min(widths[i])), numeric_column[i]))
+            .collect(),
     );
     for row in cells {
         line(&mut out, row);
     }
     if dropped > 0 {
-        out.push_str(&format!("({dropped} more column(s) do not fit; use --format json or csv for all)\n"));
+        out.push_str(&format!(
+            "({dropped} more column(s) do not fit; use --format json or csv for all)\n"
+        ));
     }
     out
 }
@@ -137,7 +187,9 @@ fn reference_text(map: &serde_json::Map<String, Value>) -> String {
 }
 
 fn printable(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn truncate(s: &str, width: usize) -> String {
@@ -163,29 +215,41 @@ mod tests {
     use super::*;
 
     fn record(fields: serde_json::Value) -> Record {
-        Record::new("fs01", "MSFT_SmbSession", fields.as_object().unwrap().clone())
+        Record::new(
+            "fs01",
+            "MSFT_SmbSession",
+            fields.as_object().unwrap().clone(),
+        )
     }
 
     #[test]
     fn numbers_right_aligned_wide_characters_counted_twice() {
         let rows = vec![
-            record(serde_json::json!({"SessionId": 8813272891621u64, "ClientUserName": "CONTOSO\\李雷", "NumOpens": 2})),
-            record(serde_json::json!({"SessionId": 18446744073709551615u64, "ClientUserName": "a", "NumOpens": 12})),
+            record(
+                serde_json::json!({"SessionId": 8813272891621u64, "ClientUserName": "CONTOSO\\李雷", "NumOpens": 2}),
+            ),
+            record(
+                serde_json::json!({"SessionId": 18446744073709551615u64, "ClientUserName": "a", "NumOpens": 12}),
+            ),
         ];
-        let cols: Vec<String> = ["SessionId", "ClientUserName", "NumOpens"].map(String::from).to_vec();
+        let cols: Vec<String> = ["SessionId", "ClientUserName", "NumOpens"]
+            .map(String::from)
+            .to_vec();
         let text = render(&rows, &cols, None);
-        let expected = "\
-           SessionId ClientUserName NumOpens
-           --------- -------------- --------
-       8813272891621 CONTOSO\\李雷          2
-18446744073709551615 a                    12
-";
+        let expected = concat!(
+            "           SessionId ClientUserName NumOpens\n",
+            "           --------- -------------- --------\n",
+            "       8813272891621 CONTOSO\\李雷          2\n",
+            "18446744073709551615 a                    12\n",
+        );
         assert_eq!(text, expected);
     }
 
     #[test]
     fn squeezes_the_widest_column_to_fit_the_terminal() {
-        let rows = vec![record(serde_json::json!({"A": "x".repeat(80), "B": "short"}))];
+        let rows = vec![record(
+            serde_json::json!({"A": "x".repeat(80), "B": "short"}),
+        )];
         let cols: Vec<String> = ["A", "B"].map(String::from).to_vec();
         let text = render(&rows, &cols, Some(40));
         assert!(text.lines().all(|l| l.width() <= 40), "{text}");

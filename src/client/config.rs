@@ -56,7 +56,11 @@ pub(crate) fn endpoint_url(target: &str, https: bool) -> Result<Url> {
         }
         return Ok(url);
     }
-    let (scheme, default_port) = if https { ("https", HTTPS_PORT) } else { ("http", HTTP_PORT) };
+    let (scheme, default_port) = if https {
+        ("https", HTTPS_PORT)
+    } else {
+        ("http", HTTP_PORT)
+    };
     // A bare IPv6 address has several colons and no brackets: it has no port.
     let authority = if target.matches(':').count() > 1 && !target.starts_with('[') {
         format!("[{target}]:{default_port}")
@@ -89,17 +93,29 @@ mod tests {
     fn hosts_become_wsman_urls() {
         let cases = [
             ("fs01", false, "http://fs01:5985/wsman"),
-            ("fs01.corp.example", true, "https://fs01.corp.example:5986/wsman"),
+            (
+                "fs01.corp.example",
+                true,
+                "https://fs01.corp.example:5986/wsman",
+            ),
             ("fs01:8080", false, "http://fs01:8080/wsman"),
             ("10.0.0.7", false, "http://10.0.0.7:5985/wsman"),
             ("fe80::1", false, "http://[fe80::1]:5985/wsman"),
             ("[::1]", true, "https://[::1]:5986/wsman"),
             ("[::1]:6000", false, "http://[::1]:6000/wsman"),
             ("https://fs01:443", false, "https://fs01/wsman"),
-            ("http://127.0.0.1:9/custom", false, "http://127.0.0.1:9/custom"),
+            (
+                "http://127.0.0.1:9/custom",
+                false,
+                "http://127.0.0.1:9/custom",
+            ),
         ];
         for (target, https, expected) in cases {
-            assert_eq!(endpoint_url(target, https).unwrap().as_str(), expected, "{target}");
+            assert_eq!(
+                endpoint_url(target, https).unwrap().as_str(),
+                expected,
+                "{target}"
+            );
         }
     }
 

@@ -103,7 +103,8 @@ impl<T: FromInstance> Stream for Enumeration<T> {
                 match this.enumerator.poll_request() {
                     Some(envelope) => {
                         let transport = this.client.inner.transport.clone();
-                        this.pending = Some(Box::pin(async move { transport.post(envelope).await }));
+                        this.pending =
+                            Some(Box::pin(async move { transport.post(envelope).await }));
                     }
                     None => {
                         this.finished = true;

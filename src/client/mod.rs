@@ -84,7 +84,11 @@ impl Client {
     }
 
     /// The results of a WQL query in a namespace (`root/cimv2`), typed or as [`Instance`].
-    pub fn query<T: FromInstance>(&self, namespace: &str, wql: impl Into<String>) -> Enumeration<T> {
+    pub fn query<T: FromInstance>(
+        &self,
+        namespace: &str,
+        wql: impl Into<String>,
+    ) -> Enumeration<T> {
         Enumeration::new(
             self.clone(),
             wql_resource_uri(namespace),
@@ -125,7 +129,9 @@ impl Client {
                 other => Ok(other),
             }
         };
-        result.await.map_err(|e: Error| e.with_target(self.target()))
+        result
+            .await
+            .map_err(|e: Error| e.with_target(self.target()))
     }
 }
 

@@ -109,7 +109,9 @@ impl FixtureSet {
             let request = read(dir.join(format!("{name}.request.xml")))?;
             let response_path = dir.join(format!("{name}.response.xml"));
             if !response_path.exists() {
-                return Err(FixtureError::Unpaired(dir.join(format!("{name}.request.xml"))));
+                return Err(FixtureError::Unpaired(
+                    dir.join(format!("{name}.request.xml")),
+                ));
             }
             let response = read(response_path)?;
             let exchange = Exchange::parse(&name, &request, response).map_err(|e| match e {
@@ -172,13 +174,19 @@ pub enum FixtureError {
 impl fmt::Display for FixtureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FixtureError::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            FixtureError::Io { path, message } => {
+                write!(f, "cannot read {}: {message}", path.display())
+            }
             FixtureError::Empty(path) => write!(
                 f,
                 "no fixtures in {} (expected NNNN-name.request.xml / .response.xml pairs)",
                 path.display()
             ),
-            FixtureError::Unpaired(path) => write!(f, "{} has no matching request/response file", path.display()),
+            FixtureError::Unpaired(path) => write!(
+                f,
+                "{} has no matching request/response file",
+                path.display()
+            ),
             FixtureError::Invalid { file, message } => write!(f, "{file}: {message}"),
         }
     }

@@ -55,7 +55,9 @@ impl Replayer {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Answers one request body.
@@ -65,7 +67,12 @@ impl Replayer {
             Err(e) => {
                 return (
                     400,
-                    fault("s:Sender", "w:SchemaValidationError", &format!("malformed request: {e}"), None),
+                    fault(
+                        "s:Sender",
+                        "w:SchemaValidationError",
+                        &format!("malformed request: {e}"),
+                        None,
+                    ),
                 );
             }
         };
@@ -125,11 +132,19 @@ impl Replayer {
             let message = format!(
                 "winrm-sessions fixture server: no recorded exchange matches {} on {}; closest recorded: {closest}",
                 short_action(&request.action),
-                request.resource_uri.as_deref().unwrap_or("(no resource URI)")
+                request
+                    .resource_uri
+                    .as_deref()
+                    .unwrap_or("(no resource URI)")
             );
             return (
                 500,
-                fault("s:Sender", "a:DestinationUnreachable", &message, request.message_id.as_deref()),
+                fault(
+                    "s:Sender",
+                    "a:DestinationUnreachable",
+                    &message,
+                    request.message_id.as_deref(),
+                ),
             );
         };
         let used = state.cursors.entry(first).or_insert(0);
@@ -160,7 +175,9 @@ impl Replayer {
             let r = &e.request;
             4 * usize::from(r.action == request.action)
                 + 2 * usize::from(eq_ignore_case(&r.resource_uri, &request.resource_uri))
-                + usize::from(canonical_selectors(&r.selectors) == canonical_selectors(&request.selectors))
+                + usize::from(
+                    canonical_selectors(&r.selectors) == canonical_selectors(&request.selectors),
+                )
                 + usize::from(r.filter == request.filter)
         };
         match self.set.exchanges.iter().max_by_key(|e| score(e)) {
@@ -181,7 +198,11 @@ impl Replayer {
 }
 
 fn short_action(action: &str) -> &str {
-    if action.is_empty() { "Identify" } else { action.rsplit('/').next().unwrap_or(action) }
+    if action.is_empty() {
+        "Identify"
+    } else {
+        action.rsplit('/').next().unwrap_or(action)
+    }
 }
 
 fn eq_ignore_case(a: &Option<String>, b: &Option<String>) -> bool {
@@ -204,7 +225,11 @@ fn canonical_selectors(selectors: &[Selector]) -> Vec<String> {
     out
 }
 
-fn same_request(recorded: &RequestSummary, live: &RequestSummary, recorded_context: Option<&str>) -> bool {
+fn same_request(
+    recorded: &RequestSummary,
+    live: &RequestSummary,
+    recorded_context: Option<&str>,
+) -> bool {
     recorded.action == live.action
         && eq_ignore_case(&recorded.resource_uri, &live.resource_uri)
         && canonical_selectors(&recorded.selectors) == canonical_selectors(&live.selectors)

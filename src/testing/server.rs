@@ -129,12 +129,13 @@ impl FixtureServerBuilder {
 
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<FixtureServer, FixtureError> {
-        let listener = TcpListener::bind((self.ip, self.port))
-            .await
-            .map_err(|e| FixtureError::Io {
-                path: format!("{}:{}", self.ip, self.port).into(),
-                message: e.to_string(),
-            })?;
+        let listener =
+            TcpListener::bind((self.ip, self.port))
+                .await
+                .map_err(|e| FixtureError::Io {
+                    path: format!("{}:{}", self.ip, self.port).into(),
+                    message: e.to_string(),
+                })?;
         let addr = listener.local_addr().map_err(|e| FixtureError::Io {
             path: "listener".into(),
             message: e.to_string(),
@@ -200,7 +201,11 @@ async fn handle(
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::POST {
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only"));
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "POST only",
+        ));
     }
     let authorized = request
         .headers()
@@ -208,9 +213,10 @@ async fn handle(
         .is_some_and(|v| v.as_bytes() == shared.expected_authorization.as_bytes());
     if !authorized {
         let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", "");
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"".parse().expect("static header"));
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            "Basic realm=\"WSMAN\"".parse().expect("static header"),
+        );
         return Ok(response);
     }
     let is_soap = request
@@ -219,16 +225,33 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/soap+xml"));
     if !is_soap {
-        return Ok(reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain", "expected application/soap+xml"));
+        return Ok(reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "text/plain",
+            "expected application/soap+xml",
+        ));
     }
-    let body = match Limited::new(request.into_body(), MAX_REQUEST).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_REQUEST)
+        .collect()
+        .await
+    {
         Ok(body) => body.to_bytes(),
-        Err(_) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request too large")),
+        Err(_) => {
+            return Ok(reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "request too large",
+            ));
+        }
     };
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
     let (status, envelope) = shared.replayer.answer(&body);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok(reply(status, "application/soap+xml;charset=UTF-8", envelope))
+    Ok(reply(
+        status,
+        "application/soap+xml;charset=UTF-8",
+        envelope,
+    ))
 }

@@ -34,8 +34,10 @@ impl HttpTransport {
                 if !https && !config.allow_basic_over_http {
                     return Err(ErrorKind::PlaintextBasicRefused.into());
                 }
-                let mut value = HeaderValue::from_str(&basic_authorization(credentials))
-                    .map_err(|_| Error::config("user name or password contains a control character"))?;
+                let mut value =
+                    HeaderValue::from_str(&basic_authorization(credentials)).map_err(|_| {
+                        Error::config("user name or password contains a control character")
+                    })?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -109,7 +111,9 @@ impl HttpTransport {
             let reason = if self.authorization.is_none() {
                 "the server requires credentials and none were given".to_owned()
             } else if !offered.is_empty()
-                && !offered.iter().any(|o| o.eq_ignore_ascii_case(self.auth.name()))
+                && !offered
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(self.auth.name()))
             {
                 format!(
                     "the server does not accept {} (it offers {})",
@@ -142,7 +146,10 @@ impl HttpTransport {
 
     async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes> {
         let limit = self.max_response_size;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
             return Err(ErrorKind::ResponseTooLarge { limit }.into());
         }
         let mut body = BytesMut::new();

@@ -79,7 +79,9 @@ impl Node {
                 Ev::Eof => return Err(ParseError::Truncated),
             }
             if node.text.len() > 1 << 20 {
-                return Err(ParseError::Unexpected("text too long in a fault or request".into()));
+                return Err(ParseError::Unexpected(
+                    "text too long in a fault or request".into(),
+                ));
             }
         }
         let trimmed = node.text.trim();

@@ -107,7 +107,9 @@ impl Enumerator {
             State::ExpectPullResponse(id, _) => (id.clone(), true),
             _ => {
                 self.state = state;
-                return Err(ResponseError::Unexpected("a response arrived with no request outstanding".into()));
+                return Err(ResponseError::Unexpected(
+                    "a response arrived with no request outstanding".into(),
+                ));
             }
         };
         let response = parse_response(body)?;
@@ -123,7 +125,11 @@ impl Enumerator {
             (ResponseBody::Fault(fault), _) => return Err(ResponseError::Fault(fault)),
             (ResponseBody::Enumerate(page), false) | (ResponseBody::Pull(page), true) => page,
             (other, _) => {
-                let wanted = if is_pull { action::PULL_RESPONSE } else { action::ENUMERATE_RESPONSE };
+                let wanted = if is_pull {
+                    action::PULL_RESPONSE
+                } else {
+                    action::ENUMERATE_RESPONSE
+                };
                 return Err(ResponseError::Unexpected(format!(
                     "expected {wanted}, got {}",
                     describe(&other, response.header.action.as_deref())
@@ -223,9 +229,10 @@ pub(crate) fn wql_from_class(query: &str) -> Option<String> {
     let mut words = query.split_whitespace();
     while let Some(word) = words.next() {
         if word.eq_ignore_ascii_case("from") {
-            return words
-                .next()
-                .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_').to_owned());
+            return words.next().map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                    .to_owned()
+            });
         }
     }
     None

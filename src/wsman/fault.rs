@@ -99,7 +99,9 @@ impl Fault {
     pub(crate) fn from_node(fault: &Node) -> Fault {
         let mut out = Fault::default();
         if let Some(code) = fault.child(ns::SOAP, "Code") {
-            out.code = code.child(ns::SOAP, "Value").and_then(QualifiedName::from_node);
+            out.code = code
+                .child(ns::SOAP, "Value")
+                .and_then(QualifiedName::from_node);
             out.subcode = code
                 .child(ns::SOAP, "Subcode")
                 .and_then(|s| s.child(ns::SOAP, "Value"))
@@ -117,7 +119,9 @@ impl Fault {
     }
 
     fn read_detail(&mut self, detail: &Node) {
-        self.detail = detail.child(ns::WSMAN, "FaultDetail").and_then(Node::trimmed);
+        self.detail = detail
+            .child(ns::WSMAN, "FaultDetail")
+            .and_then(Node::trimmed);
         if let Some(wsman) = detail.child(ns::WSMAN_FAULT, "WSManFault") {
             self.wsman_code = wsman.attr("Code").and_then(parse_code);
             self.machine = wsman.attr("Machine").map(str::to_owned);

@@ -46,7 +46,8 @@ pub mod action {
     /// Pull.
     pub const PULL: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull";
     /// PullResponse.
-    pub const PULL_RESPONSE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse";
+    pub const PULL_RESPONSE: &str =
+        "http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse";
     /// Release.
     pub const RELEASE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release";
     /// ReleaseResponse.

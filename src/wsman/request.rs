@@ -166,7 +166,11 @@ pub(crate) fn write_selector_set(out: &mut String, selectors: &[Selector]) {
 
 /// `a:Address` and `a:ReferenceParameters` of an endpoint reference.
 pub(crate) fn write_epr_content(out: &mut String, reference: &Reference) {
-    element(out, "a:Address", reference.address().unwrap_or(ns::ANONYMOUS));
+    element(
+        out,
+        "a:Address",
+        reference.address().unwrap_or(ns::ANONYMOUS),
+    );
     out.push_str("<a:ReferenceParameters>");
     element(out, "w:ResourceURI", reference.resource_uri());
     if !reference.selectors().is_empty() {
@@ -195,10 +199,21 @@ pub fn identify() -> String {
 /// An optimized Enumerate: the first page comes back in the response.
 pub fn enumerate(addressing: &Addressing, request: &Enumerate, message_id: &MessageId) -> String {
     let mut out = String::with_capacity(1536);
-    header(&mut out, addressing, action::ENUMERATE, &request.resource_uri, message_id, &[]);
+    header(
+        &mut out,
+        addressing,
+        action::ENUMERATE,
+        &request.resource_uri,
+        message_id,
+        &[],
+    );
     body(&mut out, |out| {
         out.push_str("<n:Enumerate><w:OptimizeEnumeration/>");
-        let _ = write!(out, "<w:MaxElements>{}</w:MaxElements>", request.max_elements.max(1));
+        let _ = write!(
+            out,
+            "<w:MaxElements>{}</w:MaxElements>",
+            request.max_elements.max(1)
+        );
         match request.mode {
             EnumerationMode::Objects => {}
             EnumerationMode::References => {
@@ -234,11 +249,22 @@ pub fn pull(
     message_id: &MessageId,
 ) -> String {
     let mut out = String::with_capacity(1280);
-    header(&mut out, addressing, action::PULL, resource_uri, message_id, &[]);
+    header(
+        &mut out,
+        addressing,
+        action::PULL,
+        resource_uri,
+        message_id,
+        &[],
+    );
     body(&mut out, |out| {
         out.push_str("<n:Pull>");
         element(out, "n:EnumerationContext", context);
-        let _ = write!(out, "<n:MaxElements>{}</n:MaxElements></n:Pull>", max_elements.max(1));
+        let _ = write!(
+            out,
+            "<n:MaxElements>{}</n:MaxElements></n:Pull>",
+            max_elements.max(1)
+        );
     })
 }
 
@@ -250,7 +276,14 @@ pub fn release(
     message_id: &MessageId,
 ) -> String {
     let mut out = String::with_capacity(1280);
-    header(&mut out, addressing, action::RELEASE, resource_uri, message_id, &[]);
+    header(
+        &mut out,
+        addressing,
+        action::RELEASE,
+        resource_uri,
+        message_id,
+        &[],
+    );
     body(&mut out, |out| {
         out.push_str("<n:Release>");
         element(out, "n:EnumerationContext", context);

@@ -58,7 +58,9 @@ pub fn parse_request(bytes: &[u8]) -> Result<RequestSummary, ParseError> {
             }
         }
     }
-    let body = root.child(ns::SOAP, "Body").ok_or(ParseError::MissingBody)?;
+    let body = root
+        .child(ns::SOAP, "Body")
+        .ok_or(ParseError::MissingBody)?;
     if let Some(first) = body.children.first() {
         summary.body_element = Some(first.local.clone());
         for c in &first.children {

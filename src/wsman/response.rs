@@ -80,7 +80,9 @@ pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
         match x.next()? {
             Ev::Start(e) => break e,
             Ev::Empty(e) => {
-                return Err(ParseError::NotAnEnvelope(e.local_name().into_inner().to_owned()));
+                return Err(ParseError::NotAnEnvelope(
+                    e.local_name().into_inner().to_owned(),
+                ));
             }
             Ev::Text(t) if t.trim().is_empty() => {}
             Ev::Text(_) => return Err(ParseError::NotAnEnvelope("text".into())),
@@ -89,7 +91,9 @@ pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
         }
     };
     if !x.is(&root, ns::SOAP, "Envelope") {
-        return Err(ParseError::NotAnEnvelope(root.local_name().into_inner().to_owned()));
+        return Err(ParseError::NotAnEnvelope(
+            root.local_name().into_inner().to_owned(),
+        ));
     }
     let mut header = ResponseHeader::default();
     let mut body = None;
@@ -154,9 +158,17 @@ fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
         let node = Node::read(x, &e, empty)?;
         ResponseBody::Fault(Box::new(Fault::from_node(&node)))
     } else if x.is(&e, ns::ENUMERATION, "EnumerateResponse") {
-        ResponseBody::Enumerate(if empty { Page::default() } else { parse_page(x)? })
+        ResponseBody::Enumerate(if empty {
+            Page::default()
+        } else {
+            parse_page(x)?
+        })
     } else if x.is(&e, ns::ENUMERATION, "PullResponse") {
-        ResponseBody::Pull(if empty { Page::default() } else { parse_page(x)? })
+        ResponseBody::Pull(if empty {
+            Page::default()
+        } else {
+            parse_page(x)?
+        })
     } else if x.is(&e, ns::ENUMERATION, "ReleaseResponse") {
         if !empty {
             x.skip()?;
@@ -230,12 +242,17 @@ fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), P
             }
             parse_item_wrapper(x)?
         } else if x.is(&e, ns::ADDRESSING, "EndpointReference") {
-            let reference = if empty { Reference::new("") } else { parse_epr(x)? };
+            let reference = if empty {
+                Reference::new("")
+            } else {
+                parse_epr(x)?
+            };
             instance_from_reference(reference)
         } else if x.is(&e, ns::WSMAN, "XmlFragment") {
             // A WQL projection: the class is not named; the caller knows it.
             let mut instance = parse_instance(x, &e, empty)?;
             instance.set_class_name("");
+            instance.set_projection(true);
             instance
         } else {
             parse_instance(x, &e, empty)?
@@ -251,7 +268,11 @@ fn parse_item_wrapper(x: &mut XmlReader<'_>) -> Result<Instance, ParseError> {
     let mut reference = None;
     while let Some((e, empty)) = x.next_child()? {
         if x.is(&e, ns::ADDRESSING, "EndpointReference") {
-            reference = Some(if empty { Reference::new("") } else { parse_epr(x)? });
+            reference = Some(if empty {
+                Reference::new("")
+            } else {
+                parse_epr(x)?
+            });
         } else if instance.is_none() {
             instance = Some(parse_instance(x, &e, empty)?);
         } else if !empty {
@@ -298,7 +319,11 @@ fn parse_instance(
         let name = e.local_name().into_inner().to_owned();
         let nil = x.is_nil(&e);
         let value = if empty {
-            if nil { Value::Null } else { Value::Text(String::new()) }
+            if nil {
+                Value::Null
+            } else {
+                Value::Text(String::new())
+            }
         } else {
             parse_property_value(x, nil, &name)?
         };
@@ -308,11 +333,7 @@ fn parse_instance(
 }
 
 /// The content of a property element: text, a typed CIM element, a reference or an object.
-fn parse_property_value(
-    x: &mut XmlReader<'_>,
-    nil: bool,
-    name: &str,
-) -> Result<Value, ParseError> {
+fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<Value, ParseError> {
     let mut text = String::new();
     let mut value = None;
     let mut epr: Option<Reference> = None;

@@ -19,7 +19,9 @@ fn optimized_enumerate_with_one_item_and_a_context() {
     ));
     let response = parse_response(&body).unwrap();
     assert_eq!(response.header.relates_to.as_deref(), Some("uuid:REQ"));
-    let ResponseBody::Enumerate(page) = response.body else { panic!("{:?}", response.body) };
+    let ResponseBody::Enumerate(page) = response.body else {
+        panic!("{:?}", response.body)
+    };
     assert_eq!(page.context.as_deref(), Some("uuid:CTX1"));
     assert!(!page.end_of_sequence);
     let item = &page.items[0];
@@ -28,16 +30,29 @@ fn optimized_enumerate_with_one_item_and_a_context() {
         item.get("ClientUserName"),
         Some(&Value::Text(r#"CORP\jörg & <co> "x" 'y'"#.into()))
     );
-    assert_eq!(item.get("ClusterNodeName"), Some(&Value::Text(String::new())));
+    assert_eq!(
+        item.get("ClusterNodeName"),
+        Some(&Value::Text(String::new()))
+    );
     assert_eq!(item.get("Dialect"), Some(&Value::Null));
-    assert_eq!(item.get("NumOpens").and_then(Value::as_text), Some("18446744073709551615"));
-    assert!(item.class_path().unwrap().namespace().eq_ignore_ascii_case("root/Microsoft/Windows/SMB"));
+    assert_eq!(
+        item.get("NumOpens").and_then(Value::as_text),
+        Some("18446744073709551615")
+    );
+    assert!(
+        item.class_path()
+            .unwrap()
+            .namespace()
+            .eq_ignore_ascii_case("root/Microsoft/Windows/SMB")
+    );
 }
 
 #[test]
 fn final_pull_page_may_be_empty() {
     let body = envelope("<n:PullResponse><n:Items></n:Items><n:EndOfSequence/></n:PullResponse>");
-    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else { panic!() };
+    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+        panic!()
+    };
     assert!(page.items.is_empty());
     assert!(page.end_of_sequence);
     assert_eq!(page.context, None);
@@ -46,56 +61,100 @@ fn final_pull_page_may_be_empty() {
 #[test]
 fn prefixes_do_not_matter_only_namespaces() {
     let odd = r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:wsen="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><env:Body><wsen:PullResponse><wsen:Items><c:Thing xmlns:c="urn:x"><c:A>1</c:A></c:Thing></wsen:Items><wsen:EndOfSequence/></wsen:PullResponse></env:Body></env:Envelope>"#;
-    let ResponseBody::Pull(page) = parse_response(odd.as_bytes()).unwrap().body else { panic!() };
+    let ResponseBody::Pull(page) = parse_response(odd.as_bytes()).unwrap().body else {
+        panic!()
+    };
     assert_eq!(page.items[0].get("A").and_then(Value::as_text), Some("1"));
     // The right local names in the wrong namespace are not an envelope.
     let wrong = r#"<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>"#;
-    assert!(matches!(parse_response(wrong.as_bytes()), Err(ParseError::NotAnEnvelope(_))));
+    assert!(matches!(
+        parse_response(wrong.as_bytes()),
+        Err(ParseError::NotAnEnvelope(_))
+    ));
 }
 
 #[test]
 fn repeated_elements_become_arrays_and_datetimes_keep_offsets() {
     let item = r#"<p:X xmlns:p="urn:c" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><p:Roles>a</p:Roles><p:Roles>b</p:Roles><p:When><cim:Datetime>2013-04-29T11:43:11.203125-07:00</cim:Datetime></p:When><p:Span><cim:Interval>P0DT0H1M40S</cim:Interval></p:Span></p:X>"#;
-    let body = envelope(&format!("<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"));
-    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else { panic!() };
+    let body = envelope(&format!(
+        "<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"
+    ));
+    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+        panic!()
+    };
     let x = &page.items[0];
     assert_eq!(
         x.get("Roles"),
-        Some(&Value::Array(vec![Value::Text("a".into()), Value::Text("b".into())]))
+        Some(&Value::Array(vec![
+            Value::Text("a".into()),
+            Value::Text("b".into())
+        ]))
     );
-    let Some(Value::Datetime(d)) = x.get("When") else { panic!() };
+    let Some(Value::Datetime(d)) = x.get("When") else {
+        panic!()
+    };
     assert_eq!(d.as_str(), "2013-04-29T11:43:11.203125-07:00");
-    let Some(Value::Interval(i)) = x.get("Span") else { panic!() };
+    let Some(Value::Interval(i)) = x.get("Span") else {
+        panic!()
+    };
     assert_eq!(i.as_duration().as_secs(), 100);
 }
 
 #[test]
 fn references_with_nested_endpoint_references_as_selector_values() {
     let item = r#"<p:Win32_SessionConnection xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_SessionConnection"><p:Antecedent><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession</w:ResourceURI><w:SelectorSet><w:Selector Name="ComputerName">10.1.2.3</w:Selector><w:Selector Name="UserName">bob</w:Selector></w:SelectorSet></a:ReferenceParameters></p:Antecedent><p:Dependent><a:Address>x</a:Address><a:ReferenceParameters><w:ResourceURI>urn:dep</w:ResourceURI><w:SelectorSet><w:Selector Name="Inner"><a:EndpointReference><a:Address>y</a:Address><a:ReferenceParameters><w:ResourceURI>urn:inner</w:ResourceURI><w:SelectorSet><w:Selector Name="K">v</w:Selector></w:SelectorSet></a:ReferenceParameters></a:EndpointReference></w:Selector></w:SelectorSet></a:ReferenceParameters></p:Dependent></p:Win32_SessionConnection>"#;
-    let body = envelope(&format!("<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"));
-    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else { panic!() };
-    let a = page.items[0].get("Antecedent").and_then(Value::as_reference).unwrap();
+    let body = envelope(&format!(
+        "<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"
+    ));
+    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+        panic!()
+    };
+    let a = page.items[0]
+        .get("Antecedent")
+        .and_then(Value::as_reference)
+        .unwrap();
     assert_eq!(a.class_path().unwrap().class_name(), "Win32_ServerSession");
-    assert_eq!(a.selector("username").and_then(SelectorValue::as_text), Some("bob"));
-    let d = page.items[0].get("Dependent").and_then(Value::as_reference).unwrap();
-    let inner = d.selector("Inner").and_then(SelectorValue::as_reference).unwrap();
+    assert_eq!(
+        a.selector("username").and_then(SelectorValue::as_text),
+        Some("bob")
+    );
+    let d = page.items[0]
+        .get("Dependent")
+        .and_then(Value::as_reference)
+        .unwrap();
+    let inner = d
+        .selector("Inner")
+        .and_then(SelectorValue::as_reference)
+        .unwrap();
     assert_eq!(inner.resource_uri(), "urn:inner");
-    assert_eq!(inner.selector("K").and_then(SelectorValue::as_text), Some("v"));
+    assert_eq!(
+        inner.selector("K").and_then(SelectorValue::as_text),
+        Some("v")
+    );
 }
 
 #[test]
 fn epr_mode_items_carry_references() {
     let item = r#"<w:Item><p:MSFT_SmbSession xmlns:p="urn:smb"><p:SessionId>7</p:SessionId></p:MSFT_SmbSession><a:EndpointReference><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession</w:ResourceURI><w:SelectorSet><w:Selector Name="SessionId">7</w:Selector></w:SelectorSet></a:ReferenceParameters></a:EndpointReference></w:Item>"#;
-    let body = envelope(&format!("<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"));
-    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else { panic!() };
+    let body = envelope(&format!(
+        "<n:PullResponse><n:Items>{item}</n:Items><n:EndOfSequence/></n:PullResponse>"
+    ));
+    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+        panic!()
+    };
     let r = page.items[0].reference().unwrap();
-    assert_eq!(r.selector("SessionId").and_then(SelectorValue::as_text), Some("7"));
+    assert_eq!(
+        r.selector("SessionId").and_then(SelectorValue::as_text),
+        Some("7")
+    );
 }
 
 #[test]
 fn fault_with_provider_detail() {
     let fault = r#"<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793" Machine="fs01"><f:Message>timed out</f:Message></f:WSManFault></s:Detail></s:Fault>"#;
-    let ResponseBody::Fault(f) = parse_response(&envelope(fault)).unwrap().body else { panic!() };
+    let ResponseBody::Fault(f) = parse_response(&envelope(fault)).unwrap().body else {
+        panic!()
+    };
     assert!(f.is_timeout() && f.is_retryable() && !f.is_access_denied());
     assert_eq!(f.wsman_code, Some(codes::TIMED_OUT));
     assert_eq!(f.machine.as_deref(), Some("fs01"));
@@ -104,21 +163,42 @@ fn fault_with_provider_detail() {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let full = envelope(&format!("<n:PullResponse><n:Items>{SMB}</n:Items><n:EndOfSequence/></n:PullResponse>"));
+    let full = envelope(&format!(
+        "<n:PullResponse><n:Items>{SMB}</n:Items><n:EndOfSequence/></n:PullResponse>"
+    ));
     for cut in [10, full.len() / 2, full.len() - 5] {
         let err = parse_response(&full[..cut]).unwrap_err();
-        assert!(matches!(err, ParseError::Truncated | ParseError::Malformed { .. }), "{cut}: {err:?}");
+        assert!(
+            matches!(err, ParseError::Truncated | ParseError::Malformed { .. }),
+            "{cut}: {err:?}"
+        );
     }
     assert_eq!(parse_response(b""), Err(ParseError::Empty));
-    assert!(matches!(parse_response(b"\xff\xfe<"), Err(ParseError::InvalidUtf8 { .. })));
+    assert!(matches!(
+        parse_response(b"\xff\xfe<"),
+        Err(ParseError::InvalidUtf8 { .. })
+    ));
     let dtd = br#"<!DOCTYPE s [<!ENTITY x "boom">]><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&x;</s:Body></s:Envelope>"#;
     assert_eq!(parse_response(dtd), Err(ParseError::Dtd));
-    let entity = envelope("<n:PullResponse><n:Items><p:X xmlns:p=\"urn:x\"><p:A>&lol;</p:A></p:X></n:Items></n:PullResponse>");
-    assert_eq!(parse_response(&entity), Err(ParseError::UnknownEntity("lol".into())));
+    let entity = envelope(
+        "<n:PullResponse><n:Items><p:X xmlns:p=\"urn:x\"><p:A>&lol;</p:A></p:X></n:Items></n:PullResponse>",
+    );
+    assert_eq!(
+        parse_response(&entity),
+        Err(ParseError::UnknownEntity("lol".into()))
+    );
     let deep = envelope(&"<x>".repeat(100));
-    assert!(matches!(parse_response(&deep), Err(ParseError::TooDeep { .. })));
-    let bad_date = envelope(r#"<n:PullResponse><n:Items><p:X xmlns:p="urn:x" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><p:T><cim:Datetime>soon</cim:Datetime></p:T></p:X></n:Items></n:PullResponse>"#);
-    assert!(matches!(parse_response(&bad_date), Err(ParseError::InvalidValue { .. })));
+    assert!(matches!(
+        parse_response(&deep),
+        Err(ParseError::TooDeep { .. })
+    ));
+    let bad_date = envelope(
+        r#"<n:PullResponse><n:Items><p:X xmlns:p="urn:x" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><p:T><cim:Datetime>soon</cim:Datetime></p:T></p:X></n:Items></n:PullResponse>"#,
+    );
+    assert!(matches!(
+        parse_response(&bad_date),
+        Err(ParseError::InvalidValue { .. })
+    ));
 }
 
 fn enumerator() -> Enumerator {
@@ -134,7 +214,10 @@ fn enumerator() -> Enumerator {
 }
 
 fn message_id_of(envelope: &str) -> String {
-    parse_request(envelope.as_bytes()).unwrap().message_id.unwrap()
+    parse_request(envelope.as_bytes())
+        .unwrap()
+        .message_id
+        .unwrap()
 }
 
 fn response(relates_to: &str, body: &str) -> Vec<u8> {
@@ -142,7 +225,12 @@ fn response(relates_to: &str, body: &str) -> Vec<u8> {
         .iter()
         .copied()
         .collect::<Vec<u8>>()
-        .pipe(|b| String::from_utf8(b).unwrap().replace("uuid:REQ", relates_to).into_bytes())
+        .pipe(|b| {
+            String::from_utf8(b)
+                .unwrap()
+                .replace("uuid:REQ", relates_to)
+                .into_bytes()
+        })
 }
 
 trait Pipe: Sized {
@@ -173,10 +261,20 @@ fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
         .unwrap();
     assert!(items.is_empty());
     let pull = e.poll_request().unwrap();
-    assert_eq!(parse_request(pull.as_bytes()).unwrap().enumeration_context.as_deref(), Some("uuid:B"));
+    assert_eq!(
+        parse_request(pull.as_bytes())
+            .unwrap()
+            .enumeration_context
+            .as_deref(),
+        Some("uuid:B")
+    );
     assert!(e.release_request().unwrap().contains("uuid:B"));
     let id = message_id_of(&pull);
-    e.handle_response(&response(&id, "<n:PullResponse><n:EndOfSequence/></n:PullResponse>")).unwrap();
+    e.handle_response(&response(
+        &id,
+        "<n:PullResponse><n:EndOfSequence/></n:PullResponse>",
+    ))
+    .unwrap();
     assert!(e.is_finished());
     assert!(e.poll_request().is_none());
     assert!(e.release_request().is_none());
@@ -187,17 +285,30 @@ fn enumerator_rejects_a_missing_context_and_a_wrong_relates_to() {
     let mut e = enumerator();
     let id = message_id_of(&e.poll_request().unwrap());
     let err = e
-        .handle_response(&response(&id, &format!("<n:EnumerateResponse><w:Items>{SMB}</w:Items></n:EnumerateResponse>")))
+        .handle_response(&response(
+            &id,
+            &format!("<n:EnumerateResponse><w:Items>{SMB}</w:Items></n:EnumerateResponse>"),
+        ))
         .unwrap_err();
-    assert!(err.to_string().contains("neither EndOfSequence nor an EnumerationContext"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("neither EndOfSequence nor an EnumerationContext"),
+        "{err}"
+    );
     assert!(e.is_failed());
 
     let mut e = enumerator();
     e.poll_request().unwrap();
     let err = e
-        .handle_response(&response("uuid:SOMEONE-ELSE", "<n:EnumerateResponse><w:EndOfSequence/></n:EnumerateResponse>"))
+        .handle_response(&response(
+            "uuid:SOMEONE-ELSE",
+            "<n:EnumerateResponse><w:EndOfSequence/></n:EnumerateResponse>",
+        ))
         .unwrap_err();
-    assert!(err.to_string().contains("relates to uuid:SOMEONE-ELSE"), "{err}");
+    assert!(
+        err.to_string().contains("relates to uuid:SOMEONE-ELSE"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -206,7 +317,9 @@ fn enumerate_envelope_escapes_wql_and_selectors() {
         &Addressing::new("http://h/wsman"),
         &request::Enumerate {
             resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*".into(),
-            filter: Some(Filter::Wql(r#"SELECT * FROM Win32_Process WHERE Name = "a<b&c""#.into())),
+            filter: Some(Filter::Wql(
+                r#"SELECT * FROM Win32_Process WHERE Name = "a<b&c""#.into(),
+            )),
             mode: EnumerationMode::ObjectsAndReferences,
             max_elements: 10,
         },
@@ -214,8 +327,13 @@ fn enumerate_envelope_escapes_wql_and_selectors() {
     );
     let s = parse_request(env.as_bytes()).unwrap();
     assert_eq!(s.action, ns::action::ENUMERATE);
-    assert_eq!(s.filter.unwrap().1, r#"SELECT * FROM Win32_Process WHERE Name = "a<b&c""#);
+    assert_eq!(
+        s.filter.unwrap().1,
+        r#"SELECT * FROM Win32_Process WHERE Name = "a<b&c""#
+    );
     assert_eq!(s.enumeration_mode.as_deref(), Some("EnumerateObjectAndEPR"));
     assert!(env.contains("<w:OperationTimeout>PT60.000S</w:OperationTimeout>"));
-    assert!(env.contains(r#"<w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize>"#));
+    assert!(
+        env.contains(r#"<w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize>"#)
+    );
 }

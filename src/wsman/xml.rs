@@ -131,7 +131,9 @@ impl<'i> XmlReader<'i> {
                 _ => None,
             };
             if name.into_inner() == local && attr_ns == ns {
-                let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| self.malformed(err))?;
+                let value = attr
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|err| self.malformed(err))?;
                 return Ok(Some(value.into_owned()));
             }
         }

@@ -17,14 +17,33 @@ async fn smb_sessions_arrive_typed_over_four_pages_with_exact_uint64() {
     assert_eq!(sessions.len(), 7);
     let max = sessions.iter().find(|s| s.session_id == u64::MAX).unwrap();
     assert_eq!(max.num_opens, Some(u64::MAX));
-    assert_eq!(max.client_user_name.as_deref(), Some(r#"CONTOSO\o'brien & "sons" <ops>"#));
-    assert_eq!(max.client_computer_name.as_deref(), Some("[2001:db8:85a3::8a2e:370:7334]"));
+    assert_eq!(
+        max.client_user_name.as_deref(),
+        Some(r#"CONTOSO\o'brien & "sons" <ops>"#)
+    );
+    assert_eq!(
+        max.client_computer_name.as_deref(),
+        Some("[2001:db8:85a3::8a2e:370:7334]")
+    );
     let zoe = &sessions[1];
-    assert_eq!(zoe.client_user_name.as_deref(), Some("CONTOSO\\Zoë.Ångström"));
-    let backup = sessions.iter().find(|s| s.session_id == 8_813_272_891_633).unwrap();
+    assert_eq!(
+        zoe.client_user_name.as_deref(),
+        Some("CONTOSO\\Zoë.Ångström")
+    );
+    let backup = sessions
+        .iter()
+        .find(|s| s.session_id == 8_813_272_891_633)
+        .unwrap();
     assert_eq!(backup.dialect, None, "nil stays None");
-    let anonymous = sessions.iter().find(|s| s.session_id == 8_813_272_891_640).unwrap();
-    assert_eq!(anonymous.client_user_name.as_deref(), Some(""), "empty string is not nil");
+    let anonymous = sessions
+        .iter()
+        .find(|s| s.session_id == 8_813_272_891_640)
+        .unwrap();
+    assert_eq!(
+        anonymous.client_user_name.as_deref(),
+        Some(""),
+        "empty string is not nil"
+    );
     assert_eq!(server.stats().unmatched, 0);
     assert_eq!(server.stats().matched, 4, "one Enumerate and three Pulls");
 }
@@ -44,9 +63,16 @@ async fn server_sessions_connections_and_their_association() {
     for link in &links {
         let session = link.antecedent.class_path().unwrap();
         assert_eq!(session.class_name(), "Win32_ServerSession");
-        let user = link.antecedent.selector("UserName").and_then(SelectorValue::as_text).unwrap();
+        let user = link
+            .antecedent
+            .selector("UserName")
+            .and_then(SelectorValue::as_text)
+            .unwrap();
         assert!(sessions.iter().any(|s| s.user_name == user), "{user}");
-        assert_eq!(link.dependent.class_path().unwrap().class_name(), "Win32_ServerConnection");
+        assert_eq!(
+            link.dependent.class_path().unwrap().class_name(),
+            "Win32_ServerConnection"
+        );
     }
 }
 
@@ -63,11 +89,17 @@ async fn logon_sessions_keep_datetime_offsets_and_processes_decode() {
     assert_eq!(logons.last().unwrap().start_time, None);
     let processes: Vec<Process> = client.enumerate().try_collect().await.unwrap();
     assert_eq!(processes.len(), 6);
-    let explorer = processes.iter().find(|p| p.name.as_deref() == Some("explorer.exe")).unwrap();
+    let explorer = processes
+        .iter()
+        .find(|p| p.name.as_deref() == Some("explorer.exe"))
+        .unwrap();
     assert_eq!(explorer.virtual_size, Some(u64::MAX));
     let links: Vec<SessionProcess> = client.enumerate().try_collect().await.unwrap();
     assert_eq!(links.len(), 6);
-    assert_eq!(links[0].dependent.class_path().unwrap().class_name(), "Win32_Process");
+    assert_eq!(
+        links[0].dependent.class_path().unwrap().class_name(),
+        "Win32_Process"
+    );
 }
 
 #[tokio::test]
@@ -76,8 +108,14 @@ async fn abstract_win32_session_yields_concrete_subclasses() {
     let client = client_for(server.url());
     let all: Vec<Session> = client.enumerate().try_collect().await.unwrap();
     assert_eq!(all.len(), 10);
-    let logons = all.iter().filter(|s| matches!(s, Session::Logon(_))).count();
-    let servers = all.iter().filter(|s| matches!(s, Session::Server(_))).count();
+    let logons = all
+        .iter()
+        .filter(|s| matches!(s, Session::Logon(_)))
+        .count();
+    let servers = all
+        .iter()
+        .filter(|s| matches!(s, Session::Server(_)))
+        .count();
     assert_eq!((logons, servers), (6, 4));
 }
 
@@ -86,12 +124,18 @@ async fn dynamic_instances_serve_any_class_and_wql_projections_are_named() {
     let server = demo_server().await;
     let client = client_for(server.url());
     let smb: Vec<Instance> = client
-        .enumerate_class(&ClassPath::new("root/Microsoft/Windows/SMB", "MSFT_SmbSession"))
+        .enumerate_class(&ClassPath::new(
+            "root/Microsoft/Windows/SMB",
+            "MSFT_SmbSession",
+        ))
         .try_collect()
         .await
         .unwrap();
     assert_eq!(smb.len(), 7);
-    assert_eq!(smb[0].get("SessionId"), Some(&Value::Text("8813272891621".into())));
+    assert_eq!(
+        smb[0].get("SessionId"),
+        Some(&Value::Text("8813272891621".into()))
+    );
     let rows: Vec<Instance> = client
         .query("root/cimv2", "SELECT Name, ProcessId FROM Win32_Process")
         .try_collect()
@@ -100,11 +144,20 @@ async fn dynamic_instances_serve_any_class_and_wql_projections_are_named() {
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r.class_name() == "Win32_Process"));
     let typed: Vec<Process> = client
-        .query("root/cimv2", "SELECT * FROM Win32_Process WHERE Name = 'powershell.exe'")
+        .query(
+            "root/cimv2",
+            "SELECT * FROM Win32_Process WHERE Name = 'powershell.exe'",
+        )
         .try_collect()
         .await
         .unwrap();
-    assert!(typed[0].command_line.as_deref().unwrap().contains("& 'done' <log>"));
+    assert!(
+        typed[0]
+            .command_line
+            .as_deref()
+            .unwrap()
+            .contains("& 'done' <log>")
+    );
 }
 
 #[tokio::test]
@@ -121,15 +174,25 @@ async fn a_wql_fault_is_typed_and_names_the_target() {
     assert!(!err.is_retryable());
     assert_eq!(fault.operation.as_deref(), Some("ExecQuery"));
     assert!(err.to_string().starts_with(server.url()), "{err}");
-    assert!(err.to_string().contains("The specified class does not exist"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("The specified class does not exist"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn get_by_reference_returns_the_instance() {
     let server = demo_server().await;
     let client = client_for(server.url());
-    let session: SmbSession = client.get(&SmbSession::reference_for(8_813_272_891_621)).await.unwrap();
-    assert_eq!(session.client_user_name.as_deref(), Some("CONTOSO\\Administrator"));
+    let session: SmbSession = client
+        .get(&SmbSession::reference_for(8_813_272_891_621))
+        .await
+        .unwrap();
+    assert_eq!(
+        session.client_user_name.as_deref(),
+        Some("CONTOSO\\Administrator")
+    );
 }
 
 #[tokio::test]

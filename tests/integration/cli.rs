@@ -1,1 +1,312 @@
-//! placeholder
+//! The command-line tool against the fixture server: every class command, every format, exit
+//! codes, and the password never on the command line.
+
+use std::process::Output;
+
+use crate::support::demo_server;
+
+const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
+
+async fn run(args: Vec<String>, password: Option<&str>) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(&args)
+        .env_remove("WINRM_PASSWORD")
+        .env_remove("WINRM_USER");
+    if let Some(password) = password {
+        command.env("WINRM_PASSWORD", password);
+    }
+    command.stdin(std::process::Stdio::null());
+    tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+        .await
+        .expect("the CLI finishes in time")
+        .expect("the CLI runs")
+}
+
+fn args(command: &str, url: &str, format: &str) -> Vec<String> {
+    [
+        command,
+        url,
+        "--user",
+        "demo",
+        "--allow-plaintext",
+        "--format",
+        format,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+const COMMANDS: &[(&str, &str, usize)] = &[
+    ("smb-sessions", "MSFT_SmbSession", 7),
+    ("server-sessions", "Win32_ServerSession", 4),
+    ("server-connections", "Win32_ServerConnection", 6),
+    ("session-connections", "Win32_SessionConnection", 6),
+    ("logon-sessions", "Win32_LogonSession", 6),
+    ("session-processes", "Win32_SessionProcess", 6),
+    ("sessions", "", 10),
+    ("processes", "Win32_Process", 6),
+];
+
+#[tokio::test]
+async fn every_class_command_prints_ndjson_with_the_contract_keys() {
+    let server = demo_server().await;
+    for &(command, class, count) in COMMANDS {
+        let output = run(args(command, server.url(), "json"), Some("demo")).await;
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<serde_json::Value> = stdout(&output)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), count, "{command}");
+        for line in &lines {
+            assert_eq!(line["PSComputerName"], server.url(), "{command}");
+            if !class.is_empty() {
+                assert_eq!(line["CimClass"], class, "{command}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_values_follow_the_contract() {
+    let server = demo_server().await;
+    let output = run(args("smb-sessions", server.url(), "json"), Some("demo")).await;
+    let text = stdout(&output);
+    assert!(
+        text.contains(r#""SessionId":18446744073709551615"#),
+        "uint64 exact: {text}"
+    );
+    assert!(text.contains(r#""Dialect":null"#), "nil is null");
+    assert!(
+        text.contains(r#""ClientUserName":"""#),
+        "empty string stays a string"
+    );
+    let output = run(args("logon-sessions", server.url(), "json"), Some("demo")).await;
+    assert!(stdout(&output).contains(r#""StartTime":"2026-11-20T17:02:09.4124+01:00""#));
+    let output = run(
+        args("session-connections", server.url(), "json"),
+        Some("demo"),
+    )
+    .await;
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["Antecedent"],
+        serde_json::json!({
+            "ResourceURI": "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession",
+            "Selectors": {"ComputerName": "192.168.101.13", "UserName": "Administrator"}
+        })
+    );
+    let output = run(args("sessions", server.url(), "json"), Some("demo")).await;
+    let classes: Vec<String> = stdout(&output)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["CimClass"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        classes.contains(&"Win32_LogonSession".to_owned())
+            && classes.contains(&"Win32_ServerSession".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn csv_has_a_header_and_one_row_per_instance() {
+    let server = demo_server().await;
+    for &(command, _, count) in COMMANDS {
+        let output = run(args(command, server.url(), "csv"), Some("demo")).await;
+        assert!(output.status.success(), "{command}");
+        let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+        let headers = reader.headers().unwrap().clone();
+        assert!(headers.iter().any(|h| h == "PSComputerName"), "{command}");
+        assert_eq!(reader.records().count(), count, "{command}");
+    }
+}
+
+#[tokio::test]
+async fn tables_have_the_default_columns() {
+    let server = demo_server().await;
+    for &(command, _, count) in COMMANDS {
+        let output = run(args(command, server.url(), "table"), Some("demo")).await;
+        assert!(output.status.success(), "{command}");
+        let text = stdout(&output);
+        assert_eq!(text.lines().count(), count + 2, "{command}:\n{text}");
+    }
+    let output = run(args("smb-sessions", server.url(), "table"), Some("demo")).await;
+    let header = stdout(&output)
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        header,
+        "SessionId ClientComputerName ClientUserName NumOpens"
+    );
+}
+
+#[tokio::test]
+async fn query_prints_results_and_a_bad_query_fails_with_exit_1() {
+    let server = demo_server().await;
+    let mut a = vec![
+        "query".to_owned(),
+        server.url().to_owned(),
+        "SELECT Name, ProcessId FROM Win32_Process".to_owned(),
+    ];
+    a.extend(["--user", "demo", "--allow-plaintext", "--format", "json"].map(String::from));
+    let output = run(a, Some("demo")).await;
+    assert!(output.status.success());
+    assert_eq!(stdout(&output).lines().count(), 6);
+    let mut a = vec![
+        "query".to_owned(),
+        server.url().to_owned(),
+        "SELECT * FROM Win32_NoSuchClass".to_owned(),
+    ];
+    a.extend(["--user", "demo", "--allow-plaintext"].map(String::from));
+    let output = run(a, Some("demo")).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(server.url()) && stderr.contains("CannotProcessFilter"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn one_failing_target_gives_exit_1_and_names_it_while_others_print() {
+    let server = demo_server().await;
+    let mut a = args("smb-sessions", server.url(), "json");
+    a.push("http://127.0.0.1:9/wsman".into());
+    let output = run(a, Some("demo")).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output).lines().count(), 7);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("http://127.0.0.1:9/wsman: cannot connect"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_one_authentication_error() {
+    let server = demo_server().await;
+    let output = run(args("smb-sessions", server.url(), "json"), Some("wrong")).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("authentication failed (Basic)"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong"),
+        "the password is never printed: {stderr}"
+    );
+    assert_eq!(
+        server.stats().matched + server.stats().unmatched,
+        0,
+        "no retry after a 401"
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let server = demo_server().await;
+    // No password source and no terminal.
+    let output = run(args("smb-sessions", server.url(), "json"), None).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no password"));
+    // Basic over HTTP without --allow-plaintext is refused before anything is sent.
+    let a = ["smb-sessions", server.url(), "--user", "demo"]
+        .map(String::from)
+        .to_vec();
+    let output = run(a, Some("demo")).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("refusing Basic authentication over plain HTTP")
+    );
+    // A password is not an option.
+    let a = ["smb-sessions", "fs01", "--password", "x"]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(run(a, None).await.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn hosts_file_skips_blank_lines_and_comments() {
+    let server = demo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("# file servers\n\n{}  # the demo\n", server.url()),
+    )
+    .unwrap();
+    let a = [
+        "smb-sessions",
+        "--hosts-file",
+        hosts.to_str().unwrap(),
+        "--user",
+        "demo",
+        "--allow-plaintext",
+        "--format",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let output = run(a, Some("demo")).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout(&output).lines().count(), 7);
+}
+
+#[tokio::test]
+async fn demo_runs_with_no_server_around() {
+    for format in ["table", "json"] {
+        let output = run(vec!["demo".into(), "--format".into(), format.into()], None).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout(&output).contains("8813272891621"));
+    }
+}
+
+#[tokio::test]
+async fn serve_fixtures_prints_its_url_first_and_rejects_a_bad_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        vec!["serve-fixtures".into(), dir.path().display().to_string()],
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no fixtures in"));
+    std::fs::write(dir.path().join("0001-x.request.xml"), "<s:Envelope").unwrap();
+    std::fs::write(dir.path().join("0001-x.response.xml"), "<s:Envelope/>").unwrap();
+    let output = run(
+        vec!["serve-fixtures".into(), dir.path().display().to_string()],
+        None,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("0001-x.request.xml"),
+        "names the file: {stderr}"
+    );
+}

@@ -10,7 +10,9 @@ pub fn demo_fixtures() -> PathBuf {
 }
 
 pub async fn demo_server() -> FixtureServer {
-    FixtureServer::start(demo_fixtures()).await.expect("bundled fixtures load")
+    FixtureServer::start(demo_fixtures())
+        .await
+        .expect("bundled fixtures load")
 }
 
 pub fn client_for(url: &str) -> Client {
