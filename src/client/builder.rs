@@ -101,7 +101,7 @@ impl ClientBuilder {
     }
 
     /// `w:OperationTimeout`: how long the server may work on one request. The HTTP exchange is
-    /// given 15 s more.
+    /// given as long again (at most 15 s more) before it times out.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self

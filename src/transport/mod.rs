@@ -43,8 +43,10 @@ impl HttpTransport {
             }
             (Auth::Basic, None) => None,
         };
-        // The operation timeout bounds the server's work; give the HTTP exchange a margin on top.
-        let request_timeout = config.operation_timeout + Duration::from_secs(15);
+        // The operation timeout bounds the server's work; the HTTP exchange gets a margin on top
+        // (as long again, at most 15 s) for the network and the server's own overhead.
+        let request_timeout =
+            config.operation_timeout + config.operation_timeout.min(Duration::from_secs(15));
         let mut builder = reqwest::Client::builder()
             .http1_only()
             .pool_max_idle_per_host(1)

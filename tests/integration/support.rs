@@ -22,3 +22,117 @@ pub fn client_for(url: &str) -> Client {
         .build()
         .expect("client builds")
 }
+
+/// What a hostile server does with the n-th request it receives (0-based).
+pub enum Behavior {
+    /// Sends these raw bytes (`{RELATES}` is replaced by the request's MessageID) and closes.
+    Raw(String),
+    /// Sends a 200 SOAP response with this body (`{RELATES}` replaced).
+    Soap(String),
+    /// Never answers.
+    Hang,
+    /// Closes the connection without a byte.
+    Close,
+}
+
+/// A loopback server that answers with whatever the test wants, including nonsense.
+pub async fn hostile_server(
+    behave: impl Fn(usize) -> Behavior + Send + Sync + 'static,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wsman", listener.local_addr().unwrap());
+    let behave = std::sync::Arc::new(behave);
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let behave = behave.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                loop {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let body_start = loop {
+                        let Ok(n) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                        if let Some(pos) = find(&request, b"\r\n\r\n") {
+                            break pos + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&request[..body_start]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while request.len() < body_start + length {
+                        let Ok(n) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                    let body = String::from_utf8_lossy(&request[body_start..]).into_owned();
+                    let relates = body
+                        .split("<a:MessageID>")
+                        .nth(1)
+                        .and_then(|r| r.split('<').next())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    match behave(n) {
+                        Behavior::Raw(raw) => {
+                            let _ = stream
+                                .write_all(raw.replace("{RELATES}", &relates).as_bytes())
+                                .await;
+                            return;
+                        }
+                        Behavior::Soap(soap) => {
+                            let soap = soap.replace("{RELATES}", &relates);
+                            let raw = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{soap}",
+                                soap.len()
+                            );
+                            if stream.write_all(raw.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Behavior::Hang => {
+                            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                            return;
+                        }
+                        Behavior::Close => return,
+                    }
+                }
+            });
+        }
+    });
+    (url, task)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A Windows-shaped envelope around a body, relating to the request.
+pub fn soap(body: &str) -> String {
+    format!(
+        concat!(
+            r#"<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" "#,
+            r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">"#,
+            "<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse</a:Action>",
+            "<a:RelatesTo>{{RELATES}}</a:RelatesTo></s:Header><s:Body>{}</s:Body></s:Envelope>"
+        ),
+        body
+    )
+}
