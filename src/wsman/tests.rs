@@ -221,24 +221,11 @@ fn message_id_of(envelope: &str) -> String {
 }
 
 fn response(relates_to: &str, body: &str) -> Vec<u8> {
-    envelope(body)
-        .iter()
-        .copied()
-        .collect::<Vec<u8>>()
-        .pipe(|b| {
-            String::from_utf8(b)
-                .unwrap()
-                .replace("uuid:REQ", relates_to)
-                .into_bytes()
-        })
+    String::from_utf8(envelope(body))
+        .unwrap()
+        .replace("uuid:REQ", relates_to)
+        .into_bytes()
 }
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 #[test]
 fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
