@@ -1,0 +1,95 @@
+//! Shared by the benchmarks: Windows-shaped MSFT_SmbSession pages, and a heap meter.
+
+#![allow(dead_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live heap bytes and remembers the peak since the last reset.
+pub struct MeteredAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for MeteredAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+/// Starts a new peak measurement from the current live size.
+pub fn reset_peak() -> usize {
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    live
+}
+
+pub fn peak() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// One MSFT_SmbSession as Windows writes it.
+pub fn smb_item(i: u64) -> String {
+    format!(
+        concat!(
+            r#"<p:MSFT_SmbSession xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" "#,
+            r#"xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession" "#,
+            r#"xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xsi:type="p:MSFT_SmbSession_Type">"#,
+            "<p:ClientComputerName>10.{}.{}.{}</p:ClientComputerName>",
+            r"<p:ClientUserName>CONTOSO\user{:06} &amp; co</p:ClientUserName>",
+            "<p:ClusterNodeName>FS01</p:ClusterNodeName><p:Dialect>3.1.1</p:Dialect>",
+            "<p:NumOpens>{}</p:NumOpens><p:ScopeName>FS01</p:ScopeName>",
+            "<p:SecondsExists>{}</p:SecondsExists><p:SecondsIdle>{}</p:SecondsIdle>",
+            "<p:SessionId>{}</p:SessionId><p:SmbInstance>0</p:SmbInstance>",
+            r#"<p:TransportName xsi:nil="true"/></p:MSFT_SmbSession>"#
+        ),
+        i / 65536 % 256,
+        i / 256 % 256,
+        i % 256,
+        i,
+        i % 97,
+        i * 7 % 86400,
+        i % 600,
+        8_813_272_891_621 + i
+    )
+}
+
+pub const ENVELOPE_HEAD: &str = concat!(
+    r#"<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" "#,
+    r#"xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" "#,
+    r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" "#,
+    r#"xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">"#
+);
+
+/// A PullResponse holding `items` (with a context when it is not the last page).
+pub fn pull_response(first: u64, count: u64, relates_to: &str, next_context: Option<&str>) -> String {
+    let mut out = String::with_capacity(count as usize * 800 + 1024);
+    out.push_str(ENVELOPE_HEAD);
+    out.push_str("<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse</a:Action>");
+    out.push_str("<a:MessageID>uuid:00000000-0000-0000-0000-000000000000</a:MessageID>");
+    out.push_str("<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>");
+    out.push_str(&format!("<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header><s:Body><n:PullResponse>"));
+    if let Some(context) = next_context {
+        out.push_str(&format!("<n:EnumerationContext>{context}</n:EnumerationContext>"));
+    }
+    out.push_str("<n:Items>");
+    for i in first..first + count {
+        out.push_str(&smb_item(i));
+    }
+    out.push_str("</n:Items>");
+    if next_context.is_none() {
+        out.push_str("<n:EndOfSequence/>");
+    }
+    out.push_str("</n:PullResponse></s:Body></s:Envelope>");
+    out
+}
