@@ -69,7 +69,9 @@ fn main() {
 
     common::reset_peak();
     let before = common::peak();
-    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else { unreachable!() };
+    let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+        unreachable!()
+    };
     let parsed_peak = common::peak() - before;
     drop(page);
 

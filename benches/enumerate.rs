@@ -19,7 +19,8 @@ static ALLOC: common::MeteredAlloc = common::MeteredAlloc;
 
 const TOTAL: u64 = 100_000;
 const PAGE: u64 = 500;
-const RESOURCE: &str = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession";
+const RESOURCE: &str =
+    "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession";
 
 fn request(action: &str, id: &str, body: &str) -> String {
     format!(
@@ -40,7 +41,11 @@ fn write_fixtures(dir: &std::path::Path) {
         .replace("PullResponse", "EnumerateResponse")
         .replace("<n:Items>", "<w:Items>")
         .replace("</n:Items>", "</w:Items>");
-    std::fs::write(dir.join("00000-Enumerate.request.xml"), request("Enumerate", "uuid:E", "<n:Enumerate/>")).unwrap();
+    std::fs::write(
+        dir.join("00000-Enumerate.request.xml"),
+        request("Enumerate", "uuid:E", "<n:Enumerate/>"),
+    )
+    .unwrap();
     std::fs::write(dir.join("00000-Enumerate.response.xml"), first).unwrap();
     let mut next = 1;
     let mut page = 0;
@@ -48,10 +53,26 @@ fn write_fixtures(dir: &std::path::Path) {
         let count = PAGE.min(TOTAL - next);
         let id = format!("uuid:P{page}");
         let last = next + count >= TOTAL;
-        let response = common::pull_response(next, count, &id, (!last).then(|| context(page + 1)).as_deref());
-        let body = format!("<n:Pull><n:EnumerationContext>{}</n:EnumerationContext></n:Pull>", context(page));
-        std::fs::write(dir.join(format!("{:05}-Pull.request.xml", page + 1)), request("Pull", &id, &body)).unwrap();
-        std::fs::write(dir.join(format!("{:05}-Pull.response.xml", page + 1)), response).unwrap();
+        let response = common::pull_response(
+            next,
+            count,
+            &id,
+            (!last).then(|| context(page + 1)).as_deref(),
+        );
+        let body = format!(
+            "<n:Pull><n:EnumerationContext>{}</n:EnumerationContext></n:Pull>",
+            context(page)
+        );
+        std::fs::write(
+            dir.join(format!("{:05}-Pull.request.xml", page + 1)),
+            request("Pull", &id, &body),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{:05}-Pull.response.xml", page + 1)),
+            response,
+        )
+        .unwrap();
         next += count;
         page += 1;
     }
@@ -74,17 +95,24 @@ fn main() {
         .spawn()
         .expect("start the fixture server");
     let mut url = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
     let url = url.trim().to_owned();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let client = Client::builder(&url)
         .credentials(Credentials::new("demo", "demo"))
         .danger_allow_basic_over_http(true)
         .max_elements(PAGE as u32)
         .build()
         .unwrap();
-    println!("enumerate: {TOTAL} MSFT_SmbSession over loopback HTTP, pages of {PAGE}, typed stream");
+    println!(
+        "enumerate: {TOTAL} MSFT_SmbSession over loopback HTTP, pages of {PAGE}, typed stream"
+    );
     let mut rates = Vec::new();
     for run in 1..=3 {
         let baseline = common::reset_peak();

@@ -72,15 +72,24 @@ pub const ENVELOPE_HEAD: &str = concat!(
 );
 
 /// A PullResponse holding `items` (with a context when it is not the last page).
-pub fn pull_response(first: u64, count: u64, relates_to: &str, next_context: Option<&str>) -> String {
+pub fn pull_response(
+    first: u64,
+    count: u64,
+    relates_to: &str,
+    next_context: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(count as usize * 800 + 1024);
     out.push_str(ENVELOPE_HEAD);
     out.push_str("<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse</a:Action>");
     out.push_str("<a:MessageID>uuid:00000000-0000-0000-0000-000000000000</a:MessageID>");
     out.push_str("<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>");
-    out.push_str(&format!("<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header><s:Body><n:PullResponse>"));
+    out.push_str(&format!(
+        "<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header><s:Body><n:PullResponse>"
+    ));
     if let Some(context) = next_context {
-        out.push_str(&format!("<n:EnumerationContext>{context}</n:EnumerationContext>"));
+        out.push_str(&format!(
+            "<n:EnumerationContext>{context}</n:EnumerationContext>"
+        ));
     }
     out.push_str("<n:Items>");
     for i in first..first + count {
