@@ -13,6 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 use super::fixtures::{FixtureError, FixtureSet};
 use super::replay::{ReplayStats, Replayer};
@@ -53,6 +54,7 @@ pub struct FixtureServer {
 #[must_use]
 pub struct FixtureServerBuilder {
     set: FixtureSet,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
     user: String,
     password: String,
     latency: Duration,
@@ -76,6 +78,7 @@ impl FixtureServer {
     pub fn builder(set: FixtureSet) -> FixtureServerBuilder {
         FixtureServerBuilder {
             set,
+            tls: None,
             user: DEFAULT_USER.into(),
             password: DEFAULT_PASSWORD.into(),
             latency: Duration::ZERO,
@@ -120,6 +123,17 @@ impl FixtureServerBuilder {
         self
     }
 
+    /// Serves HTTPS with this certificate chain and private key (both PEM), as a WinRM HTTPS
+    /// listener does; the URL then starts with `https://`.
+    pub fn tls(
+        mut self,
+        certificate_chain_pem: impl Into<Vec<u8>>,
+        private_key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls = Some((certificate_chain_pem.into(), private_key_pem.into()));
+        self
+    }
+
     /// The loopback address and port to bind (port 0: any free port).
     pub fn bind(mut self, ip: IpAddr, port: u16) -> Self {
         self.ip = ip;
@@ -129,6 +143,11 @@ impl FixtureServerBuilder {
 
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<FixtureServer, FixtureError> {
+        let tls = match &self.tls {
+            Some((chain, key)) => Some(tls_acceptor(chain, key)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener =
             TcpListener::bind((self.ip, self.port))
                 .await
@@ -147,10 +166,10 @@ impl FixtureServerBuilder {
             expected_authorization: expected.as_str().to_owned(),
             latency: self.latency,
         });
-        let task = tokio::spawn(accept_loop(listener, shared));
+        let task = tokio::spawn(accept_loop(listener, shared, tls));
         let url = match addr.ip() {
-            IpAddr::V6(ip) => format!("http://[{ip}]:{}/wsman", addr.port()),
-            IpAddr::V4(ip) => format!("http://{ip}:{}/wsman", addr.port()),
+            IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}/wsman", addr.port()),
+            IpAddr::V4(ip) => format!("{scheme}://{ip}:{}/wsman", addr.port()),
         };
         Ok(FixtureServer {
             url,
@@ -167,7 +186,39 @@ struct Shared {
     latency: Duration,
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+fn tls_acceptor(chain: &[u8], key: &[u8]) -> Result<TlsAcceptor, FixtureError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |message: String| FixtureError::Invalid {
+        file: "TLS certificate".into(),
+        message,
+    };
+    let certs = CertificateDer::pem_slice_iter(chain)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid(e.to_string()))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve<S>(stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     // Connections live in the set: aborting this task drops it and ends them all.
     let mut connections = JoinSet::new();
     loop {
@@ -175,11 +226,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = shared.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => serve(stream, shared).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream, shared).await;
+                            }
+                        }
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

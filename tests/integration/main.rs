@@ -5,5 +5,6 @@ mod support;
 mod bad_input;
 mod classes;
 mod cli;
+mod https;
 mod peer_fixtures;
 mod property;

@@ -1,0 +1,110 @@
+//! HTTPS: verification against a custom CA, refusal of an unknown CA or a wrong name, and the
+//! explicitly named opt-out.
+
+use futures_util::TryStreamExt;
+use winrm_sessions::classes::SmbSession;
+use winrm_sessions::testing::{FixtureServer, FixtureSet};
+use winrm_sessions::{Client, Credentials};
+
+use crate::support::demo_fixtures;
+
+/// A throwaway CA and a server certificate it signed for `names`.
+fn pki(names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "winrm-sessions test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+async fn https_server(names: &[&str]) -> (FixtureServer, String) {
+    let (ca, cert, key) = pki(names);
+    let server = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+        .tls(cert, key)
+        .start()
+        .await
+        .unwrap();
+    (server, ca)
+}
+
+#[tokio::test]
+async fn https_with_a_custom_ca_and_basic_auth() {
+    let (server, ca) = https_server(&["127.0.0.1", "localhost"]).await;
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .ca_file(&ca_file)
+        .build()
+        .expect("Basic is allowed over HTTPS without any opt-in");
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7);
+}
+
+#[tokio::test]
+async fn an_unknown_ca_or_a_wrong_name_is_refused_unless_explicitly_waived() {
+    let (server, ca) = https_server(&["fs01.contoso.test"]).await;
+    // Right CA, wrong name.
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .ca_pem(ca.clone())
+        .build()
+        .unwrap();
+    let e = client
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    // Unknown CA.
+    let (server2, _) = https_server(&["127.0.0.1"]).await;
+    let client = Client::builder(server2.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .build()
+        .unwrap();
+    let e = client
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    // The loudly named opt-out.
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .enumerate::<SmbSession>()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_a_config_error() {
+    let e = Client::builder("fs01")
+        .https(true)
+        .ca_pem("not a certificate")
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("no PEM certificate") || e.to_string().contains("CA"),
+        "{e}"
+    );
+}
