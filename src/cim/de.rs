@@ -337,6 +337,15 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
     }
 }
 
+/// Methods that answer with one fixed visit.
+macro_rules! neutral {
+    ($($method:ident => $visit:ident($($value:expr)?);)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+            visitor.$visit($($value)?)
+        }
+    )*};
+}
+
 /// A property the instance does not have, read as the neutral value of whatever type is asked
 /// for: nil for options, 0, false, "", no elements, a reference with an empty URI.
 struct MissingValue;
@@ -348,24 +357,23 @@ impl<'de> Deserializer<'de> for MissingValue {
         visitor.visit_none()
     }
 
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_bool(false)
-    }
-
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_u64(0)
-    }
-
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_i64(0)
-    }
-
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_f64(0.0)
-    }
-
-    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_str("")
+    neutral! {
+        deserialize_bool => visit_bool(false);
+        deserialize_u8 => visit_u8(0);
+        deserialize_u16 => visit_u16(0);
+        deserialize_u32 => visit_u32(0);
+        deserialize_u64 => visit_u64(0);
+        deserialize_u128 => visit_u128(0);
+        deserialize_i8 => visit_i8(0);
+        deserialize_i16 => visit_i16(0);
+        deserialize_i32 => visit_i32(0);
+        deserialize_i64 => visit_i64(0);
+        deserialize_i128 => visit_i128(0);
+        deserialize_f32 => visit_f32(0.0);
+        deserialize_f64 => visit_f64(0.0);
+        deserialize_str => visit_str("");
+        deserialize_string => visit_str("");
+        deserialize_option => visit_none();
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
@@ -376,44 +384,10 @@ impl<'de> Deserializer<'de> for MissingValue {
         visitor.visit_map(ReferenceAccess::new(&EMPTY_REFERENCE))
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        visitor.visit_none()
-    }
-
     serde::forward_to_deserialize_any! {
         char bytes byte_buf unit unit_struct tuple tuple_struct enum identifier ignored_any
     }
 
-    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_u8(0)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_u16(0)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_u32(0)
-    }
-    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_u128(0)
-    }
-    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_i8(0)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_i16(0)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_i32(0)
-    }
-    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_i128(0)
-    }
-    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_f32(0.0)
-    }
-    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        v.visit_str("")
-    }
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         _: &'static str,

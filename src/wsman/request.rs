@@ -179,11 +179,28 @@ pub(crate) fn write_epr_content(out: &mut String, reference: &Reference) {
     out.push_str("</a:ReferenceParameters>");
 }
 
-fn body(out: &mut String, content: impl FnOnce(&mut String)) -> String {
+/// A whole envelope: the header for `action` and a body written by `content`.
+fn envelope(
+    addressing: &Addressing,
+    action: &str,
+    resource_uri: &str,
+    message_id: &MessageId,
+    selectors: &[Selector],
+    content: impl FnOnce(&mut String),
+) -> String {
+    let mut out = String::with_capacity(1536);
+    header(
+        &mut out,
+        addressing,
+        action,
+        resource_uri,
+        message_id,
+        selectors,
+    );
     out.push_str("<s:Body>");
-    content(out);
+    content(&mut out);
     out.push_str("</s:Body></s:Envelope>");
-    std::mem::take(out)
+    out
 }
 
 /// `wsmid:Identify`: answered without authentication by most servers.
@@ -198,46 +215,44 @@ pub fn identify() -> String {
 
 /// An optimized Enumerate: the first page comes back in the response.
 pub fn enumerate(addressing: &Addressing, request: &Enumerate, message_id: &MessageId) -> String {
-    let mut out = String::with_capacity(1536);
-    header(
-        &mut out,
+    envelope(
         addressing,
         action::ENUMERATE,
         &request.resource_uri,
         message_id,
         &[],
-    );
-    body(&mut out, |out| {
-        out.push_str("<n:Enumerate><w:OptimizeEnumeration/>");
-        let _ = write!(
-            out,
-            "<w:MaxElements>{}</w:MaxElements>",
-            request.max_elements.max(1)
-        );
-        match request.mode {
-            EnumerationMode::Objects => {}
-            EnumerationMode::References => {
-                out.push_str("<w:EnumerationMode>EnumerateEPR</w:EnumerationMode>");
+        |out| {
+            out.push_str("<n:Enumerate><w:OptimizeEnumeration/>");
+            let _ = write!(
+                out,
+                "<w:MaxElements>{}</w:MaxElements>",
+                request.max_elements.max(1)
+            );
+            match request.mode {
+                EnumerationMode::Objects => {}
+                EnumerationMode::References => {
+                    out.push_str("<w:EnumerationMode>EnumerateEPR</w:EnumerationMode>");
+                }
+                EnumerationMode::ObjectsAndReferences => {
+                    out.push_str("<w:EnumerationMode>EnumerateObjectAndEPR</w:EnumerationMode>");
+                }
             }
-            EnumerationMode::ObjectsAndReferences => {
-                out.push_str("<w:EnumerationMode>EnumerateObjectAndEPR</w:EnumerationMode>");
+            match &request.filter {
+                None => {}
+                Some(Filter::Wql(query)) => {
+                    let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_WQL);
+                    escape_into(out, query);
+                    out.push_str("</w:Filter>");
+                }
+                Some(Filter::Selectors(selectors)) => {
+                    let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_SELECTOR);
+                    write_selector_set(out, selectors);
+                    out.push_str("</w:Filter>");
+                }
             }
-        }
-        match &request.filter {
-            None => {}
-            Some(Filter::Wql(query)) => {
-                let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_WQL);
-                escape_into(out, query);
-                out.push_str("</w:Filter>");
-            }
-            Some(Filter::Selectors(selectors)) => {
-                let _ = write!(out, r#"<w:Filter Dialect="{}">"#, ns::DIALECT_SELECTOR);
-                write_selector_set(out, selectors);
-                out.push_str("</w:Filter>");
-            }
-        }
-        out.push_str("</n:Enumerate>");
-    })
+            out.push_str("</n:Enumerate>");
+        },
+    )
 }
 
 /// A Pull on the same resource URI as its Enumerate, with the latest context.
@@ -248,24 +263,22 @@ pub fn pull(
     max_elements: u32,
     message_id: &MessageId,
 ) -> String {
-    let mut out = String::with_capacity(1280);
-    header(
-        &mut out,
+    envelope(
         addressing,
         action::PULL,
         resource_uri,
         message_id,
         &[],
-    );
-    body(&mut out, |out| {
-        out.push_str("<n:Pull>");
-        element(out, "n:EnumerationContext", context);
-        let _ = write!(
-            out,
-            "<n:MaxElements>{}</n:MaxElements></n:Pull>",
-            max_elements.max(1)
-        );
-    })
+        |out| {
+            out.push_str("<n:Pull>");
+            element(out, "n:EnumerationContext", context);
+            let _ = write!(
+                out,
+                "<n:MaxElements>{}</n:MaxElements></n:Pull>",
+                max_elements.max(1)
+            );
+        },
+    )
 }
 
 /// A Release of an enumeration that will not be pulled to its end.
@@ -275,32 +288,28 @@ pub fn release(
     context: &str,
     message_id: &MessageId,
 ) -> String {
-    let mut out = String::with_capacity(1280);
-    header(
-        &mut out,
+    envelope(
         addressing,
         action::RELEASE,
         resource_uri,
         message_id,
         &[],
-    );
-    body(&mut out, |out| {
-        out.push_str("<n:Release>");
-        element(out, "n:EnumerationContext", context);
-        out.push_str("</n:Release>");
-    })
+        |out| {
+            out.push_str("<n:Release>");
+            element(out, "n:EnumerationContext", context);
+            out.push_str("</n:Release>");
+        },
+    )
 }
 
 /// A Get of the instance a reference points to.
 pub fn get(addressing: &Addressing, reference: &Reference, message_id: &MessageId) -> String {
-    let mut out = String::with_capacity(1280);
-    header(
-        &mut out,
+    envelope(
         addressing,
         action::GET,
         reference.resource_uri(),
         message_id,
         reference.selectors(),
-    );
-    body(&mut out, |_| {})
+        |_| {},
+    )
 }
