@@ -2,6 +2,9 @@
 //!
 //! Passwords live in [`Password`], which zeroizes its memory on drop and never prints itself.
 
+pub mod context;
+pub mod framing;
+
 use std::fmt;
 
 use zeroize::Zeroizing;

@@ -1,0 +1,406 @@
+//! The one seam between this crate and `sspi`: a security context that produces handshake
+//! tokens and seals and unseals messages. sspi changes its API between minor releases; nothing
+//! outside this file names it.
+
+use sspi::ntlm::NtlmConfig;
+use sspi::{
+    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, CredentialUse,
+    DataRepresentation, EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferRef, SecurityStatus,
+    ServerRequestFlags, Sspi, SspiImpl, Username,
+};
+
+use super::framing::{SPNEGO_PROTOCOL, SealedPart};
+use super::{Credentials, Password};
+
+/// Why a security context failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextError {
+    /// What failed, in plain words.
+    pub message: String,
+    /// True when the peer rejected the credentials (as opposed to a malformed token).
+    pub credentials_rejected: bool,
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+fn context_error(what: &str, e: sspi::Error) -> ContextError {
+    use sspi::ErrorKind as K;
+    let credentials_rejected = matches!(
+        e.error_type,
+        K::LogonDenied | K::NoCredentials | K::UnknownCredentials | K::WrongPrincipalName
+    );
+    ContextError {
+        message: format!("{what}: {}", e.description),
+        credentials_rejected,
+    }
+}
+
+/// The outcome of one handshake step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send this token and feed the peer's answer to the next step.
+    Continue(Vec<u8>),
+    /// Authenticated; send this last token if there is one.
+    Done(Option<Vec<u8>>),
+}
+
+/// A client or server security context for one connection.
+pub trait SecurityContext: Send {
+    /// The next handshake token; `input` is the peer's last token (none at the start).
+    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, ContextError>;
+    /// Seals a message (sign, then encrypt), advancing the sending sequence number.
+    fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError>;
+    /// Checks and unseals a message, rejecting a bad signature or an out-of-order sequence
+    /// number.
+    fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, ContextError>;
+    /// The HTTP authentication scheme (`Negotiate` or `Kerberos`).
+    fn http_scheme(&self) -> &'static str;
+    /// The `protocol` of the `multipart/encrypted` body.
+    fn protocol(&self) -> &'static str {
+        SPNEGO_PROTOCOL
+    }
+}
+
+fn identity(credentials: &Credentials) -> Result<AuthIdentity, ContextError> {
+    identity_of(credentials.user(), credentials.password())
+}
+
+fn identity_of(user: &str, password: &Password) -> Result<AuthIdentity, ContextError> {
+    let username = Username::parse(user).map_err(|e| ContextError {
+        message: format!("invalid user name {user:?}: {e}"),
+        credentials_rejected: false,
+    })?;
+    Ok(AuthIdentity {
+        username,
+        password: password.expose().to_owned().into(),
+    })
+}
+
+/// The name this machine gives as its workstation in NTLM messages.
+fn workstation() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_ascii_uppercase())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "WORKSTATION".into())
+}
+
+/// NTLM (raw NTLMSSP tokens under the `Negotiate` scheme, as Windows clients send them), with
+/// MIC, key exchange, sealing and, on HTTPS, channel bindings.
+pub struct NtlmClient {
+    ntlm: Ntlm,
+    credentials: Option<AuthIdentityBuffers>,
+    target: String,
+    complete: bool,
+}
+
+impl NtlmClient {
+    /// A client context; `channel_bindings` is the `tls-server-end-point:<hash>` application
+    /// data on HTTPS.
+    pub fn new(
+        credentials: &Credentials,
+        target_host: &str,
+        channel_bindings: Option<&[u8]>,
+    ) -> Result<Self, ContextError> {
+        let mut ntlm = Ntlm::with_config(NtlmConfig::new(workstation()));
+        if let Some(token) = channel_bindings {
+            ntlm.set_channel_bindings(token);
+        }
+        let identity = identity(credentials)?;
+        let handle = ntlm
+            .acquire_credentials_handle()
+            .with_credential_use(CredentialUse::Outbound)
+            .with_auth_data(&identity)
+            .execute(&mut ntlm)
+            .map_err(|e| context_error("NTLM credentials", e))?;
+        Ok(Self {
+            ntlm,
+            credentials: handle.credentials_handle,
+            target: format!("HTTP/{target_host}"),
+            complete: false,
+        })
+    }
+}
+
+fn client_flags() -> ClientRequestFlags {
+    ClientRequestFlags::CONFIDENTIALITY
+        | ClientRequestFlags::INTEGRITY
+        | ClientRequestFlags::SEQUENCE_DETECT
+        | ClientRequestFlags::REPLAY_DETECT
+        | ClientRequestFlags::ALLOCATE_MEMORY
+}
+
+impl SecurityContext for NtlmClient {
+    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, ContextError> {
+        if self.complete {
+            return Ok(Step::Done(None));
+        }
+        let mut input_buffers = vec![SecurityBuffer::new(
+            input.unwrap_or_default().to_vec(),
+            BufferType::Token,
+        )];
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut builder = self
+            .ntlm
+            .initialize_security_context()
+            .with_credentials_handle(&mut self.credentials)
+            .with_context_requirements(client_flags())
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_target_name(&self.target)
+            .with_output(&mut output);
+        if input.is_some() {
+            builder = builder.with_input(&mut input_buffers);
+        }
+        let result = self
+            .ntlm
+            .initialize_security_context_impl(&mut builder)
+            .map_err(|e| context_error("NTLM", e))?
+            .resolve_to_result()
+            .map_err(|e| context_error("NTLM", e))?;
+        if matches!(
+            result.status,
+            SecurityStatus::CompleteAndContinue | SecurityStatus::CompleteNeeded
+        ) {
+            self.ntlm
+                .complete_auth_token(&mut output)
+                .map_err(|e| context_error("NTLM", e))?;
+        }
+        let token = std::mem::take(&mut output[0].buffer);
+        match result.status {
+            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
+                Ok(Step::Continue(token))
+            }
+            _ => {
+                self.complete = true;
+                Ok(Step::Done((!token.is_empty()).then_some(token)))
+            }
+        }
+    }
+
+    fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
+        wrap_with(&mut self.ntlm, plaintext)
+    }
+
+    fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, ContextError> {
+        unwrap_with(&mut self.ntlm, part)
+    }
+
+    fn http_scheme(&self) -> &'static str {
+        "Negotiate"
+    }
+}
+
+fn wrap_with(context: &mut impl Sspi, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
+    let trailer = context
+        .query_context_sizes()
+        .map_err(|e| context_error("sealing", e))?
+        .security_trailer as usize;
+    let mut header = vec![0u8; trailer];
+    let mut data = plaintext.to_vec();
+    let mut buffers = [
+        SecurityBufferRef::token_buf(header.as_mut_slice()),
+        SecurityBufferRef::data_buf(data.as_mut_slice()),
+    ];
+    context
+        .encrypt_message(EncryptionFlags::empty(), &mut buffers)
+        .map_err(|e| context_error("sealing", e))?;
+    let header = buffers[0].data().to_vec();
+    let data = buffers[1].data().to_vec();
+    Ok(SealedPart {
+        original_length: plaintext.len(),
+        header,
+        data,
+    })
+}
+
+fn unwrap_with(context: &mut impl Sspi, part: &SealedPart) -> Result<Vec<u8>, ContextError> {
+    let mut header = part.header.clone();
+    let mut data = part.data.clone();
+    let mut buffers = [
+        SecurityBufferRef::token_buf(header.as_mut_slice()),
+        SecurityBufferRef::data_buf(data.as_mut_slice()),
+    ];
+    context
+        .decrypt_message(&mut buffers)
+        .map_err(|e| context_error("unsealing (bad signature, sequence number or key)", e))?;
+    let plaintext = buffers[1].data().to_vec();
+    if plaintext.len() != part.original_length {
+        return Err(ContextError {
+            message: format!(
+                "unsealed {} bytes but the message declares Length={}",
+                plaintext.len(),
+                part.original_length
+            ),
+            credentials_rejected: false,
+        });
+    }
+    Ok(plaintext)
+}
+
+/// The acceptor side of NTLM, for the fixture server: one expected user and password.
+pub struct NtlmServer {
+    ntlm: Ntlm,
+    credentials: Option<AuthIdentityBuffers>,
+    complete: bool,
+}
+
+impl NtlmServer {
+    /// An acceptor that admits exactly this user and password.
+    pub fn new(user: &str, password: &Password) -> Result<Self, ContextError> {
+        let mut ntlm = Ntlm::new();
+        let identity = identity_of(user, password)?;
+        let handle = ntlm
+            .acquire_credentials_handle()
+            .with_credential_use(CredentialUse::Inbound)
+            .with_auth_data(&identity)
+            .execute(&mut ntlm)
+            .map_err(|e| context_error("NTLM acceptor credentials", e))?;
+        Ok(Self {
+            ntlm,
+            credentials: handle.credentials_handle,
+            complete: false,
+        })
+    }
+
+    /// True once the client is authenticated.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+impl SecurityContext for NtlmServer {
+    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, ContextError> {
+        let mut input_buffers = vec![SecurityBuffer::new(
+            input.unwrap_or_default().to_vec(),
+            BufferType::Token,
+        )];
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let builder = self
+            .ntlm
+            .accept_security_context()
+            .with_credentials_handle(&mut self.credentials)
+            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_input(&mut input_buffers)
+            .with_output(&mut output);
+        let result = self
+            .ntlm
+            .accept_security_context_impl(builder)
+            .map_err(|e| context_error("NTLM acceptor", e))?
+            .resolve_to_result()
+            .map_err(|e| context_error("NTLM acceptor", e))?;
+        if matches!(
+            result.status,
+            SecurityStatus::CompleteAndContinue | SecurityStatus::CompleteNeeded
+        ) {
+            self.ntlm
+                .complete_auth_token(&mut output)
+                .map_err(|e| context_error("NTLM acceptor", e))?;
+        }
+        let token = std::mem::take(&mut output[0].buffer);
+        match result.status {
+            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
+                Ok(Step::Continue(token))
+            }
+            _ => {
+                self.complete = true;
+                Ok(Step::Done((!token.is_empty()).then_some(token)))
+            }
+        }
+    }
+
+    fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
+        wrap_with(&mut self.ntlm, plaintext)
+    }
+
+    fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, ContextError> {
+        unwrap_with(&mut self.ntlm, part)
+    }
+
+    fn http_scheme(&self) -> &'static str {
+        "Negotiate"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(client: &mut NtlmClient, server: &mut NtlmServer) -> Result<(), ContextError> {
+        let mut to_server = match client.step(None)? {
+            Step::Continue(t) => t,
+            Step::Done(_) => panic!("NTLM needs three messages"),
+        };
+        for _ in 0..4 {
+            let to_client = match server.step(Some(&to_server))? {
+                Step::Continue(t) => t,
+                Step::Done(_) => return Ok(()),
+            };
+            to_server = match client.step(Some(&to_client))? {
+                Step::Continue(t) => t,
+                Step::Done(Some(t)) => t,
+                Step::Done(None) => return Ok(()),
+            };
+        }
+        panic!("handshake did not finish")
+    }
+
+    fn pair(server_password: &str) -> (NtlmClient, NtlmServer) {
+        let client = NtlmClient::new(&Credentials::new("demo", "s3cret"), "fs01", None).unwrap();
+        let server = NtlmServer::new("demo", &Password::new(server_password)).unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn client_and_acceptor_authenticate_and_seal_both_ways() {
+        let (mut client, mut server) = pair("s3cret");
+        handshake(&mut client, &mut server).unwrap();
+        assert!(server.is_complete());
+        for message in [b"<s:Envelope/>".as_slice(), b"second message", b""] {
+            let sealed = client.wrap(message).unwrap();
+            assert_eq!(sealed.header.len(), 16, "NTLM signature");
+            if !message.is_empty() {
+                assert_ne!(sealed.data, message, "sealed, not in clear");
+            }
+            assert_eq!(server.unwrap(&sealed).unwrap(), message);
+            let answer = server.wrap(b"answer").unwrap();
+            assert_eq!(client.unwrap(&answer).unwrap(), b"answer");
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_is_rejected_by_the_acceptor() {
+        let (mut client, mut server) = pair("other");
+        let e = handshake(&mut client, &mut server).unwrap_err();
+        assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn tampering_and_replay_are_detected() {
+        let (mut client, mut server) = pair("s3cret");
+        handshake(&mut client, &mut server).unwrap();
+        let sealed = client.wrap(b"pull page 2").unwrap();
+        let mut tampered = sealed.clone();
+        tampered.data[0] ^= 1;
+        assert!(server.unwrap(&tampered).is_err());
+
+        let (mut client, mut server) = pair("s3cret");
+        handshake(&mut client, &mut server).unwrap();
+        let first = client.wrap(b"one").unwrap();
+        server.unwrap(&first).unwrap();
+        assert!(
+            server.unwrap(&first).is_err(),
+            "a replayed sequence number is refused"
+        );
+
+        let mut wrong_length = client.wrap(b"two").unwrap();
+        wrong_length.original_length += 1;
+        assert!(server.unwrap(&wrong_length).is_err());
+    }
+}
