@@ -83,6 +83,16 @@ pub enum ErrorKind {
     /// The server answered with a WS-Management fault.
     #[error("fault {0}")]
     Fault(Box<Fault>),
+    /// The connection failed while a Pull was in flight. The server may already have moved past
+    /// that page, so the enumeration cannot go on without risking silently skipped items:
+    /// start it again.
+    #[error("enumeration interrupted (context {context}): {source}; start it again")]
+    EnumerationInterrupted {
+        /// The enumeration context of the lost Pull.
+        context: String,
+        /// What broke.
+        source: Box<Error>,
+    },
     /// An instance does not fit its Rust type.
     #[error("cannot decode: {0}")]
     Decode(#[from] DecodeError),
@@ -144,7 +154,9 @@ impl Error {
     /// before anything was sent. Never an authentication failure.
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
-            ErrorKind::Timeout { .. } | ErrorKind::Connect(_) => true,
+            ErrorKind::Timeout { .. }
+            | ErrorKind::Connect(_)
+            | ErrorKind::EnumerationInterrupted { .. } => true,
             ErrorKind::Fault(f) => f.is_retryable(),
             ErrorKind::HttpStatus { status, .. } => matches!(status, 502..=504),
             _ => false,

@@ -61,6 +61,9 @@ pub trait SecurityContext: Send {
     fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, ContextError>;
     /// The HTTP authentication scheme (`Negotiate` or `Kerberos`).
     fn http_scheme(&self) -> &'static str;
+    /// Binds the authentication to the TLS channel (`tls-server-end-point:<hash>`); call before
+    /// the step that authenticates.
+    fn set_channel_bindings(&mut self, _application_data: &[u8]) {}
     /// The `protocol` of the `multipart/encrypted` body.
     fn protocol(&self) -> &'static str {
         SPNEGO_PROTOCOL
@@ -193,6 +196,10 @@ impl SecurityContext for NtlmClient {
 
     fn http_scheme(&self) -> &'static str {
         "Negotiate"
+    }
+
+    fn set_channel_bindings(&mut self, application_data: &[u8]) {
+        self.ntlm.set_channel_bindings(application_data);
     }
 }
 

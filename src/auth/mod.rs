@@ -2,6 +2,7 @@
 //!
 //! Passwords live in [`Password`], which zeroizes its memory on drop and never prints itself.
 
+pub mod channel_binding;
 pub mod context;
 pub mod framing;
 
@@ -82,10 +83,17 @@ impl fmt::Debug for Credentials {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
+    /// The `Negotiate` HTTP scheme, as Windows clients use it, with WinRM message encryption on
+    /// HTTP. Works against a default-configured server. (Today it negotiates NTLM; Kerberos
+    /// selection is not implemented yet.)
+    #[default]
+    Negotiate,
+    /// NTLM under the `Negotiate` scheme, with message encryption on HTTP and channel bindings on
+    /// HTTPS.
+    Ntlm,
     /// HTTP Basic: a local account on the server; the WinRM service must allow Basic
     /// (`winrm set winrm/config/service/auth @{Basic="true"}`). Over HTTPS, or over HTTP only
     /// when explicitly allowed, because the password travels in clear.
-    #[default]
     Basic,
 }
 
@@ -93,6 +101,8 @@ impl Auth {
     /// The name used in messages and on the command line.
     pub fn name(self) -> &'static str {
         match self {
+            Auth::Negotiate => "Negotiate",
+            Auth::Ntlm => "NTLM",
             Auth::Basic => "Basic",
         }
     }

@@ -96,7 +96,7 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Authentication mechanism
-    #[arg(long, value_enum, default_value_t = AuthArg::Basic)]
+    #[arg(long, value_enum, default_value_t = AuthArg::Negotiate)]
     pub auth: AuthArg,
     /// Use HTTPS (port 5986) for targets given as host names
     #[arg(long)]
@@ -129,6 +129,10 @@ pub struct ConnectionArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
+    /// Negotiate with WinRM message encryption on HTTP, as Windows clients (NTLM today)
+    Negotiate,
+    /// NTLM with message encryption on HTTP and channel binding on HTTPS
+    Ntlm,
     /// HTTP Basic (local accounts; HTTPS, or HTTP with --allow-plaintext)
     Basic,
 }

@@ -44,8 +44,9 @@ pub async fn run(args: DemoArgs) -> u8 {
     };
     eprintln!(
         "Demo: a fixture server on {} replays a recorded file server (fs01.contoso.test).\n\
-         Each section below is a real WS-Management conversation with it (Basic auth on loopback).\n\
-         Against your own server: winrm-sessions smb-sessions HOST --user 'DOMAIN\\user' --https\n",
+         Each section below is a real WS-Management conversation with it: Negotiate (NTLM)\n\
+         authentication and WinRM message encryption, as with a stock Windows server on port 5985.\n\
+         Against your own server: winrm-sessions smb-sessions HOST --user 'DOMAIN\\user'\n",
         server.url()
     );
     let settings = Arc::new(Settings::for_demo(Credentials::new(

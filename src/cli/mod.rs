@@ -182,6 +182,8 @@ impl Settings {
         Self {
             credentials,
             auth: match args.auth {
+                AuthArg::Negotiate => Auth::Negotiate,
+                AuthArg::Ntlm => Auth::Ntlm,
                 AuthArg::Basic => Auth::Basic,
             },
             https: args.https,
@@ -198,11 +200,11 @@ impl Settings {
     pub fn for_demo(credentials: Credentials) -> Self {
         Self {
             credentials,
-            auth: Auth::Basic,
+            auth: Auth::Negotiate,
             https: false,
             ca_file: None,
             accept_invalid_certs: false,
-            allow_plaintext: true,
+            allow_plaintext: false,
             operation_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             max_elements: 500,

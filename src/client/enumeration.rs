@@ -10,7 +10,8 @@ use futures_util::Stream;
 
 use super::Client;
 use crate::cim::{FromInstance, Instance};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::transport::Resend;
 use crate::wsman::request::Enumerate;
 use crate::wsman::{EnumerationMode, Enumerator, Filter};
 
@@ -100,11 +101,21 @@ impl<T: FromInstance> Stream for Enumeration<T> {
                 return Poll::Ready(None);
             }
             if this.pending.is_none() {
+                // A Pull whose answer is lost cannot be sent again: the server may have moved
+                // past that page. It fails as EnumerationInterrupted instead of skipping items.
+                let pulling = this.enumerator.context().map(str::to_owned);
                 match this.enumerator.poll_request() {
                     Some(envelope) => {
                         let transport = this.client.inner.transport.clone();
-                        this.pending =
-                            Some(Box::pin(async move { transport.post(envelope).await }));
+                        this.pending = Some(Box::pin(async move {
+                            match pulling {
+                                None => transport.post(envelope, Resend::Allowed).await,
+                                Some(context) => transport
+                                    .post(envelope, Resend::Forbidden)
+                                    .await
+                                    .map_err(|e| interrupted(e, context)),
+                            }
+                        }));
                     }
                     None => {
                         this.finished = true;
@@ -129,6 +140,18 @@ impl<T: FromInstance> Stream for Enumeration<T> {
     }
 }
 
+/// A Pull that failed in transit: the page may be lost on the server's side.
+fn interrupted(error: Error, context: String) -> Error {
+    match error.kind() {
+        ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => ErrorKind::EnumerationInterrupted {
+            context,
+            source: Box::new(error),
+        }
+        .into(),
+        _ => error,
+    }
+}
+
 impl<T> Drop for Enumeration<T> {
     fn drop(&mut self) {
         let Some(envelope) = self.enumerator.release_request() else {
@@ -140,7 +163,7 @@ impl<T> Drop for Enumeration<T> {
         let transport = self.client.inner.transport.clone();
         let target = self.client.target().to_owned();
         runtime.spawn(async move {
-            if let Err(error) = transport.post(envelope).await {
+            if let Err(error) = transport.post(envelope, Resend::Allowed).await {
                 tracing::debug!(%target, %error, "Release of an abandoned enumeration failed");
             }
         });

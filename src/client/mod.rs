@@ -13,7 +13,7 @@ pub use enumeration::Enumeration;
 
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference, wql_resource_uri};
 use crate::error::{Error, Result};
-use crate::transport::HttpTransport;
+use crate::transport::{HttpTransport, Resend};
 use crate::wsman::{
     Addressing, Filter, Identity, MessageId, ResponseBody, parse_response, request,
 };
@@ -122,7 +122,7 @@ impl Client {
     /// Sends an envelope and parses the response; a fault becomes an error.
     async fn exchange(&self, envelope: String) -> Result<ResponseBody> {
         let result = async {
-            let body = self.inner.transport.post(envelope).await?;
+            let body = self.inner.transport.post(envelope, Resend::Allowed).await?;
             let response = parse_response(&body)?;
             match response.body {
                 ResponseBody::Fault(fault) => Err(crate::ErrorKind::Fault(fault).into()),

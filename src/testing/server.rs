@@ -17,7 +17,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::fixtures::{FixtureError, FixtureSet};
 use super::replay::{ReplayStats, Replayer};
-use crate::auth::{Credentials, basic_authorization};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::auth::context::{NtlmServer, SecurityContext, Step};
+use crate::auth::{Credentials, Password, basic_authorization, framing};
 
 /// The user the fixture server accepts unless told otherwise.
 pub const DEFAULT_USER: &str = "demo";
@@ -27,7 +31,8 @@ pub const DEFAULT_PASSWORD: &str = "demo";
 /// Largest request body accepted (requests are a few kilobytes).
 const MAX_REQUEST: usize = 1 << 20;
 
-/// A WinRM server on loopback that answers from recorded fixtures, with Basic authentication.
+/// A WinRM server on loopback that answers from recorded fixtures, with Negotiate (NTLM with
+/// WinRM message encryption, as a stock Windows server) and Basic authentication.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,6 +65,8 @@ pub struct FixtureServerBuilder {
     latency: Duration,
     ip: IpAddr,
     port: u16,
+    basic: bool,
+    negotiate: bool,
 }
 
 impl FixtureServer {
@@ -84,6 +91,8 @@ impl FixtureServer {
             latency: Duration::ZERO,
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
+            basic: true,
+            negotiate: true,
         }
     }
 
@@ -114,6 +123,19 @@ impl FixtureServerBuilder {
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = user.into();
         self.password = password.into();
+        self
+    }
+
+    /// Accepts Basic authentication (on by default). A stock Windows server does not.
+    pub fn basic(mut self, accept: bool) -> Self {
+        self.basic = accept;
+        self
+    }
+
+    /// Accepts Negotiate (NTLM) with WinRM message encryption (on by default), as a stock
+    /// Windows server does on HTTP.
+    pub fn negotiate(mut self, accept: bool) -> Self {
+        self.negotiate = accept;
         self
     }
 
@@ -160,10 +182,15 @@ impl FixtureServerBuilder {
             message: e.to_string(),
         })?;
         let replayer = Arc::new(Replayer::new(self.set));
-        let expected = basic_authorization(&Credentials::new(self.user, self.password.as_str()));
+        let expected =
+            basic_authorization(&Credentials::new(self.user.clone(), self.password.as_str()));
         let shared = Arc::new(Shared {
             replayer: replayer.clone(),
             expected_authorization: expected.as_str().to_owned(),
+            password: Password::new(self.password),
+            user: self.user,
+            basic: self.basic,
+            negotiate: self.negotiate,
             latency: self.latency,
         });
         let task = tokio::spawn(accept_loop(listener, shared, tls));
@@ -183,7 +210,18 @@ impl FixtureServerBuilder {
 struct Shared {
     replayer: Arc<Replayer>,
     expected_authorization: String,
+    user: String,
+    password: Password,
+    basic: bool,
+    negotiate: bool,
     latency: Duration,
+}
+
+/// The security context of one connection (Negotiate is connection-bound).
+#[derive(Default)]
+struct Connection {
+    acceptor: Option<NtlmServer>,
+    authenticated: bool,
 }
 
 fn tls_acceptor(chain: &[u8], key: &[u8]) -> Result<TlsAcceptor, FixtureError> {
@@ -212,7 +250,9 @@ async fn serve<S>(stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+    let connection = Arc::new(tokio::sync::Mutex::new(Connection::default()));
+    let service =
+        hyper::service::service_fn(move |req| handle(req, shared.clone(), connection.clone()));
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .await;
@@ -252,9 +292,36 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
     response
 }
 
+fn unauthorized(shared: &Shared, token: Option<&[u8]>) -> Response<Full<Bytes>> {
+    let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", "");
+    let headers = response.headers_mut();
+    if shared.negotiate {
+        let value = match token {
+            Some(token) => format!("Negotiate {}", B64.encode(token)),
+            None => "Negotiate".to_owned(),
+        };
+        if let Ok(value) = value.parse() {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
+    }
+    if shared.basic && token.is_none() {
+        headers.append(
+            WWW_AUTHENTICATE,
+            "Basic realm=\"WSMAN\"".parse().expect("static header"),
+        );
+    }
+    response
+}
+
+fn soap_reply(status: u16, envelope: String) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    reply(status, "application/soap+xml;charset=UTF-8", envelope)
+}
+
 async fn handle(
     request: Request<Incoming>,
     shared: Arc<Shared>,
+    connection: Arc<tokio::sync::Mutex<Connection>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::POST {
         return Ok(reply(
@@ -263,30 +330,17 @@ async fn handle(
             "POST only",
         ));
     }
-    let authorized = request
+    let authorization = request
         .headers()
         .get(AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == shared.expected_authorization.as_bytes());
-    if !authorized {
-        let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", "");
-        response.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            "Basic realm=\"WSMAN\"".parse().expect("static header"),
-        );
-        return Ok(response);
-    }
-    let is_soap = request
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let content_type = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/soap+xml"));
-    if !is_soap {
-        return Ok(reply(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "text/plain",
-            "expected application/soap+xml",
-        ));
-    }
+        .unwrap_or_default()
+        .to_owned();
     let body = match Limited::new(request.into_body(), MAX_REQUEST)
         .collect()
         .await
@@ -300,14 +354,132 @@ async fn handle(
             ));
         }
     };
+    let mut connection = connection.lock().await;
+    match authorization.as_deref().and_then(|a| a.split_once(' ')) {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("Basic") => {
+            if !shared.basic
+                || authorization.as_deref() != Some(shared.expected_authorization.as_str())
+            {
+                return Ok(unauthorized(&shared, None));
+            }
+        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("Negotiate") && shared.negotiate => {
+            let Ok(token) = B64.decode(token.trim()) else {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "token is not base64",
+                ));
+            };
+            // A new handshake on this connection starts a new context.
+            if connection.authenticated || connection.acceptor.is_none() {
+                connection.authenticated = false;
+                match NtlmServer::new(&shared.user, &shared.password) {
+                    Ok(acceptor) => connection.acceptor = Some(acceptor),
+                    Err(e) => {
+                        return Ok(reply(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "text/plain",
+                            e.message,
+                        ));
+                    }
+                }
+            }
+            let Some(acceptor) = connection.acceptor.as_mut() else {
+                return Ok(unauthorized(&shared, None));
+            };
+            return Ok(match acceptor.step(Some(&token)) {
+                Ok(Step::Continue(answer)) => unauthorized(&shared, Some(&answer)),
+                Ok(Step::Done(_)) => {
+                    connection.authenticated = true;
+                    if body.is_empty() {
+                        reply(StatusCode::OK, "application/soap+xml;charset=UTF-8", "")
+                    } else {
+                        // Windows clients never send a body with the last token; refuse it,
+                        // as a server with AllowUnencrypted=false does.
+                        reply(
+                            StatusCode::BAD_REQUEST,
+                            "text/plain",
+                            "unencrypted request refused",
+                        )
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "Negotiate authentication refused");
+                    connection.acceptor = None;
+                    unauthorized(&shared, None)
+                }
+            });
+        }
+        Some(_) => return Ok(unauthorized(&shared, None)),
+        None => {
+            if !connection.authenticated {
+                return Ok(unauthorized(&shared, None));
+            }
+            let Some(acceptor) = connection.acceptor.as_mut() else {
+                return Ok(unauthorized(&shared, None));
+            };
+            let Some((_, boundary)) = framing::parse_content_type(&content_type) else {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "unencrypted request refused",
+                ));
+            };
+            let plaintext = match framing::decode(&boundary, &body)
+                .map_err(|e| e.to_string())
+                .and_then(|parts| {
+                    let mut out = Vec::new();
+                    for part in &parts {
+                        out.extend(acceptor.unwrap(part).map_err(|e| e.to_string())?);
+                    }
+                    Ok(out)
+                }) {
+                Ok(plaintext) => plaintext,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot unseal a request");
+                    connection.authenticated = false;
+                    return Ok(unauthorized(&shared, None));
+                }
+            };
+            if !shared.latency.is_zero() {
+                tokio::time::sleep(shared.latency).await;
+            }
+            let (status, envelope) = shared.replayer.answer(&plaintext);
+            let sealed = match acceptor.wrap(envelope.as_bytes()) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    return Ok(reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        e.message,
+                    ));
+                }
+            };
+            let protocol = acceptor.protocol();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(reply(
+                status,
+                &framing::content_type(protocol),
+                framing::encode(protocol, &sealed),
+            ));
+        }
+    }
+    // Basic: plain SOAP.
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/soap+xml")
+    {
+        return Ok(reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "text/plain",
+            "expected application/soap+xml",
+        ));
+    }
+    drop(connection);
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
     let (status, envelope) = shared.replayer.answer(&body);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok(reply(
-        status,
-        "application/soap+xml;charset=UTF-8",
-        envelope,
-    ))
+    Ok(soap_reply(status, envelope))
 }

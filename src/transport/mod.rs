@@ -1,35 +1,87 @@
-//! The HTTP shell around the sans-IO core: POST an envelope, get the response body back.
+//! The HTTP shell around the sans-IO core: post an envelope, get the SOAP response back.
 //!
 //! It owns everything that touches the network: TLS (rustls, verification on), timeouts, the
-//! Authorization header, the cap on response size, and the mapping of HTTP outcomes to errors.
-//! A 200 or a 500 with a SOAP body is handed to the caller (a 500 carries a fault); anything
-//! else is an error here.
+//! cap on response size, authentication, and WinRM message encryption.
+//!
+//! - **Basic**: stateless; an `Authorization` header on every request, over a shared pool.
+//! - **Negotiate / NTLM**: connection-bound. Each [`negotiate::NegotiateSession`] is one HTTP/1.1
+//!   connection with its own security context, authenticated with empty-body POSTs, then used for
+//!   sealed requests, one at a time. Idle sessions are kept for reuse; concurrency to one host
+//!   means several sessions. One recovery path: a 401 on a sealed request (the context is gone,
+//!   the request was not processed) or, where the caller allows it, a lost connection,
+//!   re-authenticates a new session and resends once.
 
-use std::time::Duration;
+mod http;
+mod negotiate;
 
-use bytes::{Bytes, BytesMut};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use std::sync::{Arc, Mutex};
 
-use crate::auth::{Auth, basic_authorization};
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+
+use crate::auth::context::{NtlmClient, SecurityContext};
+use crate::auth::{Auth, Credentials, basic_authorization};
 use crate::client::Config;
 use crate::error::{Error, ErrorKind, Result};
+use http::{HttpSettings, content_type, is_soap, offered_schemes, unexpected_status};
+use negotiate::{NegotiateSession, SendError};
 
-/// One HTTP endpoint with its credentials.
-#[derive(Clone, Debug)]
+/// Idle authenticated sessions kept per client.
+const MAX_IDLE_SESSIONS: usize = 8;
+
+/// Whether a request whose answer was lost may be sent again after re-authenticating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Reads and Enumerate starts: sending again cannot lose or duplicate data.
+    Allowed,
+    /// A Pull (the server may have moved past the lost page) or a method call.
+    Forbidden,
+}
+
+/// One endpoint with its credentials.
+#[derive(Clone)]
 pub(crate) struct HttpTransport {
-    client: reqwest::Client,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     endpoint: url::Url,
-    authorization: Option<HeaderValue>,
-    auth: Auth,
-    max_response_size: usize,
-    connect_timeout: Duration,
-    request_timeout: Duration,
+    settings: HttpSettings,
+    mechanism: Mechanism,
+    shared: reqwest::Client,
+    idle: Mutex<Vec<NegotiateSession>>,
+}
+
+enum Mechanism {
+    Anonymous,
+    Basic(HeaderValue),
+    Ntlm(Credentials),
+}
+
+impl Mechanism {
+    fn name(&self) -> &'static str {
+        match self {
+            Mechanism::Anonymous => "none",
+            Mechanism::Basic(_) => "Basic",
+            Mechanism::Ntlm(_) => "NTLM",
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("mechanism", &self.inner.mechanism.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpTransport {
     pub(crate) fn new(config: &Config) -> Result<Self> {
         let https = config.endpoint.scheme() == "https";
-        let authorization = match (config.auth, &config.credentials) {
+        let mechanism = match (config.auth, &config.credentials) {
+            (_, None) => Mechanism::Anonymous,
             (Auth::Basic, Some(credentials)) => {
                 if !https && !config.allow_basic_over_http {
                     return Err(ErrorKind::PlaintextBasicRefused.into());
@@ -39,164 +91,146 @@ impl HttpTransport {
                         Error::config("user name or password contains a control character")
                     })?;
                 value.set_sensitive(true);
-                Some(value)
+                Mechanism::Basic(value)
             }
-            (Auth::Basic, None) => None,
+            (Auth::Negotiate | Auth::Ntlm, Some(credentials)) => {
+                Mechanism::Ntlm(credentials.clone())
+            }
         };
-        // The operation timeout bounds the server's work; the HTTP exchange gets a margin on top
-        // (as long again, at most 15 s) for the network and the server's own overhead.
-        let request_timeout =
-            config.operation_timeout + config.operation_timeout.min(Duration::from_secs(15));
-        let mut builder = reqwest::Client::builder()
-            .http1_only()
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(request_timeout)
-            .user_agent(concat!("winrm-sessions/", env!("CARGO_PKG_VERSION")))
-            .no_proxy();
-        for pem in &config.root_certificates {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| Error::config(format!("cannot read CA certificates: {e}")))?;
-            if certs.is_empty() {
-                return Err(Error::config("the CA file holds no PEM certificate"));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if config.danger_accept_invalid_certs {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Error::config(format!("cannot set up HTTP client: {e}")))?;
+        let settings = HttpSettings::new(config)?;
         Ok(Self {
-            client,
-            endpoint: config.endpoint.clone(),
-            authorization,
-            auth: config.auth,
-            max_response_size: config.max_response_size,
-            connect_timeout: config.connect_timeout,
-            request_timeout,
+            inner: Arc::new(Inner {
+                endpoint: config.endpoint.clone(),
+                shared: settings.client(false)?,
+                settings,
+                mechanism,
+                idle: Mutex::new(Vec::new()),
+            }),
         })
     }
 
     /// Sends one envelope and returns the SOAP body of a 200 or 500 response.
-    pub(crate) async fn post(&self, envelope: String) -> Result<Bytes> {
+    pub(crate) async fn post(&self, envelope: String, resend: Resend) -> Result<Bytes> {
+        match &self.inner.mechanism {
+            Mechanism::Anonymous => self.post_plain(envelope, None).await,
+            Mechanism::Basic(header) => self.post_plain(envelope, Some(header.clone())).await,
+            Mechanism::Ntlm(credentials) => self.post_sealed(credentials, envelope, resend).await,
+        }
+    }
+
+    async fn post_plain(
+        &self,
+        envelope: String,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Bytes> {
+        let settings = &self.inner.settings;
         let mut request = self
-            .client
-            .post(self.endpoint.clone())
+            .inner
+            .shared
+            .post(self.inner.endpoint.clone())
             .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
             .body(envelope);
-        if let Some(authorization) = &self.authorization {
+        if let Some(authorization) = &authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let response = request.send().await.map_err(|e| self.classify(e))?;
+        let response = request.send().await.map_err(|e| settings.classify(e))?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let ctype = content_type(&response);
         if status == 401 {
-            let offered: Vec<String> = response
-                .headers()
-                .get_all(WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(|v| v.split_whitespace().next().unwrap_or_default().to_owned())
-                .collect();
-            let _ = self.read_body(response).await;
-            let reason = if self.authorization.is_none() {
+            let offered = offered_schemes(&response);
+            let _ = settings.read_body(response).await;
+            let mechanism = self.inner.mechanism.name();
+            let reason = if authorization.is_none() {
                 "the server requires credentials and none were given".to_owned()
             } else if !offered.is_empty()
-                && !offered
-                    .iter()
-                    .any(|o| o.eq_ignore_ascii_case(self.auth.name()))
+                && !offered.iter().any(|o| o.eq_ignore_ascii_case(mechanism))
             {
                 format!(
-                    "the server does not accept {} (it offers {})",
-                    self.auth.name(),
+                    "the server does not accept {mechanism} (it offers {})",
                     offered.join(", ")
                 )
             } else {
                 "the server refused the user name or password".to_owned()
             };
-            return Err(ErrorKind::Authentication {
-                mechanism: self.auth.name(),
-                reason,
-            }
-            .into());
+            return Err(ErrorKind::Authentication { mechanism, reason }.into());
         }
-        let is_soap = content_type
-            .to_ascii_lowercase()
-            .starts_with("application/soap+xml");
-        let body = self.read_body(response).await?;
+        let body = settings.read_body(response).await?;
         match status {
-            200 | 500 if is_soap => Ok(body),
-            200 => Err(ErrorKind::UnexpectedContentType(content_type).into()),
-            _ => Err(ErrorKind::HttpStatus {
-                status,
-                excerpt: excerpt(&body),
+            200 | 500 if is_soap(&ctype) => Ok(body),
+            _ => Err(unexpected_status(status, ctype, &body)),
+        }
+    }
+
+    fn new_context(&self, credentials: &Credentials) -> Result<Box<dyn SecurityContext>> {
+        let host = self.inner.endpoint.host_str().unwrap_or_default();
+        let context =
+            NtlmClient::new(credentials, host, None).map_err(|e| Error::config(e.message))?;
+        Ok(Box::new(context))
+    }
+
+    async fn new_session(&self, credentials: &Credentials) -> Result<NegotiateSession> {
+        let context = self.new_context(credentials)?;
+        NegotiateSession::connect(
+            &self.inner.settings,
+            &self.inner.endpoint,
+            self.inner.mechanism.name(),
+            context,
+        )
+        .await
+    }
+
+    fn take_idle(&self) -> Option<NegotiateSession> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+    }
+
+    fn put_idle(&self, session: NegotiateSession) {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_SESSIONS {
+            idle.push(session);
+        }
+    }
+
+    async fn post_sealed(
+        &self,
+        credentials: &Credentials,
+        envelope: String,
+        resend: Resend,
+    ) -> Result<Bytes> {
+        let (settings, endpoint) = (&self.inner.settings, &self.inner.endpoint);
+        let mut session = match self.take_idle() {
+            Some(session) => session,
+            None => self.new_session(credentials).await?,
+        };
+        match session.send(settings, endpoint, envelope.as_bytes()).await {
+            Ok(body) => {
+                self.put_idle(session);
+                return Ok(body);
+            }
+            Err(SendError::Unauthorized) => {
+                tracing::debug!(endpoint = %endpoint, "Session lost its context; authenticating again");
+            }
+            Err(SendError::Lost(e)) if resend == Resend::Allowed => {
+                tracing::debug!(endpoint = %endpoint, error = %e, "Connection lost; authenticating again");
+            }
+            Err(SendError::Lost(e) | SendError::Failed(e)) => return Err(e),
+        }
+        drop(session);
+        let mut session = self.new_session(credentials).await?;
+        match session.send(settings, endpoint, envelope.as_bytes()).await {
+            Ok(body) => {
+                self.put_idle(session);
+                Ok(body)
+            }
+            Err(SendError::Unauthorized) => Err(ErrorKind::Authentication {
+                mechanism: self.inner.mechanism.name(),
+                reason: "the server refused sealed messages right after authenticating".into(),
             }
             .into()),
+            Err(SendError::Lost(e) | SendError::Failed(e)) => Err(e),
         }
     }
-
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes> {
-        let limit = self.max_response_size;
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(ErrorKind::ResponseTooLarge { limit }.into());
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
-            if body.len() + chunk.len() > limit {
-                return Err(ErrorKind::ResponseTooLarge { limit }.into());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
-    }
-
-    fn classify(&self, e: reqwest::Error) -> Error {
-        if e.is_timeout() {
-            if e.is_connect() {
-                ErrorKind::Timeout {
-                    phase: "connecting",
-                    after: self.connect_timeout,
-                }
-            } else {
-                ErrorKind::Timeout {
-                    phase: "waiting for the response",
-                    after: self.request_timeout,
-                }
-            }
-        } else if e.is_connect() {
-            ErrorKind::Connect(Box::new(e.without_url()))
-        } else {
-            ErrorKind::Transport(Box::new(e.without_url()))
-        }
-        .into()
-    }
-}
-
-/// The first 200 printable characters of a body, for error messages.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let words: Vec<&str> = cleaned.split_whitespace().collect();
-    let mut joined = words.join(" ");
-    if joined.chars().count() > 200 {
-        joined = joined.chars().take(200).collect::<String>() + "…";
-    }
-    joined
 }

@@ -6,13 +6,15 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::wsman::ParseError;
-use winrm_sessions::{Client, Credentials, ErrorKind};
+use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
 use crate::support::{Behavior, hostile_server, soap};
 
+/// Basic, so that each test reaches the response handling it is about; Negotiate has its own.
 fn client(url: &str) -> Client {
     Client::builder(url)
         .credentials(Credentials::new("demo", "demo"))
+        .auth(Auth::Basic)
         .danger_allow_basic_over_http(true)
         .operation_timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(2))
@@ -259,6 +261,7 @@ async fn tls_is_verified_by_default() {
     let https = server.url().replace("http://", "https://");
     let client = Client::builder(&https)
         .credentials(Credentials::new("demo", "demo"))
+        .auth(Auth::Basic)
         .connect_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -274,6 +277,7 @@ async fn tls_is_verified_by_default() {
 fn basic_over_http_is_refused_unless_allowed_and_debug_hides_the_password() {
     let e = Client::builder("fs01")
         .credentials(Credentials::new("CORP\\auditor", "s3cret-pass"))
+        .auth(Auth::Basic)
         .build()
         .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PlaintextBasicRefused));

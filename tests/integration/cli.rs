@@ -23,18 +23,11 @@ async fn run(args: Vec<String>, password: Option<&str>) -> Output {
         .expect("the CLI runs")
 }
 
+/// The default authentication: Negotiate with message encryption, no plaintext opt-in needed.
 fn args(command: &str, url: &str, format: &str) -> Vec<String> {
-    [
-        command,
-        url,
-        "--user",
-        "demo",
-        "--allow-plaintext",
-        "--format",
-        format,
-    ]
-    .map(String::from)
-    .to_vec()
+    [command, url, "--user", "demo", "--format", format]
+        .map(String::from)
+        .to_vec()
 }
 
 fn stdout(output: &Output) -> String {
@@ -166,7 +159,7 @@ async fn query_prints_results_and_a_bad_query_fails_with_exit_1() {
         server.url().to_owned(),
         "SELECT Name, ProcessId FROM Win32_Process".to_owned(),
     ];
-    a.extend(["--user", "demo", "--allow-plaintext", "--format", "json"].map(String::from));
+    a.extend(["--user", "demo", "--format", "json"].map(String::from));
     let output = run(a, Some("demo")).await;
     assert!(output.status.success());
     assert_eq!(stdout(&output).lines().count(), 6);
@@ -175,7 +168,7 @@ async fn query_prints_results_and_a_bad_query_fails_with_exit_1() {
         server.url().to_owned(),
         "SELECT * FROM Win32_NoSuchClass".to_owned(),
     ];
-    a.extend(["--user", "demo", "--allow-plaintext"].map(String::from));
+    a.extend(["--user", "demo"].map(String::from));
     let output = run(a, Some("demo")).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -207,7 +200,7 @@ async fn wrong_password_is_one_authentication_error() {
     let output = run(args("smb-sessions", server.url(), "json"), Some("wrong")).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("authentication failed (Basic)"), "{stderr}");
+    assert!(stderr.contains("authentication failed (NTLM)"), "{stderr}");
     assert!(
         !stderr.contains("wrong"),
         "the password is never printed: {stderr}"
@@ -217,6 +210,13 @@ async fn wrong_password_is_one_authentication_error() {
         0,
         "no retry after a 401"
     );
+    let mut basic = args("smb-sessions", server.url(), "json");
+    basic.extend(["--auth", "basic", "--allow-plaintext"].map(String::from));
+    let output = run(basic.clone(), Some("wrong")).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("authentication failed (Basic)"), "{stderr}");
+    let output = run(basic, Some("demo")).await;
+    assert!(output.status.success(), "Basic still works where allowed");
 }
 
 #[tokio::test]
@@ -227,9 +227,16 @@ async fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no password"));
     // Basic over HTTP without --allow-plaintext is refused before anything is sent.
-    let a = ["smb-sessions", server.url(), "--user", "demo"]
-        .map(String::from)
-        .to_vec();
+    let a = [
+        "smb-sessions",
+        server.url(),
+        "--user",
+        "demo",
+        "--auth",
+        "basic",
+    ]
+    .map(String::from)
+    .to_vec();
     let output = run(a, Some("demo")).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -259,7 +266,6 @@ async fn hosts_file_skips_blank_lines_and_comments() {
         hosts.to_str().unwrap(),
         "--user",
         "demo",
-        "--allow-plaintext",
         "--format",
         "json",
     ]

@@ -1,0 +1,232 @@
+//! Negotiate sessions: one authenticated HTTP/1.1 connection with its security context, the
+//! handshake in empty-body POSTs (a SOAP body never crosses in clear), then sealed requests.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+
+use super::http::{HttpSettings, content_type, is_soap, offered_schemes, unexpected_status};
+use crate::auth::channel_binding::tls_server_end_point;
+use crate::auth::context::{ContextError, SecurityContext, Step};
+use crate::auth::framing;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Handshake rounds before giving up on a server that keeps answering 401 with tokens.
+const MAX_ROUNDS: usize = 6;
+
+/// One authenticated connection.
+pub(super) struct NegotiateSession {
+    http: reqwest::Client,
+    context: Box<dyn SecurityContext>,
+}
+
+/// How sending a sealed request failed.
+pub(super) enum SendError {
+    /// 401: the connection lost its context (a new connection, a server restart); the request
+    /// was not processed.
+    Unauthorized,
+    /// The connection failed; whether the server processed the request is unknown.
+    Lost(Error),
+    /// Anything else (bad framing, a bad signature, a status we cannot use).
+    Failed(Error),
+}
+
+fn auth_error(mechanism: &'static str, reason: impl Into<String>) -> Error {
+    ErrorKind::Authentication {
+        mechanism,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+fn context_failure(mechanism: &'static str, e: ContextError) -> Error {
+    if e.credentials_rejected {
+        auth_error(mechanism, e.message)
+    } else {
+        Error::protocol(format!("{mechanism}: {}", e.message))
+    }
+}
+
+/// The token of `WWW-Authenticate: <scheme> <base64>`, if the server sent one.
+fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec<u8>>> {
+    for value in response.headers().get_all(WWW_AUTHENTICATE) {
+        let Ok(value) = value.to_str() else { continue };
+        let mut words = value.split_whitespace();
+        if words.next().is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            && let Some(token) = words.next()
+        {
+            let token = B64.decode(token).map_err(|_| {
+                Error::protocol(format!("the server's {scheme} token is not base64"))
+            })?;
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
+}
+
+impl NegotiateSession {
+    /// Opens a connection and authenticates on it.
+    pub(super) async fn connect(
+        settings: &HttpSettings,
+        endpoint: &url::Url,
+        mechanism: &'static str,
+        mut context: Box<dyn SecurityContext>,
+    ) -> Result<Self> {
+        let http = settings.client(true)?;
+        let https = endpoint.scheme() == "https";
+        let scheme = context.http_scheme();
+        let (mut token, mut complete) = match context
+            .step(None)
+            .map_err(|e| context_failure(mechanism, e))?
+        {
+            Step::Continue(token) => (token, false),
+            Step::Done(Some(token)) => (token, true),
+            Step::Done(None) => {
+                return Err(Error::protocol("the security context produced no token"));
+            }
+        };
+        let mut bound = false;
+        for round in 0..MAX_ROUNDS {
+            let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
+                .map_err(|_| Error::protocol("unencodable token"))?;
+            let response = http
+                .post(endpoint.clone())
+                .header(AUTHORIZATION, header)
+                .header(CONTENT_LENGTH, 0)
+                .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
+                .body(Vec::new())
+                .send()
+                .await
+                .map_err(|e| settings.classify(e))?;
+            if https && !bound {
+                // Channel bindings come from the certificate of this very connection.
+                if let Some(cert) = response
+                    .extensions()
+                    .get::<reqwest::tls::TlsInfo>()
+                    .and_then(|info| info.peer_certificate())
+                {
+                    context.set_channel_bindings(&tls_server_end_point(cert));
+                }
+                bound = true;
+            }
+            let status = response.status().as_u16();
+            let server = server_token(&response, scheme)?;
+            let offered = offered_schemes(&response);
+            let ctype = content_type(&response);
+            let body = settings.read_body(response).await?;
+            match status {
+                401 => {
+                    let Some(server) = server else {
+                        return Err(
+                            if round == 0 && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme))
+                            {
+                                auth_error(
+                                    mechanism,
+                                    format!(
+                                        "the server does not accept {scheme} (it offers {})",
+                                        offered.join(", ")
+                                    ),
+                                )
+                            } else {
+                                auth_error(
+                                    mechanism,
+                                    "the server refused the user name or password",
+                                )
+                            },
+                        );
+                    };
+                    (token, complete) = match context
+                        .step(Some(&server))
+                        .map_err(|e| context_failure(mechanism, e))?
+                    {
+                        Step::Continue(token) => (token, false),
+                        Step::Done(Some(token)) => (token, true),
+                        Step::Done(None) => {
+                            return Err(Error::protocol(
+                                "the server asked for another round after the last token",
+                            ));
+                        }
+                    };
+                }
+                200 => {
+                    // Mutual authentication: a final token comes with the 200 (Kerberos).
+                    if let Some(server) = server {
+                        complete = matches!(
+                            context
+                                .step(Some(&server))
+                                .map_err(|e| context_failure(mechanism, e))?,
+                            Step::Done(_)
+                        ) || complete;
+                    }
+                    if !complete {
+                        return Err(Error::protocol(
+                            "the server answered 200 before authentication completed (is it a WinRM endpoint?)",
+                        ));
+                    }
+                    return Ok(Self { http, context });
+                }
+                _ => return Err(unexpected_status(status, ctype, &body)),
+            }
+        }
+        Err(auth_error(
+            mechanism,
+            format!("no result after {MAX_ROUNDS} rounds"),
+        ))
+    }
+
+    /// Seals the envelope, posts it on this connection, unseals the answer (200 or 500).
+    pub(super) async fn send(
+        &mut self,
+        settings: &HttpSettings,
+        endpoint: &url::Url,
+        envelope: &[u8],
+    ) -> Result<Bytes, SendError> {
+        let protocol = self.context.protocol();
+        let sealed = self
+            .context
+            .wrap(envelope)
+            .map_err(|e| SendError::Failed(Error::protocol(format!("sealing: {e}"))))?;
+        let body = framing::encode(protocol, &sealed);
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .header(CONTENT_TYPE, framing::content_type(protocol))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Lost(settings.classify(e)))?;
+        let status = response.status().as_u16();
+        let ctype = content_type(&response);
+        let body = settings
+            .read_body(response)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
+                _ => SendError::Failed(e),
+            })?;
+        if status == 401 {
+            return Err(SendError::Unauthorized);
+        }
+        if !matches!(status, 200 | 500) {
+            return Err(SendError::Failed(unexpected_status(status, ctype, &body)));
+        }
+        let Some((_, boundary)) = framing::parse_content_type(&ctype) else {
+            return Err(SendError::Failed(if is_soap(&ctype) {
+                Error::protocol("the server answered in clear on an encrypted session")
+            } else {
+                unexpected_status(status, ctype, &body)
+            }));
+        };
+        let parts = framing::decode(&boundary, &body)
+            .map_err(|e| SendError::Failed(Error::protocol(e.to_string())))?;
+        let mut plaintext = Vec::new();
+        for part in &parts {
+            let opened = self.context.unwrap(part).map_err(|e| {
+                SendError::Failed(Error::protocol(format!("unsealing the response: {e}")))
+            })?;
+            plaintext.extend_from_slice(&opened);
+        }
+        Ok(Bytes::from(plaintext))
+    }
+}
