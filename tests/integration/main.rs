@@ -6,5 +6,6 @@ mod bad_input;
 mod classes;
 mod cli;
 mod https;
+mod interop;
 mod peer_fixtures;
 mod property;

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""A WinRM-shaped HTTP server whose NTLM and message encryption come from pyspnego, an
+implementation independent of ours (and of sspi): the interoperability test for the client.
+
+It authenticates with NTLM under the Negotiate scheme in empty-body POSTs, then accepts only
+multipart/encrypted bodies, unwrapped with pyspnego's unwrap_winrm, and answers every request
+with an EnumerateResponse of two MSFT_SmbSession, sealed with wrap_winrm. The credentials come
+from the file named by NTLM_USER_FILE (DOMAIN:USER:PASSWORD lines), as pyspnego expects.
+
+Prints its URL on the first line of stdout, then serves until killed.
+"""
+import base64
+import re
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import spnego
+
+BOUNDARY = b"--Encrypted Boundary"
+PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+
+ITEM = (
+    '<p:MSFT_SmbSession xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession" '
+    'xsi:type="p:MSFT_SmbSession_Type"><p:ClientComputerName>{addr}</p:ClientComputerName>'
+    "<p:ClientUserName>{user}</p:ClientUserName><p:NumOpens>{opens}</p:NumOpens>"
+    "<p:SessionId>{sid}</p:SessionId></p:MSFT_SmbSession>"
+)
+
+
+def response_for(message_id):
+    items = ITEM.format(addr="10.9.8.7", user="INTEROP\\pyspnego", opens=3, sid=18446744073709551615)
+    items += ITEM.format(addr="[fe80::1]", user="INTEROP\\second", opens=0, sid=42)
+    return (
+        '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
+        'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Header>'
+        "<a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse</a:Action>"
+        "<a:RelatesTo>%s</a:RelatesTo></s:Header><s:Body><n:EnumerateResponse>"
+        "<n:EnumerationContext></n:EnumerationContext><w:Items>%s</w:Items><w:EndOfSequence/>"
+        "</n:EnumerateResponse></s:Body></s:Envelope>" % (message_id, items)
+    ).encode("utf-8")
+
+
+def unwrap(context, body):
+    """The sealed parts of a multipart/encrypted body, unwrapped and joined."""
+    plaintext = b""
+    chunks = body.split(BOUNDARY)
+    i = 1
+    while i + 1 < len(chunks):
+        length = int(re.search(rb"Length=(\d+)", chunks[i]).group(1))
+        binary = chunks[i + 1].split(b"application/octet-stream\r\n", 1)[1]
+        header_len = int.from_bytes(binary[:4], "little")
+        header = binary[4 : 4 + header_len]
+        data = binary[4 + header_len : 4 + header_len + length]
+        plaintext += context.unwrap_winrm(header, data)
+        i += 2
+    return plaintext
+
+
+def wrap(context, plaintext):
+    result = context.wrap_winrm(plaintext)
+    return (
+        BOUNDARY + b"\r\n\tContent-Type: " + PROTOCOL.encode() + b"\r\n"
+        b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
+        + str(len(plaintext) + result.padding_length).encode() + b"\r\n"
+        + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
+        + len(result.header).to_bytes(4, "little") + result.header + result.data
+        + BOUNDARY + b"--\r\n"
+    )
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    context = None
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        auth = self.headers.get("Authorization")
+        if auth:
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "negotiate":
+                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+            self.context = spnego.server(protocol="ntlm")
+            try:
+                out = self.context.step(base64.b64decode(token))
+                if not self.context.complete:
+                    return self.reply(401, headers=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
+            except Exception as error:  # wrong password, bad token
+                sys.stderr.write("authentication failed: %s\n" % error)
+                self.context = None
+                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+            return self.reply(200 if not body else 400, headers=[("Content-Type", "application/soap+xml;charset=UTF-8")])
+        if self.context is None or not self.context.complete:
+            return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+        if not self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
+            return self.reply(400, b"unencrypted request refused")
+        request = unwrap(self.context, body)
+        message_id = re.search(rb"<a:MessageID>([^<]+)</a:MessageID>", request).group(1).decode()
+        sealed = wrap(self.context, response_for(message_id))
+        self.reply(200, sealed, headers=[(
+            "Content-Type",
+            'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % PROTOCOL,
+        )])
+
+
+class StatefulHandler(Handler):
+    """Keeps the NTLM context across the rounds of one connection's handshake."""
+
+    def do_POST(self):
+        auth = self.headers.get("Authorization")
+        if auth and self.context is not None and not self.context.complete:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            token = base64.b64decode(auth.partition(" ")[2])
+            try:
+                out = self.context.step(token)
+            except Exception as error:
+                sys.stderr.write("authentication failed: %s\n" % error)
+                self.context = None
+                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+            if not self.context.complete:
+                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
+            return self.reply(200, headers=[("Content-Type", "application/soap+xml;charset=UTF-8")])
+        return Handler.do_POST(self)
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StatefulHandler)
+    print("http://127.0.0.1:%d/wsman" % server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
