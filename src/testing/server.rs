@@ -191,6 +191,7 @@ impl FixtureServerBuilder {
             user: self.user,
             basic: self.basic,
             negotiate: self.negotiate,
+            tls: tls.is_some(),
             latency: self.latency,
         });
         let task = tokio::spawn(accept_loop(listener, shared, tls));
@@ -214,6 +215,7 @@ struct Shared {
     password: Password,
     basic: bool,
     negotiate: bool,
+    tls: bool,
     latency: Duration,
 }
 
@@ -420,6 +422,19 @@ async fn handle(
                 return Ok(unauthorized(&shared, None));
             };
             let Some((_, boundary)) = framing::parse_content_type(&content_type) else {
+                if shared.tls
+                    && content_type
+                        .to_ascii_lowercase()
+                        .starts_with("application/soap+xml")
+                {
+                    // On HTTPS, TLS protects the body; the connection is authenticated.
+                    drop(connection);
+                    if !shared.latency.is_zero() {
+                        tokio::time::sleep(shared.latency).await;
+                    }
+                    let (status, envelope) = shared.replayer.answer(&body);
+                    return Ok(soap_reply(status, envelope));
+                }
                 return Ok(reply(
                     StatusCode::BAD_REQUEST,
                     "text/plain",

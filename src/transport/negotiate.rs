@@ -19,6 +19,9 @@ const MAX_ROUNDS: usize = 6;
 pub(super) struct NegotiateSession {
     http: reqwest::Client,
     context: Box<dyn SecurityContext>,
+    /// WinRM message encryption: on plain HTTP. On HTTPS, TLS protects the bodies (as with
+    /// Windows clients) and the channel bindings tie the authentication to that TLS channel.
+    encrypt: bool,
 }
 
 /// How sending a sealed request failed.
@@ -164,7 +167,11 @@ impl NegotiateSession {
                             "the server answered 200 before authentication completed (is it a WinRM endpoint?)",
                         ));
                     }
-                    return Ok(Self { http, context });
+                    return Ok(Self {
+                        http,
+                        context,
+                        encrypt: !https,
+                    });
                 }
                 _ => return Err(unexpected_status(status, ctype, &body)),
             }
@@ -182,6 +189,9 @@ impl NegotiateSession {
         endpoint: &url::Url,
         envelope: &[u8],
     ) -> Result<Bytes, SendError> {
+        if !self.encrypt {
+            return self.send_over_tls(settings, endpoint, envelope).await;
+        }
         let protocol = self.context.protocol();
         let sealed = self
             .context
@@ -228,5 +238,36 @@ impl NegotiateSession {
             plaintext.extend_from_slice(&opened);
         }
         Ok(Bytes::from(plaintext))
+    }
+
+    /// On HTTPS: the plain envelope on the authenticated connection.
+    async fn send_over_tls(
+        &mut self,
+        settings: &HttpSettings,
+        endpoint: &url::Url,
+        envelope: &[u8],
+    ) -> Result<Bytes, SendError> {
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
+            .body(envelope.to_vec())
+            .send()
+            .await
+            .map_err(|e| SendError::Lost(settings.classify(e)))?;
+        let status = response.status().as_u16();
+        let ctype = content_type(&response);
+        let body = settings
+            .read_body(response)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
+                _ => SendError::Failed(e),
+            })?;
+        match status {
+            401 => Err(SendError::Unauthorized),
+            200 | 500 if is_soap(&ctype) => Ok(body),
+            _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
+        }
     }
 }

@@ -108,3 +108,16 @@ fn a_ca_file_without_certificates_is_a_config_error() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn ntlm_over_https_binds_to_the_channel() {
+    let (server, ca) = https_server(&["127.0.0.1"]).await;
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(winrm_sessions::Auth::Ntlm)
+        .ca_pem(ca)
+        .build()
+        .unwrap();
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7);
+}

@@ -7,5 +7,6 @@ mod classes;
 mod cli;
 mod https;
 mod interop;
+mod negotiate;
 mod peer_fixtures;
 mod property;

@@ -136,3 +136,122 @@ pub fn soap(body: &str) -> String {
         body
     )
 }
+
+/// A loopback TCP proxy that records both directions and can cut connections: to look at what
+/// crosses the wire and to break connections at chosen moments.
+pub struct Proxy {
+    pub url: String,
+    pub upstream_bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    pub downstream_bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cut_at_request: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/wsman", listener.local_addr().unwrap());
+        let upstream_bytes = Arc::new(Mutex::new(Vec::new()));
+        let downstream_bytes = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cut_at_request = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> =
+            Arc::new(Mutex::new(Vec::new()));
+        let (up, down, req, cut, conns) = (
+            upstream_bytes.clone(),
+            downstream_bytes.clone(),
+            requests.clone(),
+            cut_at_request.clone(),
+            connections.clone(),
+        );
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let (up, down, req, cut) = (up.clone(), down.clone(), req.clone(), cut.clone());
+                let handle = tokio::spawn(async move {
+                    let to_server = async {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            let starts = buf[..n].windows(6).filter(|w| w == b"POST /").count();
+                            let seen = req.fetch_add(starts, Ordering::SeqCst) + starts;
+                            let limit = cut.load(Ordering::SeqCst);
+                            if limit != 0 && starts > 0 && seen >= limit {
+                                return; // cut: the request never arrives, no answer comes back
+                            }
+                            up.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let to_client = async {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            let n = match server_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            down.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if client_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = to_server => {}, _ = to_client => {} }
+                });
+                conns.lock().unwrap().push(handle.abort_handle());
+            }
+        });
+        Proxy {
+            url,
+            upstream_bytes,
+            downstream_bytes,
+            requests,
+            cut_at_request,
+            connections,
+            task,
+        }
+    }
+
+    /// Closes every open connection, as a server restart or an idle timeout would.
+    pub fn drop_connections(&self) {
+        for handle in self.connections.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+
+    /// Cuts the connection carrying the n-th request from now on (1-based), before it arrives.
+    pub fn cut_request(&self, n_from_now: usize) {
+        use std::sync::atomic::Ordering;
+        let now = self.requests.load(Ordering::SeqCst);
+        self.cut_at_request
+            .store(now + n_from_now, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.drop_connections();
+        self.task.abort();
+    }
+}

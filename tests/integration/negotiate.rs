@@ -1,0 +1,167 @@
+//! Negotiate sessions on the wire: nothing in clear, re-authentication after a dropped
+//! connection, a lost Pull reported rather than skipped, and broken handshakes.
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use winrm_sessions::classes::SmbSession;
+use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
+
+use crate::support::{Behavior, Proxy, demo_server, hostile_server};
+
+fn negotiate_client(url: &str, password: &str) -> Client {
+    Client::builder(url)
+        .credentials(Credentials::new("demo", password))
+        .auth(Auth::Negotiate)
+        .operation_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_soap_body_and_no_password_cross_in_clear() {
+    let server = demo_server().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let sessions: Vec<SmbSession> = negotiate_client(&proxy.url, "demo")
+        .enumerate()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 7);
+    let up = proxy.upstream_bytes.lock().unwrap().clone();
+    let down = proxy.downstream_bytes.lock().unwrap().clone();
+    assert!(contains(&up, "Authorization: Negotiate") || contains(&up, "authorization: Negotiate"));
+    assert!(contains(&up, "multipart/encrypted"), "requests are sealed");
+    for secret in [
+        "Envelope",
+        "MSFT_SmbSession",
+        "EnumerationContext",
+        "demo\u{0}",
+    ] {
+        assert!(
+            !contains(&up, secret),
+            "{secret:?} crossed in clear towards the server"
+        );
+    }
+    for secret in ["Envelope", "ClientUserName", "Administrator"] {
+        assert!(
+            !contains(&down, secret),
+            "{secret:?} crossed in clear towards the client"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_idle_connection_is_authenticated_again() {
+    let server = demo_server().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let client = negotiate_client(&proxy.url, "demo");
+    let first: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    proxy.drop_connections();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(server.stats().unmatched, 0);
+}
+
+#[tokio::test]
+async fn a_pull_lost_in_transit_is_interrupted_not_skipped() {
+    let server = demo_server().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let client = negotiate_client(&proxy.url, "demo");
+    let mut stream = client.enumerate::<SmbSession>();
+    // Handshake (two requests) and the Enumerate go through; the first Pull is cut.
+    proxy.cut_request(4);
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.session_id, 8_813_272_891_621);
+    let error = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::EnumerationInterrupted { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends; nothing is skipped silently"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_one_error_with_no_retry_loop() {
+    let server = demo_server().await;
+    let proxy = Proxy::start(server.addr()).await;
+    let error = negotiate_client(&proxy.url, "wrong")
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        error.is_authentication() && !error.is_retryable(),
+        "{error:?}"
+    );
+    assert_eq!(proxy.requests(), 2, "NEGOTIATE and AUTHENTICATE, once");
+}
+
+#[tokio::test]
+async fn malformed_tokens_endless_401s_and_a_switch_of_mechanism_are_typed_errors() {
+    type Case = (&'static str, fn(usize) -> Behavior);
+    let cases: [Case; 3] = [
+        ("malformed token", |_| {
+            Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate AAAAAAAA\r\nContent-Length: 0\r\n\r\n".into())
+        }),
+        ("not base64", |_| {
+            Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate ***\r\nContent-Length: 0\r\n\r\n".into())
+        }),
+        ("switch to Kerberos", |_| {
+            Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Kerberos YWJj\r\nContent-Length: 0\r\n\r\n".into())
+        }),
+    ];
+    for (name, behavior) in cases {
+        let (url, _server) = hostile_server(behavior).await;
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            negotiate_client(&url, "demo")
+                .enumerate::<SmbSession>()
+                .try_collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: hung"));
+        let error = result.expect_err(name);
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::Authentication { .. } | ErrorKind::Protocol(_)
+            ),
+            "{name}: {error:?}"
+        );
+        assert_eq!(error.target(), Some(url.as_str()), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_answers_200_without_authenticating_is_refused() {
+    let (url, _server) = hostile_server(|_| {
+        Behavior::Raw(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 0\r\n\r\n"
+                .into(),
+        )
+    })
+    .await;
+    let error = negotiate_client(&url, "demo")
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("before authentication completed"),
+        "{error}"
+    );
+}
