@@ -9,7 +9,8 @@ use sspi::{
     ServerRequestFlags, Sspi, SspiImpl, Username,
 };
 
-use super::framing::{SPNEGO_PROTOCOL, SealedPart};
+use super::framing::{KERBEROS_PROTOCOL, SPNEGO_PROTOCOL, SealedPart};
+use super::kdc::KdcTransport;
 use super::{Credentials, Password};
 
 /// Why a security context failed.
@@ -31,12 +32,39 @@ impl std::error::Error for ContextError {}
 
 fn context_error(what: &str, e: sspi::Error) -> ContextError {
     use sspi::ErrorKind as K;
-    let credentials_rejected = matches!(
-        e.error_type,
-        K::LogonDenied | K::NoCredentials | K::UnknownCredentials | K::WrongPrincipalName
-    );
+    let description = e.description.as_str();
+    let upper = description.to_ascii_uppercase();
+    // Kerberos errors, in plain words.
+    let (explained, kerberos_rejection) = if upper.contains("SKEW") {
+        (Some("the clocks of this machine and the KDC differ by more than the allowed skew (usually 5 minutes): synchronise them".to_owned()), false)
+    } else if upper.contains("C_PRINCIPAL_UNKNOWN") || upper.contains("CLIENT_NOT_FOUND") {
+        (
+            Some(
+                "the KDC does not know this user (check the realm: REALM\\user or user@REALM)"
+                    .to_owned(),
+            ),
+            true,
+        )
+    } else if upper.contains("S_PRINCIPAL_UNKNOWN") || upper.contains("SERVER_NOT_FOUND") {
+        (Some("the KDC does not know the service principal (the SPN, HTTP/<host> by default; set it with --spn)".to_owned()), false)
+    } else if upper.contains("PREAUTH_FAILED")
+        || upper.contains("INTEGRITY") && upper.contains("KRB")
+    {
+        (Some("the KDC refused the password".to_owned()), true)
+    } else {
+        (None, false)
+    };
+    let credentials_rejected = kerberos_rejection
+        || matches!(
+            e.error_type,
+            K::LogonDenied | K::NoCredentials | K::UnknownCredentials | K::WrongPrincipalName
+        );
+    let message = match explained {
+        Some(plain) => format!("{what}: {plain} ({description})"),
+        None => format!("{what}: {description}"),
+    };
     ContextError {
-        message: format!("{what}: {}", e.description),
+        message,
         credentials_rejected,
     }
 }
@@ -64,6 +92,11 @@ pub trait SecurityContext: Send {
     /// Binds the authentication to the TLS channel (`tls-server-end-point:<hash>`); call before
     /// the step that authenticates.
     fn set_channel_bindings(&mut self, _application_data: &[u8]) {}
+    /// True when a step may block on the network (Kerberos talks to the KDC): the session then
+    /// runs it on the blocking pool.
+    fn is_blocking(&self) -> bool {
+        false
+    }
     /// The `protocol` of the `multipart/encrypted` body.
     fn protocol(&self) -> &'static str {
         SPNEGO_PROTOCOL
@@ -248,6 +281,110 @@ fn unwrap_with(context: &mut impl Sspi, part: &SealedPart) -> Result<Vec<u8>, Co
         });
     }
     Ok(plaintext)
+}
+
+/// Kerberos with a password (no kinit needed), the KDC reached through [`KdcTransport`],
+/// under the `Kerberos` HTTP scheme with `HTTP-Kerberos-session-encrypted` sealing.
+pub struct KerberosClient {
+    kerberos: sspi::Kerberos,
+    credentials: Option<sspi::CredentialsBuffers>,
+    spn: String,
+    kdc: KdcTransport,
+    complete: bool,
+}
+
+impl KerberosClient {
+    /// A client for `spn` (e.g. `HTTP/fs01.corp.example`), asking the KDC at `kdc_url`
+    /// (`tcp://host:88`).
+    pub fn new(
+        credentials: &Credentials,
+        spn: &str,
+        kdc_url: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ContextError> {
+        let config = sspi::KerberosConfig::new_with_kdc_url(kdc_url, workstation());
+        let mut kerberos = sspi::Kerberos::new_client_from_config(config)
+            .map_err(|e| context_error("Kerberos", e))?;
+        // sspi sends a UPN as an enterprise name, which MIT KDCs refuse: use REALM\user.
+        let user = match credentials.user().split_once('@') {
+            Some((name, realm)) if !credentials.user().contains('\\') => {
+                format!("{}\\{name}", realm.to_ascii_uppercase())
+            }
+            _ => credentials.user().to_owned(),
+        };
+        let identity = identity_of(&user, credentials.password())?;
+        let handle = kerberos
+            .acquire_credentials_handle()
+            .with_credential_use(CredentialUse::Outbound)
+            .with_auth_data(&sspi::Credentials::AuthIdentity(identity))
+            .execute(&mut kerberos)
+            .map_err(|e| context_error("Kerberos credentials", e))?;
+        Ok(Self {
+            kerberos,
+            credentials: handle.credentials_handle,
+            spn: spn.to_owned(),
+            kdc: KdcTransport { timeout },
+            complete: false,
+        })
+    }
+}
+
+impl SecurityContext for KerberosClient {
+    fn step(&mut self, input: Option<&[u8]>) -> Result<Step, ContextError> {
+        if self.complete && input.is_none() {
+            return Ok(Step::Done(None));
+        }
+        let mut input_buffers = vec![SecurityBuffer::new(
+            input.unwrap_or_default().to_vec(),
+            BufferType::Token,
+        )];
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut builder = self
+            .kerberos
+            .initialize_security_context()
+            .with_credentials_handle(&mut self.credentials)
+            .with_context_requirements(client_flags() | ClientRequestFlags::MUTUAL_AUTH)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_target_name(&self.spn)
+            .with_input(&mut input_buffers)
+            .with_output(&mut output);
+        let result = self
+            .kerberos
+            .initialize_security_context_impl(&mut builder)
+            .map_err(|e| context_error("Kerberos", e))?
+            .resolve_with_client(&self.kdc)
+            .map_err(|e| context_error("Kerberos", e))?;
+        let token = std::mem::take(&mut output[0].buffer);
+        match result.status {
+            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
+                Ok(Step::Continue(token))
+            }
+            _ => {
+                self.complete = true;
+                Ok(Step::Done((!token.is_empty()).then_some(token)))
+            }
+        }
+    }
+
+    fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
+        wrap_with(&mut self.kerberos, plaintext)
+    }
+
+    fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, ContextError> {
+        unwrap_with(&mut self.kerberos, part)
+    }
+
+    fn http_scheme(&self) -> &'static str {
+        "Kerberos"
+    }
+
+    fn protocol(&self) -> &'static str {
+        KERBEROS_PROTOCOL
+    }
+
+    fn is_blocking(&self) -> bool {
+        true
+    }
 }
 
 /// The acceptor side of NTLM, for the fixture server: one expected user and password.

@@ -5,6 +5,8 @@
 pub mod channel_binding;
 pub mod context;
 pub mod framing;
+mod kdc;
+pub mod krb5_conf;
 
 use std::fmt;
 
@@ -83,14 +85,18 @@ impl fmt::Debug for Credentials {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
-    /// The `Negotiate` HTTP scheme, as Windows clients use it, with WinRM message encryption on
-    /// HTTP. Works against a default-configured server. (Today it negotiates NTLM; Kerberos
-    /// selection is not implemented yet.)
+    /// What Windows clients do: Kerberos when the user's realm has a known KDC (krb5.conf or
+    /// `ClientBuilder::kdc`), NTLM otherwise; WinRM message encryption on HTTP. Works against a
+    /// default-configured server.
     #[default]
     Negotiate,
     /// NTLM under the `Negotiate` scheme, with message encryption on HTTP and channel bindings on
     /// HTTPS.
     Ntlm,
+    /// Kerberos with a password (no kinit needed): the KDC from `ClientBuilder::kdc`, or
+    /// krb5.conf (`KRB5_CONFIG`, then `/etc/krb5.conf`); the SPN `HTTP/<host>` unless
+    /// `ClientBuilder::spn` says otherwise. Message encryption on HTTP.
+    Kerberos,
     /// HTTP Basic: a local account on the server; the WinRM service must allow Basic
     /// (`winrm set winrm/config/service/auth @{Basic="true"}`). Over HTTPS, or over HTTP only
     /// when explicitly allowed, because the password travels in clear.
@@ -103,6 +109,7 @@ impl Auth {
         match self {
             Auth::Negotiate => "Negotiate",
             Auth::Ntlm => "NTLM",
+            Auth::Kerberos => "Kerberos",
             Auth::Basic => "Basic",
         }
     }

@@ -29,6 +29,8 @@ pub struct ClientBuilder {
     max_response_size: usize,
     max_elements: u32,
     locale: Option<String>,
+    kdc: Option<String>,
+    spn: Option<String>,
 }
 
 impl ClientBuilder {
@@ -47,6 +49,8 @@ impl ClientBuilder {
             max_response_size: 16 << 20,
             max_elements: 500,
             locale: Some("en-US".into()),
+            kdc: None,
+            spn: None,
         }
     }
 
@@ -125,6 +129,19 @@ impl ClientBuilder {
         self
     }
 
+    /// The KDC for Kerberos (`host`, `host:port` or `tcp://host:port`), instead of krb5.conf.
+    pub fn kdc(mut self, kdc: impl Into<String>) -> Self {
+        self.kdc = Some(kdc.into());
+        self
+    }
+
+    /// The service principal name for Kerberos, instead of `HTTP/<host>` (some sites use
+    /// `WSMAN/<host>` or `host/<host>`).
+    pub fn spn(mut self, spn: impl Into<String>) -> Self {
+        self.spn = Some(spn.into());
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -172,6 +189,8 @@ impl ClientBuilder {
             max_response_size: self.max_response_size,
             max_elements: self.max_elements,
             locale: self.locale,
+            kdc: self.kdc,
+            spn: self.spn,
         };
         let transport = HttpTransport::new(&config)?;
         Ok(Client {

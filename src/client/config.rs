@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub max_response_size: usize,
     pub max_elements: u32,
     pub locale: Option<String>,
+    pub kdc: Option<String>,
+    pub spn: Option<String>,
 }
 
 /// Default ports of the WinRM service.

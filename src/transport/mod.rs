@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
-use crate::auth::context::{NtlmClient, SecurityContext};
+use crate::auth::context::{KerberosClient, NtlmClient, SecurityContext};
+use crate::auth::krb5_conf::{Krb5Config, kdc_url};
 use crate::auth::{Auth, Credentials, basic_authorization};
 use crate::client::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -50,12 +51,26 @@ struct Inner {
     mechanism: Mechanism,
     shared: reqwest::Client,
     idle: Mutex<Vec<NegotiateSession>>,
+    /// Negotiate found Kerberos unusable (no KDC, unknown SPN): later sessions go to NTLM.
+    kerberos_unusable: std::sync::atomic::AtomicBool,
 }
 
 enum Mechanism {
     Anonymous,
     Basic(HeaderValue),
-    Ntlm(Credentials),
+    Sealed(Credentials, Sealing),
+}
+
+/// A connection-bound mechanism, chosen when the client is built.
+#[derive(Clone, Debug)]
+enum Sealing {
+    Ntlm,
+    Kerberos {
+        kdc_url: String,
+        spn: String,
+        /// Negotiate: use NTLM when Kerberos fails for a reason other than the credentials.
+        fallback_to_ntlm: bool,
+    },
 }
 
 impl Mechanism {
@@ -63,8 +78,50 @@ impl Mechanism {
         match self {
             Mechanism::Anonymous => "none",
             Mechanism::Basic(_) => "Basic",
-            Mechanism::Ntlm(_) => "NTLM",
+            Mechanism::Sealed(_, Sealing::Ntlm) => "NTLM",
+            Mechanism::Sealed(_, Sealing::Kerberos { .. }) => "Kerberos",
         }
+    }
+}
+
+/// `Auth::Kerberos`: Kerberos, and a missing KDC is an error. `Auth::Negotiate`: Kerberos when
+/// the user names a realm with a known KDC (or a KDC is given), falling back to NTLM if the KDC
+/// cannot be used; NTLM for a bare (local) user name.
+fn choose_sealing(config: &Config, credentials: &Credentials) -> Result<Sealing> {
+    let krb5 = Krb5Config::load();
+    let user = credentials.user();
+    let realm = match config.auth {
+        Auth::Kerberos => krb5.realm_of(user),
+        _ => krb5.explicit_realm_of(user),
+    };
+    let kdc_url = config
+        .kdc
+        .as_deref()
+        .map(kdc_url)
+        .or_else(|| realm.as_deref().and_then(|r| krb5.kdc_url(r)));
+    let host = config
+        .endpoint
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']']);
+    let spn = config.spn.clone().unwrap_or_else(|| format!("HTTP/{host}"));
+    match (config.auth, kdc_url) {
+        (Auth::Ntlm, _) => Ok(Sealing::Ntlm),
+        (Auth::Kerberos, Some(kdc_url)) => Ok(Sealing::Kerberos {
+            kdc_url,
+            spn,
+            fallback_to_ntlm: false,
+        }),
+        (Auth::Negotiate, Some(kdc_url)) => Ok(Sealing::Kerberos {
+            kdc_url,
+            spn,
+            fallback_to_ntlm: true,
+        }),
+        (Auth::Kerberos, None) => Err(Error::config(match realm {
+            Some(realm) => format!("no KDC known for realm {realm}: pass --kdc or add it to krb5.conf"),
+            None => "no Kerberos realm: give the user as user@REALM or REALM\\user, or set default_realm in krb5.conf".into(),
+        })),
+        _ => Ok(Sealing::Ntlm),
     }
 }
 
@@ -93,8 +150,8 @@ impl HttpTransport {
                 value.set_sensitive(true);
                 Mechanism::Basic(value)
             }
-            (Auth::Negotiate | Auth::Ntlm, Some(credentials)) => {
-                Mechanism::Ntlm(credentials.clone())
+            (Auth::Negotiate | Auth::Ntlm | Auth::Kerberos, Some(credentials)) => {
+                Mechanism::Sealed(credentials.clone(), choose_sealing(config, credentials)?)
             }
         };
         let settings = HttpSettings::new(config)?;
@@ -105,6 +162,7 @@ impl HttpTransport {
                 settings,
                 mechanism,
                 idle: Mutex::new(Vec::new()),
+                kerberos_unusable: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -114,7 +172,10 @@ impl HttpTransport {
         match &self.inner.mechanism {
             Mechanism::Anonymous => self.post_plain(envelope, None).await,
             Mechanism::Basic(header) => self.post_plain(envelope, Some(header.clone())).await,
-            Mechanism::Ntlm(credentials) => self.post_sealed(credentials, envelope, resend).await,
+            Mechanism::Sealed(credentials, sealing) => {
+                self.post_sealed(credentials, sealing, envelope, resend)
+                    .await
+            }
         }
     }
 
@@ -161,19 +222,67 @@ impl HttpTransport {
         }
     }
 
-    fn new_context(&self, credentials: &Credentials) -> Result<Box<dyn SecurityContext>> {
+    fn new_context(
+        &self,
+        credentials: &Credentials,
+        sealing: &Sealing,
+    ) -> Result<Box<dyn SecurityContext>> {
         let host = self.inner.endpoint.host_str().unwrap_or_default();
-        let context =
-            NtlmClient::new(credentials, host, None).map_err(|e| Error::config(e.message))?;
-        Ok(Box::new(context))
+        let failed = |e: crate::auth::context::ContextError| Error::config(e.message);
+        Ok(match sealing {
+            Sealing::Ntlm => Box::new(NtlmClient::new(credentials, host, None).map_err(failed)?),
+            Sealing::Kerberos { kdc_url, spn, .. } => {
+                let timeout = self
+                    .inner
+                    .settings
+                    .connect_timeout
+                    .max(std::time::Duration::from_secs(5));
+                Box::new(KerberosClient::new(credentials, spn, kdc_url, timeout).map_err(failed)?)
+            }
+        })
     }
 
-    async fn new_session(&self, credentials: &Credentials) -> Result<NegotiateSession> {
-        let context = self.new_context(credentials)?;
+    async fn new_session(
+        &self,
+        credentials: &Credentials,
+        sealing: &Sealing,
+    ) -> Result<NegotiateSession> {
+        use std::sync::atomic::Ordering;
+        let endpoint = &self.inner.endpoint;
+        let fallback = matches!(
+            sealing,
+            Sealing::Kerberos {
+                fallback_to_ntlm: true,
+                ..
+            }
+        );
+        if fallback && self.inner.kerberos_unusable.load(Ordering::Relaxed) {
+            return self.connect(credentials, &Sealing::Ntlm).await;
+        }
+        match self.connect(credentials, sealing).await {
+            Err(e) if fallback && !e.is_authentication() => {
+                tracing::debug!(endpoint = %endpoint, error = %e, "Kerberos unusable; Negotiate falls back to NTLM");
+                self.inner.kerberos_unusable.store(true, Ordering::Relaxed);
+                self.connect(credentials, &Sealing::Ntlm).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect(
+        &self,
+        credentials: &Credentials,
+        sealing: &Sealing,
+    ) -> Result<NegotiateSession> {
+        let context = self.new_context(credentials, sealing)?;
+        let mechanism = match sealing {
+            Sealing::Ntlm => "NTLM",
+            Sealing::Kerberos { .. } => "Kerberos",
+        };
         NegotiateSession::connect(
             &self.inner.settings,
             &self.inner.endpoint,
-            self.inner.mechanism.name(),
+            mechanism,
             context,
         )
         .await
@@ -197,13 +306,14 @@ impl HttpTransport {
     async fn post_sealed(
         &self,
         credentials: &Credentials,
+        sealing: &Sealing,
         envelope: String,
         resend: Resend,
     ) -> Result<Bytes> {
         let (settings, endpoint) = (&self.inner.settings, &self.inner.endpoint);
         let mut session = match self.take_idle() {
             Some(session) => session,
-            None => self.new_session(credentials).await?,
+            None => self.new_session(credentials, sealing).await?,
         };
         match session.send(settings, endpoint, envelope.as_bytes()).await {
             Ok(body) => {
@@ -219,14 +329,14 @@ impl HttpTransport {
             Err(SendError::Lost(e) | SendError::Failed(e)) => return Err(e),
         }
         drop(session);
-        let mut session = self.new_session(credentials).await?;
+        let mut session = self.new_session(credentials, sealing).await?;
         match session.send(settings, endpoint, envelope.as_bytes()).await {
             Ok(body) => {
                 self.put_idle(session);
                 Ok(body)
             }
             Err(SendError::Unauthorized) => Err(ErrorKind::Authentication {
-                mechanism: self.inner.mechanism.name(),
+                mechanism: session.mechanism(),
                 reason: "the server refused sealed messages right after authenticating".into(),
             }
             .into()),

@@ -19,6 +19,7 @@ const MAX_ROUNDS: usize = 6;
 pub(super) struct NegotiateSession {
     http: reqwest::Client,
     context: Box<dyn SecurityContext>,
+    mechanism: &'static str,
     /// WinRM message encryption: on plain HTTP. On HTTPS, TLS protects the bodies (as with
     /// Windows clients) and the channel bindings tie the authentication to that TLS channel.
     encrypt: bool,
@@ -68,7 +69,56 @@ fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec
     Ok(None)
 }
 
+/// One handshake step; on the blocking pool when it may talk to a KDC.
+async fn run_step(
+    context: &mut Box<dyn SecurityContext>,
+    input: Option<Vec<u8>>,
+) -> Result<Step, ContextError> {
+    if !context.is_blocking() {
+        return context.step(input.as_deref());
+    }
+    let placeholder: Box<dyn SecurityContext> = Box::new(Unavailable);
+    let mut owned = std::mem::replace(context, placeholder);
+    let (owned, result) = tokio::task::spawn_blocking(move || {
+        let result = owned.step(input.as_deref());
+        (owned, result)
+    })
+    .await
+    .map_err(|e| ContextError {
+        message: format!("handshake step failed: {e}"),
+        credentials_rejected: false,
+    })?;
+    *context = owned;
+    result
+}
+
+/// Stands in for a context while its step runs on another thread.
+struct Unavailable;
+
+impl SecurityContext for Unavailable {
+    fn step(&mut self, _: Option<&[u8]>) -> Result<Step, ContextError> {
+        Err(ContextError {
+            message: "security context unavailable".into(),
+            credentials_rejected: false,
+        })
+    }
+    fn wrap(&mut self, _: &[u8]) -> Result<framing::SealedPart, ContextError> {
+        self.step(None).map(|_| unreachable!())
+    }
+    fn unwrap(&mut self, _: &framing::SealedPart) -> Result<Vec<u8>, ContextError> {
+        self.step(None).map(|_| unreachable!())
+    }
+    fn http_scheme(&self) -> &'static str {
+        "Negotiate"
+    }
+}
+
 impl NegotiateSession {
+    /// `NTLM` or `Kerberos`.
+    pub(super) fn mechanism(&self) -> &'static str {
+        self.mechanism
+    }
+
     /// Opens a connection and authenticates on it.
     pub(super) async fn connect(
         settings: &HttpSettings,
@@ -79,8 +129,8 @@ impl NegotiateSession {
         let http = settings.client(true)?;
         let https = endpoint.scheme() == "https";
         let scheme = context.http_scheme();
-        let (mut token, mut complete) = match context
-            .step(None)
+        let (mut token, mut complete) = match run_step(&mut context, None)
+            .await
             .map_err(|e| context_failure(mechanism, e))?
         {
             Step::Continue(token) => (token, false),
@@ -139,8 +189,8 @@ impl NegotiateSession {
                             },
                         );
                     };
-                    (token, complete) = match context
-                        .step(Some(&server))
+                    (token, complete) = match run_step(&mut context, Some(server))
+                        .await
                         .map_err(|e| context_failure(mechanism, e))?
                     {
                         Step::Continue(token) => (token, false),
@@ -156,8 +206,8 @@ impl NegotiateSession {
                     // Mutual authentication: a final token comes with the 200 (Kerberos).
                     if let Some(server) = server {
                         complete = matches!(
-                            context
-                                .step(Some(&server))
+                            run_step(&mut context, Some(server))
+                                .await
                                 .map_err(|e| context_failure(mechanism, e))?,
                             Step::Done(_)
                         ) || complete;
@@ -170,6 +220,7 @@ impl NegotiateSession {
                     return Ok(Self {
                         http,
                         context,
+                        mechanism,
                         encrypt: !https,
                     });
                 }
