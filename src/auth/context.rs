@@ -37,7 +37,10 @@ fn context_error(what: &str, e: sspi::Error) -> ContextError {
     // Kerberos errors, in plain words.
     let (explained, kerberos_rejection) = if upper.contains("SKEW") {
         (Some("the clocks of this machine and the KDC differ by more than the allowed skew (usually 5 minutes): synchronise them".to_owned()), false)
-    } else if upper.contains("C_PRINCIPAL_UNKNOWN") || upper.contains("CLIENT_NOT_FOUND") {
+    } else if upper.contains("C_PRINCIPAL_UNKNOWN")
+        || upper.contains("CLIENT_NOT_FOUND")
+        || upper.contains("CLIENT NOT FOUND")
+    {
         (
             Some(
                 "the KDC does not know this user (check the realm: REALM\\user or user@REALM)"
@@ -45,7 +48,10 @@ fn context_error(what: &str, e: sspi::Error) -> ContextError {
             ),
             true,
         )
-    } else if upper.contains("S_PRINCIPAL_UNKNOWN") || upper.contains("SERVER_NOT_FOUND") {
+    } else if upper.contains("S_PRINCIPAL_UNKNOWN")
+        || upper.contains("SERVER_NOT_FOUND")
+        || upper.contains("SERVER NOT FOUND")
+    {
         (Some("the KDC does not know the service principal (the SPN, HTTP/<host> by default; set it with --spn)".to_owned()), false)
     } else if upper.contains("PREAUTH_FAILED")
         || upper.contains("INTEGRITY") && upper.contains("KRB")

@@ -1,9 +1,11 @@
 //! Interoperability with implementations that are not ours, on loopback: NTLM with WinRM
-//! message encryption against pyspnego's acceptor. Our own server talking to our own client
-//! proves little; this catches a shared misreading of the specification.
+//! message encryption against pyspnego's acceptor, and Kerberos against an MIT krb5 KDC in a
+//! throwaway realm and MIT's GSSAPI acceptor (through pyspnego and python-gssapi). Our own server
+//! talking to our own client proves little; these catch a shared misreading of a specification.
 //!
-//! Needs python3 with pyspnego (`pip install pyspnego`); `.ci/run` installs it and sets
-//! `WINRM_SESSIONS_INTEROP=required`, which turns a missing dependency into a failure.
+//! Needs python3 with pyspnego and gssapi, and MIT krb5's KDC (`krb5-kdc`, `krb5-admin-server`);
+//! `.ci/run` installs them and sets `WINRM_SESSIONS_INTEROP=required`, which turns a missing
+//! dependency into a failure instead of a skip.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -43,16 +45,22 @@ impl Drop for Server {
 }
 
 fn pyspnego_server() -> Server {
+    acceptor(&[])
+}
+
+/// The pyspnego WinRM acceptor, with extra environment (the Kerberos realm and keytab).
+fn acceptor(env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("ntlm-users");
     std::fs::write(&users, "INTEROP:interop:Interop-Passw0rd!\n").unwrap();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/ntlm_acceptor.py"
+        "/tests/interop/winrm_acceptor.py"
     );
     let mut child = Command::new("python3")
         .arg(script)
         .env("NTLM_USER_FILE", &users)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -112,4 +120,170 @@ async fn pyspnego_refuses_a_wrong_password_and_we_say_so_once() {
         .unwrap_err();
     assert!(error.is_authentication(), "{error:?}");
     assert!(!error.is_retryable());
+}
+
+fn kdc_available() -> bool {
+    let ok = Command::new("krb5kdc")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+        || std::path::Path::new("/usr/sbin/krb5kdc").exists();
+    if !ok {
+        assert!(
+            std::env::var("WINRM_SESSIONS_INTEROP").as_deref() != Ok("required"),
+            "MIT krb5kdc is required for the interop tests"
+        );
+        eprintln!("krb5kdc not available: Kerberos interop test skipped");
+    }
+    ok && available("gssapi")
+}
+
+/// A throwaway MIT realm; it stops when this is dropped (its standard input closes).
+struct Realm {
+    child: Child,
+    kdc: String,
+    krb5_config: String,
+    keytab: String,
+}
+
+impl Drop for Realm {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn realm() -> Realm {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/krb5_realm.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .env("KRB5_TEST_PASSWORD", "Alice-Passw0rd!")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&line).expect("the realm script reports its KDC");
+    let field = |k: &str| info[k].as_str().unwrap().to_owned();
+    Realm {
+        kdc: field("kdc"),
+        krb5_config: field("krb5_config"),
+        keytab: field("keytab"),
+        child,
+    }
+}
+
+fn kerberos_client(
+    url: &str,
+    realm: &Realm,
+    auth: Auth,
+    user: &str,
+    password: &str,
+    spn: &str,
+) -> Client {
+    Client::builder(url)
+        .credentials(Credentials::new(user, password))
+        .auth(auth)
+        .kdc(realm.kdc.clone())
+        .spn(spn)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kerberos_with_message_encryption_against_mit_krb5() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    for (auth, user) in [
+        (Auth::Kerberos, "alice@winrm.test"),
+        (Auth::Negotiate, r"WINRM.TEST\alice"),
+    ] {
+        let sessions: Vec<SmbSession> = kerberos_client(
+            &server.url,
+            &realm,
+            auth,
+            user,
+            "Alice-Passw0rd!",
+            "HTTP/winrm.example.test",
+        )
+        .enumerate()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{auth:?} as {user}: {e}"));
+        assert_eq!(sessions.len(), 2, "{auth:?}");
+        assert_eq!(sessions[0].session_id, u64::MAX);
+    }
+}
+
+#[tokio::test]
+async fn kerberos_failures_are_explained() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    let wrong = kerberos_client(
+        &server.url,
+        &realm,
+        Auth::Kerberos,
+        "alice@WINRM.TEST",
+        "wrong",
+        "HTTP/winrm.example.test",
+    )
+    .enumerate::<SmbSession>()
+    .try_collect::<Vec<_>>()
+    .await
+    .unwrap_err();
+    assert!(
+        wrong.is_authentication() && !wrong.is_retryable(),
+        "{wrong:?}"
+    );
+    let unknown_user = kerberos_client(
+        &server.url,
+        &realm,
+        Auth::Kerberos,
+        "mallory@WINRM.TEST",
+        "x",
+        "HTTP/winrm.example.test",
+    )
+    .enumerate::<SmbSession>()
+    .try_collect::<Vec<_>>()
+    .await
+    .unwrap_err();
+    assert!(
+        unknown_user.to_string().contains("does not know this user"),
+        "{unknown_user}"
+    );
+    let unknown_spn = kerberos_client(
+        &server.url,
+        &realm,
+        Auth::Kerberos,
+        "alice@WINRM.TEST",
+        "Alice-Passw0rd!",
+        "HTTP/nowhere.example.test",
+    )
+    .enumerate::<SmbSession>()
+    .try_collect::<Vec<_>>()
+    .await
+    .unwrap_err();
+    assert!(
+        unknown_spn.to_string().contains("service principal"),
+        "{unknown_spn}"
+    );
 }

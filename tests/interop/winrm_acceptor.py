@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""A WinRM-shaped HTTP server whose NTLM and message encryption come from pyspnego, an
-implementation independent of ours (and of sspi): the interoperability test for the client.
+"""A WinRM-shaped HTTP server whose authentication and message encryption come from pyspnego,
+an implementation independent of ours (and of sspi): the interoperability test for the client.
 
-It authenticates with NTLM under the Negotiate scheme in empty-body POSTs, then accepts only
+It authenticates in empty-body POSTs, with NTLM under the `Negotiate` scheme (credentials from
+the file named by NTLM_USER_FILE, DOMAIN:USER:PASSWORD lines) or with Kerberos under the
+`Kerberos` scheme (MIT GSSAPI through python-gssapi; keytab from KRB5_KTNAME, realm from
+KRB5_CONFIG), answering the AP-REP for mutual authentication. Then it accepts only
 multipart/encrypted bodies, unwrapped with pyspnego's unwrap_winrm, and answers every request
-with an EnumerateResponse of two MSFT_SmbSession, sealed with wrap_winrm. The credentials come
-from the file named by NTLM_USER_FILE (DOMAIN:USER:PASSWORD lines), as pyspnego expects.
+with an EnumerateResponse of two MSFT_SmbSession, sealed with wrap_winrm.
 
 Prints its URL on the first line of stdout, then serves until killed.
 """
@@ -17,7 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import spnego
 
 BOUNDARY = b"--Encrypted Boundary"
-PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+PROTOCOLS = {
+    "negotiate": ("ntlm", "application/HTTP-SPNEGO-session-encrypted"),
+    "kerberos": ("kerberos", "application/HTTP-Kerberos-session-encrypted"),
+}
 
 ITEM = (
     '<p:MSFT_SmbSession xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
@@ -59,10 +64,10 @@ def unwrap(context, body):
     return plaintext
 
 
-def wrap(context, plaintext):
+def wrap(context, protocol, plaintext):
     result = context.wrap_winrm(plaintext)
     return (
-        BOUNDARY + b"\r\n\tContent-Type: " + PROTOCOL.encode() + b"\r\n"
+        BOUNDARY + b"\r\n\tContent-Type: " + protocol.encode() + b"\r\n"
         b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
         + str(len(plaintext) + result.padding_length).encode() + b"\r\n"
         + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
@@ -72,8 +77,11 @@ def wrap(context, plaintext):
 
 
 class Handler(BaseHTTPRequestHandler):
+    """One instance per connection: the security context lives on the connection."""
+
     protocol_version = "HTTP/1.1"
     context = None
+    scheme = None
 
     def log_message(self, *args):
         pass
@@ -86,58 +94,51 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def challenge(self, token=None):
+        if token is None:
+            headers = [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "Kerberos")]
+        else:
+            headers = [("WWW-Authenticate", "%s %s" % (self.scheme, base64.b64encode(token).decode()))]
+        return self.reply(401, headers=headers)
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         auth = self.headers.get("Authorization")
         if auth:
             scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "negotiate":
-                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
-            self.context = spnego.server(protocol="ntlm")
+            if scheme.lower() not in PROTOCOLS:
+                return self.challenge()
+            if self.context is None or self.context.complete or self.scheme != scheme:
+                self.scheme = scheme
+                self.context = spnego.server(protocol=PROTOCOLS[scheme.lower()][0], service="HTTP")
             try:
                 out = self.context.step(base64.b64decode(token))
-                if not self.context.complete:
-                    return self.reply(401, headers=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
             except Exception as error:  # wrong password, bad token
                 sys.stderr.write("authentication failed: %s\n" % error)
                 self.context = None
-                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
-            return self.reply(200 if not body else 400, headers=[("Content-Type", "application/soap+xml;charset=UTF-8")])
+                return self.challenge()
+            if not self.context.complete:
+                return self.challenge(out)
+            headers = [("Content-Type", "application/soap+xml;charset=UTF-8")]
+            if out:  # Kerberos mutual authentication: the AP-REP comes with the 200
+                headers.append(("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode())))
+            return self.reply(400 if body else 200, headers=headers)
         if self.context is None or not self.context.complete:
-            return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+            return self.challenge()
         if not self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
             return self.reply(400, b"unencrypted request refused")
+        protocol = PROTOCOLS[self.scheme.lower()][1]
         request = unwrap(self.context, body)
         message_id = re.search(rb"<a:MessageID>([^<]+)</a:MessageID>", request).group(1).decode()
-        sealed = wrap(self.context, response_for(message_id))
+        sealed = wrap(self.context, protocol, response_for(message_id))
         self.reply(200, sealed, headers=[(
             "Content-Type",
-            'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % PROTOCOL,
+            'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % protocol,
         )])
 
 
-class StatefulHandler(Handler):
-    """Keeps the NTLM context across the rounds of one connection's handshake."""
-
-    def do_POST(self):
-        auth = self.headers.get("Authorization")
-        if auth and self.context is not None and not self.context.complete:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            token = base64.b64decode(auth.partition(" ")[2])
-            try:
-                out = self.context.step(token)
-            except Exception as error:
-                sys.stderr.write("authentication failed: %s\n" % error)
-                self.context = None
-                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
-            if not self.context.complete:
-                return self.reply(401, headers=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
-            return self.reply(200, headers=[("Content-Type", "application/soap+xml;charset=UTF-8")])
-        return Handler.do_POST(self)
-
-
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StatefulHandler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print("http://127.0.0.1:%d/wsman" % server.server_address[1], flush=True)
     server.serve_forever()
 
