@@ -97,6 +97,9 @@ pub enum Auth {
     /// krb5.conf (`KRB5_CONFIG`, then `/etc/krb5.conf`); the SPN `HTTP/<host>` unless
     /// `ClientBuilder::spn` says otherwise. Message encryption on HTTP.
     Kerberos,
+    /// A client certificate over HTTPS (`ClientBuilder::client_certificate`), mapped to a local
+    /// account on the server (`winrm create winrm/config/service/certmapping ...`).
+    Certificate,
     /// HTTP Basic: a local account on the server; the WinRM service must allow Basic
     /// (`winrm set winrm/config/service/auth @{Basic="true"}`). Over HTTPS, or over HTTP only
     /// when explicitly allowed, because the password travels in clear.
@@ -110,6 +113,7 @@ impl Auth {
             Auth::Negotiate => "Negotiate",
             Auth::Ntlm => "NTLM",
             Auth::Kerberos => "Kerberos",
+            Auth::Certificate => "Certificate",
             Auth::Basic => "Basic",
         }
     }

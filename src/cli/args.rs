@@ -98,6 +98,18 @@ pub struct ConnectionArgs {
     /// Authentication mechanism
     #[arg(long, value_enum, default_value_t = AuthArg::Negotiate)]
     pub auth: AuthArg,
+    /// Client certificate (PEM) for --auth certificate
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Kerberos KDC (host, host:port or tcp://host:port) instead of krb5.conf
+    #[arg(long, value_name = "HOST")]
+    pub kdc: Option<String>,
+    /// Kerberos service principal instead of HTTP/<host>
+    #[arg(long, value_name = "SPN")]
+    pub spn: Option<String>,
     /// Use HTTPS (port 5986) for targets given as host names
     #[arg(long)]
     pub https: bool,
@@ -129,12 +141,17 @@ pub struct ConnectionArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
-    /// Negotiate with WinRM message encryption on HTTP, as Windows clients (NTLM today)
+    /// Kerberos when the user names a realm with a known KDC, NTLM otherwise; WinRM message
+    /// encryption on HTTP (what Windows clients do)
     Negotiate,
     /// NTLM with message encryption on HTTP and channel binding on HTTPS
     Ntlm,
+    /// Kerberos with the password (no kinit needed); KDC from --kdc or krb5.conf
+    Kerberos,
     /// HTTP Basic (local accounts; HTTPS, or HTTP with --allow-plaintext)
     Basic,
+    /// A client certificate over HTTPS (--cert-file and --key-file)
+    Certificate,
 }
 
 #[derive(Debug, Args, Clone, Copy)]

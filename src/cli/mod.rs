@@ -130,11 +130,18 @@ async fn run(cli: Cli) -> u8 {
         Ok(t) => t,
         Err(UsageError(message)) => return usage(&message),
     };
-    let credentials = match credentials::resolve(&args.connection) {
-        Ok(c) => c,
+    let credentials = if args.connection.auth == AuthArg::Certificate {
+        None
+    } else {
+        match credentials::resolve(&args.connection) {
+            Ok(c) => Some(c),
+            Err(UsageError(message)) => return usage(&message),
+        }
+    };
+    let settings = match Settings::from_args(&args.connection, credentials) {
+        Ok(settings) => Arc::new(settings),
         Err(UsageError(message)) => return usage(&message),
     };
-    let settings = Arc::new(Settings::from_args(&args.connection, credentials));
     audit(targets, settings, source, args.output.format, columns).await
 }
 
@@ -165,7 +172,8 @@ fn collect_targets(args: &ClassArgs) -> Result<Vec<String>, UsageError> {
 
 /// Connection settings shared by every target of a run.
 pub struct Settings {
-    credentials: Credentials,
+    credentials: Option<Credentials>,
+    client_identity: Option<(Vec<u8>, Vec<u8>)>,
     auth: Auth,
     https: bool,
     ca_file: Option<std::path::PathBuf>,
@@ -175,16 +183,39 @@ pub struct Settings {
     connect_timeout: Duration,
     max_elements: u32,
     concurrency: usize,
+    kdc: Option<String>,
+    spn: Option<String>,
 }
 
 impl Settings {
-    fn from_args(args: &ConnectionArgs, credentials: Credentials) -> Self {
-        Self {
+    fn from_args(
+        args: &ConnectionArgs,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, UsageError> {
+        let client_identity = match (&args.cert_file, &args.key_file, args.auth) {
+            (Some(cert), Some(key), _) => {
+                let read = |path: &std::path::PathBuf| {
+                    std::fs::read(path)
+                        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+                };
+                Some((read(cert)?, read(key)?))
+            }
+            (_, _, AuthArg::Certificate) => {
+                return Err(UsageError(
+                    "--auth certificate needs --cert-file and --key-file".into(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Self {
             credentials,
+            client_identity,
             auth: match args.auth {
                 AuthArg::Negotiate => Auth::Negotiate,
                 AuthArg::Ntlm => Auth::Ntlm,
+                AuthArg::Kerberos => Auth::Kerberos,
                 AuthArg::Basic => Auth::Basic,
+                AuthArg::Certificate => Auth::Certificate,
             },
             https: args.https,
             ca_file: args.ca_file.clone(),
@@ -194,12 +225,15 @@ impl Settings {
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
             max_elements: args.max_elements,
             concurrency: usize::from(args.concurrency),
-        }
+            kdc: args.kdc.clone(),
+            spn: args.spn.clone(),
+        })
     }
 
     pub fn for_demo(credentials: Credentials) -> Self {
         Self {
-            credentials,
+            credentials: Some(credentials),
+            client_identity: None,
             auth: Auth::Negotiate,
             https: false,
             ca_file: None,
@@ -209,13 +243,20 @@ impl Settings {
             connect_timeout: Duration::from_secs(5),
             max_elements: 500,
             concurrency: 1,
+            kdc: None,
+            spn: None,
         }
     }
 
     fn client(&self, target: &str) -> winrm_sessions::Result<Client> {
-        let mut builder = Client::builder(target)
-            .credentials(self.credentials.clone())
-            .auth(self.auth)
+        let mut builder = Client::builder(target).auth(self.auth);
+        if let Some(credentials) = &self.credentials {
+            builder = builder.credentials(credentials.clone());
+        }
+        if let Some((cert, key)) = &self.client_identity {
+            builder = builder.client_certificate(cert, key);
+        }
+        builder = builder
             .https(self.https)
             .danger_accept_invalid_certs(self.accept_invalid_certs)
             .danger_allow_basic_over_http(self.allow_plaintext)
@@ -224,6 +265,12 @@ impl Settings {
             .max_elements(self.max_elements);
         if let Some(ca) = &self.ca_file {
             builder = builder.ca_file(ca);
+        }
+        if let Some(kdc) = &self.kdc {
+            builder = builder.kdc(kdc);
+        }
+        if let Some(spn) = &self.spn {
+            builder = builder.spn(spn);
         }
         builder.build()
     }

@@ -31,6 +31,7 @@ pub struct ClientBuilder {
     locale: Option<String>,
     kdc: Option<String>,
     spn: Option<String>,
+    client_identity: Option<Vec<u8>>,
 }
 
 impl ClientBuilder {
@@ -51,6 +52,7 @@ impl ClientBuilder {
             locale: Some("en-US".into()),
             kdc: None,
             spn: None,
+            client_identity: None,
         }
     }
 
@@ -142,6 +144,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticates with a client certificate (PEM certificate, then its PEM private key) over
+    /// HTTPS, as WinRM's certificate authentication expects; sets [`Auth::Certificate`].
+    pub fn client_certificate(
+        mut self,
+        certificate_pem: impl AsRef<[u8]>,
+        private_key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        let mut identity = certificate_pem.as_ref().to_vec();
+        identity.push(b'\n');
+        identity.extend_from_slice(private_key_pem.as_ref());
+        self.client_identity = Some(identity);
+        self.auth = Auth::Certificate;
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -191,6 +208,7 @@ impl ClientBuilder {
             locale: self.locale,
             kdc: self.kdc,
             spn: self.spn,
+            client_identity: self.client_identity,
         };
         let transport = HttpTransport::new(&config)?;
         Ok(Client {

@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub locale: Option<String>,
     pub kdc: Option<String>,
     pub spn: Option<String>,
+    /// PEM certificate chain followed by its private key, for certificate authentication.
+    pub client_identity: Option<Vec<u8>>,
 }
 
 /// Default ports of the WinRM service.

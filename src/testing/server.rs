@@ -60,6 +60,7 @@ pub struct FixtureServer {
 pub struct FixtureServerBuilder {
     set: FixtureSet,
     tls: Option<(Vec<u8>, Vec<u8>)>,
+    client_ca: Option<Vec<u8>>,
     user: String,
     password: String,
     latency: Duration,
@@ -86,6 +87,7 @@ impl FixtureServer {
         FixtureServerBuilder {
             set,
             tls: None,
+            client_ca: None,
             user: DEFAULT_USER.into(),
             password: DEFAULT_PASSWORD.into(),
             latency: Duration::ZERO,
@@ -156,6 +158,13 @@ impl FixtureServerBuilder {
         self
     }
 
+    /// With [`Self::tls`]: requires a client certificate issued by this CA (PEM) and accepts
+    /// WinRM certificate authentication from it.
+    pub fn require_client_certificate(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca = Some(ca_pem.into());
+        self
+    }
+
     /// The loopback address and port to bind (port 0: any free port).
     pub fn bind(mut self, ip: IpAddr, port: u16) -> Self {
         self.ip = ip;
@@ -166,7 +175,7 @@ impl FixtureServerBuilder {
     /// Binds and starts serving in the background.
     pub async fn start(self) -> Result<FixtureServer, FixtureError> {
         let tls = match &self.tls {
-            Some((chain, key)) => Some(tls_acceptor(chain, key)?),
+            Some((chain, key)) => Some(tls_acceptor(chain, key, self.client_ca.as_deref())?),
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -192,6 +201,7 @@ impl FixtureServerBuilder {
             basic: self.basic,
             negotiate: self.negotiate,
             tls: tls.is_some(),
+            client_certificates: self.client_ca.is_some(),
             latency: self.latency,
         });
         let task = tokio::spawn(accept_loop(listener, shared, tls));
@@ -216,6 +226,7 @@ struct Shared {
     basic: bool,
     negotiate: bool,
     tls: bool,
+    client_certificates: bool,
     latency: Duration,
 }
 
@@ -226,7 +237,11 @@ struct Connection {
     authenticated: bool,
 }
 
-fn tls_acceptor(chain: &[u8], key: &[u8]) -> Result<TlsAcceptor, FixtureError> {
+fn tls_acceptor(
+    chain: &[u8],
+    key: &[u8],
+    client_ca: Option<&[u8]>,
+) -> Result<TlsAcceptor, FixtureError> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let invalid = |message: String| FixtureError::Invalid {
@@ -237,14 +252,32 @@ fn tls_acceptor(chain: &[u8], key: &[u8]) -> Result<TlsAcceptor, FixtureError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(e.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid(e.to_string()))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| invalid(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| invalid(e.to_string()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca) {
+                roots
+                    .add(cert.map_err(|e| invalid(e.to_string()))?)
+                    .map_err(|e| invalid(e.to_string()))?;
+            }
+            let verifier =
+                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| invalid(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -357,7 +390,17 @@ async fn handle(
         }
     };
     let mut connection = connection.lock().await;
-    match authorization.as_deref().and_then(|a| a.split_once(' ')) {
+    // WinRM certificate authentication: the TLS layer has verified the client certificate.
+    let certificate_auth = shared.client_certificates
+        && authorization.as_deref() == Some(crate::transport::CERTIFICATE_AUTHORIZATION);
+    let scheme_and_token = if certificate_auth {
+        // Falls through to the plain exchange below.
+        Some(("Certificate", ""))
+    } else {
+        authorization.as_deref().and_then(|a| a.split_once(' '))
+    };
+    match scheme_and_token {
+        Some(("Certificate", _)) if certificate_auth => {}
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("Basic") => {
             if !shared.basic
                 || authorization.as_deref() != Some(shared.expected_authorization.as_str())

@@ -17,6 +17,7 @@ pub(super) struct HttpSettings {
     pub request_timeout: Duration,
     root_certificates: Vec<reqwest::Certificate>,
     danger_accept_invalid_certs: bool,
+    identity: Option<reqwest::Identity>,
 }
 
 impl HttpSettings {
@@ -39,6 +40,12 @@ impl HttpSettings {
                 + config.operation_timeout.min(Duration::from_secs(15)),
             root_certificates,
             danger_accept_invalid_certs: config.danger_accept_invalid_certs,
+            identity: match &config.client_identity {
+                Some(pem) => Some(reqwest::Identity::from_pem(pem).map_err(|e| {
+                    Error::config(format!("cannot read the client certificate or key: {e}"))
+                })?),
+                None => None,
+            },
         })
     }
 
@@ -61,6 +68,9 @@ impl HttpSettings {
         }
         if self.danger_accept_invalid_certs {
             builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(identity) = &self.identity {
+            builder = builder.identity(identity.clone());
         }
         builder
             .build()

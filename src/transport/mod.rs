@@ -27,6 +27,11 @@ use crate::error::{Error, ErrorKind, Result};
 use http::{HttpSettings, content_type, is_soap, offered_schemes, unexpected_status};
 use negotiate::{NegotiateSession, SendError};
 
+/// The `Authorization` value WinRM expects with a client certificate (DSP0226 security profile
+/// `https/mutual`).
+pub(crate) const CERTIFICATE_AUTHORIZATION: &str =
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
+
 /// Idle authenticated sessions kept per client.
 const MAX_IDLE_SESSIONS: usize = 8;
 
@@ -58,6 +63,8 @@ struct Inner {
 enum Mechanism {
     Anonymous,
     Basic(HeaderValue),
+    /// TLS client certificate, announced by the WS-Management mutual-authentication header.
+    Certificate,
     Sealed(Credentials, Sealing),
 }
 
@@ -78,6 +85,7 @@ impl Mechanism {
         match self {
             Mechanism::Anonymous => "none",
             Mechanism::Basic(_) => "Basic",
+            Mechanism::Certificate => "Certificate",
             Mechanism::Sealed(_, Sealing::Ntlm) => "NTLM",
             Mechanism::Sealed(_, Sealing::Kerberos { .. }) => "Kerberos",
         }
@@ -138,6 +146,17 @@ impl HttpTransport {
     pub(crate) fn new(config: &Config) -> Result<Self> {
         let https = config.endpoint.scheme() == "https";
         let mechanism = match (config.auth, &config.credentials) {
+            (Auth::Certificate, _) => {
+                if !https {
+                    return Err(Error::config("certificate authentication needs HTTPS"));
+                }
+                if config.client_identity.is_none() {
+                    return Err(Error::config(
+                        "certificate authentication needs a client certificate and key",
+                    ));
+                }
+                Mechanism::Certificate
+            }
             (_, None) => Mechanism::Anonymous,
             (Auth::Basic, Some(credentials)) => {
                 if !https && !config.allow_basic_over_http {
@@ -171,6 +190,10 @@ impl HttpTransport {
     pub(crate) async fn post(&self, envelope: String, resend: Resend) -> Result<Bytes> {
         match &self.inner.mechanism {
             Mechanism::Anonymous => self.post_plain(envelope, None).await,
+            Mechanism::Certificate => {
+                let header = HeaderValue::from_static(CERTIFICATE_AUTHORIZATION);
+                self.post_plain(envelope, Some(header)).await
+            }
             Mechanism::Basic(header) => self.post_plain(envelope, Some(header.clone())).await,
             Mechanism::Sealed(credentials, sealing) => {
                 self.post_sealed(credentials, sealing, envelope, resend)

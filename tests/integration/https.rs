@@ -121,3 +121,64 @@ async fn ntlm_over_https_binds_to_the_channel() {
     let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
     assert_eq!(sessions.len(), 7);
 }
+
+/// A client certificate issued by `ca` (rcgen), as PEM certificate and key.
+fn client_certificate(
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+) -> (String, String) {
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "auditor");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn certificate_authentication_over_https() {
+    let (server_ca, cert, key) = pki(&["127.0.0.1"]);
+    let client_ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let client_ca = client_ca_params.self_signed(&client_ca_key).unwrap();
+    let (client_cert, client_key) = client_certificate(client_ca_params, client_ca_key);
+    let server = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+        .tls(cert, key)
+        .require_client_certificate(client_ca.pem())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(server.url())
+        .ca_pem(server_ca.clone())
+        .client_certificate(&client_cert, &client_key)
+        .build()
+        .unwrap();
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7);
+    // Without a certificate the TLS handshake is refused.
+    let anonymous = Client::builder(server.url())
+        .ca_pem(server_ca)
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(winrm_sessions::Auth::Basic)
+        .build()
+        .unwrap();
+    let error = anonymous
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        error.is_connect() || matches!(error.kind(), winrm_sessions::ErrorKind::Transport(_)),
+        "{error:?}"
+    );
+    // Certificate authentication over plain HTTP is refused before anything is sent.
+    let error = Client::builder("http://127.0.0.1:1/wsman")
+        .client_certificate(&client_cert, &client_key)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("needs HTTPS"), "{error}");
+}
