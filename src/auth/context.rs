@@ -553,4 +553,60 @@ mod tests {
         wrong_length.original_length += 1;
         assert!(server.unwrap(&wrong_length).is_err());
     }
+
+    fn peer_fixture(name: &str) -> Option<Vec<u8>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/peer-fixtures/pyspnego/data")
+            .join(name);
+        std::fs::read(path).ok()
+    }
+
+    #[test]
+    fn a_real_windows_challenge_gets_an_authenticate_message() {
+        let Some(challenge) = peer_fixture("ntlm_challenge") else {
+            return; // ../shared/peer-fixtures is not present
+        };
+        let mut client =
+            NtlmClient::new(&Credentials::new(r"DOMAIN\user", "pass"), "dc01", None).unwrap();
+        let Step::Continue(negotiate) = client.step(None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(&negotiate[..12], b"NTLMSSP\0\x01\0\0\0");
+        let authenticate = match client.step(Some(&challenge)).unwrap() {
+            Step::Continue(t) | Step::Done(Some(t)) => t,
+            Step::Done(None) => panic!("no AUTHENTICATE"),
+        };
+        assert_eq!(&authenticate[..12], b"NTLMSSP\0\x03\0\0\0");
+    }
+
+    #[test]
+    fn a_real_windows_negotiate_gets_a_challenge_from_the_acceptor() {
+        let Some(negotiate) = peer_fixture("ntlm_negotiate") else {
+            return;
+        };
+        let mut server = NtlmServer::new("demo", &Password::new("demo")).unwrap();
+        let Step::Continue(challenge) = server.step(Some(&negotiate)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(&challenge[..12], b"NTLMSSP\0\x02\0\0\0");
+    }
+
+    #[test]
+    fn malformed_and_truncated_tokens_are_errors_not_panics() {
+        let challenge = peer_fixture("ntlm_challenge")
+            .unwrap_or_else(|| b"NTLMSSP\0\x02\0\0\0garbage".to_vec());
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"NTLMSSP\0".to_vec(), vec![0xff; 300]];
+        inputs.extend(
+            (0..challenge.len())
+                .step_by(7)
+                .map(|cut| challenge[..cut].to_vec()),
+        );
+        for input in inputs {
+            let mut client = NtlmClient::new(&Credentials::new("u", "p"), "h", None).unwrap();
+            client.step(None).unwrap();
+            let _ = client.step(Some(&input));
+            let mut server = NtlmServer::new("u", &Password::new("p")).unwrap();
+            let _ = server.step(Some(&input));
+        }
+    }
 }
