@@ -205,24 +205,12 @@ impl SecurityContext for NtlmClient {
             .map_err(|e| context_error("NTLM", e))?
             .resolve_to_result()
             .map_err(|e| context_error("NTLM", e))?;
-        if matches!(
+        finish_step(
+            &mut self.ntlm,
             result.status,
-            SecurityStatus::CompleteAndContinue | SecurityStatus::CompleteNeeded
-        ) {
-            self.ntlm
-                .complete_auth_token(&mut output)
-                .map_err(|e| context_error("NTLM", e))?;
-        }
-        let token = std::mem::take(&mut output[0].buffer);
-        match result.status {
-            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
-                Ok(Step::Continue(token))
-            }
-            _ => {
-                self.complete = true;
-                Ok(Step::Done((!token.is_empty()).then_some(token)))
-            }
-        }
+            &mut output,
+            &mut self.complete,
+        )
     }
 
     fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
@@ -239,6 +227,33 @@ impl SecurityContext for NtlmClient {
 
     fn set_channel_bindings(&mut self, application_data: &[u8]) {
         self.ntlm.set_channel_bindings(application_data);
+    }
+}
+
+/// Completes the token when the package asks for it, and turns the status into a [`Step`].
+fn finish_step(
+    context: &mut impl Sspi,
+    status: SecurityStatus,
+    output: &mut [SecurityBuffer],
+    complete: &mut bool,
+) -> Result<Step, ContextError> {
+    if matches!(
+        status,
+        SecurityStatus::CompleteAndContinue | SecurityStatus::CompleteNeeded
+    ) {
+        context
+            .complete_auth_token(output)
+            .map_err(|e| context_error("completing the token", e))?;
+    }
+    let token = std::mem::take(&mut output[0].buffer);
+    match status {
+        SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
+            Ok(Step::Continue(token))
+        }
+        _ => {
+            *complete = true;
+            Ok(Step::Done((!token.is_empty()).then_some(token)))
+        }
     }
 }
 
@@ -360,16 +375,12 @@ impl SecurityContext for KerberosClient {
             .map_err(|e| context_error("Kerberos", e))?
             .resolve_with_client(&self.kdc)
             .map_err(|e| context_error("Kerberos", e))?;
-        let token = std::mem::take(&mut output[0].buffer);
-        match result.status {
-            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
-                Ok(Step::Continue(token))
-            }
-            _ => {
-                self.complete = true;
-                Ok(Step::Done((!token.is_empty()).then_some(token)))
-            }
-        }
+        finish_step(
+            &mut self.kerberos,
+            result.status,
+            &mut output,
+            &mut self.complete,
+        )
     }
 
     fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
@@ -445,24 +456,12 @@ impl SecurityContext for NtlmServer {
             .map_err(|e| context_error("NTLM acceptor", e))?
             .resolve_to_result()
             .map_err(|e| context_error("NTLM acceptor", e))?;
-        if matches!(
+        finish_step(
+            &mut self.ntlm,
             result.status,
-            SecurityStatus::CompleteAndContinue | SecurityStatus::CompleteNeeded
-        ) {
-            self.ntlm
-                .complete_auth_token(&mut output)
-                .map_err(|e| context_error("NTLM acceptor", e))?;
-        }
-        let token = std::mem::take(&mut output[0].buffer);
-        match result.status {
-            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue => {
-                Ok(Step::Continue(token))
-            }
-            _ => {
-                self.complete = true;
-                Ok(Step::Done((!token.is_empty()).then_some(token)))
-            }
-        }
+            &mut output,
+            &mut self.complete,
+        )
     }
 
     fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {

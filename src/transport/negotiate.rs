@@ -249,23 +249,14 @@ impl NegotiateSession {
             .wrap(envelope)
             .map_err(|e| SendError::Failed(Error::protocol(format!("sealing: {e}"))))?;
         let body = framing::encode(protocol, &sealed);
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .header(CONTENT_TYPE, framing::content_type(protocol))
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| SendError::Lost(settings.classify(e)))?;
-        let status = response.status().as_u16();
-        let ctype = content_type(&response);
-        let body = settings
-            .read_body(response)
-            .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
-                _ => SendError::Failed(e),
-            })?;
+        let (status, ctype, body) = exchange(
+            &self.http,
+            settings,
+            endpoint,
+            framing::content_type(protocol),
+            body,
+        )
+        .await?;
         if status == 401 {
             return Err(SendError::Unauthorized);
         }
@@ -298,27 +289,41 @@ impl NegotiateSession {
         endpoint: &url::Url,
         envelope: &[u8],
     ) -> Result<Bytes, SendError> {
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-            .body(envelope.to_vec())
-            .send()
-            .await
-            .map_err(|e| SendError::Lost(settings.classify(e)))?;
-        let status = response.status().as_u16();
-        let ctype = content_type(&response);
-        let body = settings
-            .read_body(response)
-            .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
-                _ => SendError::Failed(e),
-            })?;
+        let soap = "application/soap+xml;charset=UTF-8".to_owned();
+        let (status, ctype, body) =
+            exchange(&self.http, settings, endpoint, soap, envelope.to_vec()).await?;
         match status {
             401 => Err(SendError::Unauthorized),
             200 | 500 if is_soap(&ctype) => Ok(body),
             _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
         }
     }
+}
+
+/// One POST on a session's connection: status, content type and the whole body. A failure
+/// before or while the answer arrives leaves it unknown whether the server acted.
+async fn exchange(
+    http: &reqwest::Client,
+    settings: &HttpSettings,
+    endpoint: &url::Url,
+    content_type_value: String,
+    body: Vec<u8>,
+) -> Result<(u16, String, Bytes), SendError> {
+    let response = http
+        .post(endpoint.clone())
+        .header(CONTENT_TYPE, content_type_value)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| SendError::Lost(settings.classify(e)))?;
+    let status = response.status().as_u16();
+    let ctype = content_type(&response);
+    let body = settings
+        .read_body(response)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
+            _ => SendError::Failed(e),
+        })?;
+    Ok((status, ctype, body))
 }
