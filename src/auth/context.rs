@@ -304,7 +304,7 @@ fn unwrap_with(context: &mut impl Sspi, part: &SealedPart) -> Result<Vec<u8>, Co
     Ok(plaintext)
 }
 
-/// Kerberos with a password (no kinit needed), the KDC reached through [`KdcTransport`],
+/// Kerberos with a password (no kinit needed), the KDC reached through this crate's own TCP transport,
 /// under the `Kerberos` HTTP scheme with `HTTP-Kerberos-session-encrypted` sealing.
 pub struct KerberosClient {
     kerberos: sspi::Kerberos,
