@@ -341,4 +341,93 @@ write("Get", "MSFT_SmbSession",
               selectors=[("SessionId", smb[0]["SessionId"])]),
       response("http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse", msg, smb_items[0], "get smb"))
 
+# ---------------------------------------------------------------------------------------------
+# Associations, methods and their failures
+# ---------------------------------------------------------------------------------------------
+ASSOC = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
+BINDING = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd"
+
+
+def association_enumeration(label, kind, obj, fields, pages):
+    """An Enumerate with the DMTF association filter, in the object's namespace."""
+    body_fields = "".join("<b:%s>%s</b:%s>" % (k, esc(v), k) for k, v in fields)
+    filt = ('<w:Filter Dialect="%s" xmlns:b="%s"><b:%s><b:Object>%s</b:Object>%s</b:%s></w:Filter>'
+            % (ASSOC, BINDING, kind, epr_content(obj), body_fields, kind))
+    msg = guid("request %s enumerate" % label)
+    req = request(ENUM + "Enumerate", WMI + CIMV2 + "/*", msg,
+                  "<n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>500</w:MaxElements>%s</n:Enumerate>" % filt)
+    items = "".join(pages[0])
+    body = ("<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items>%s</w:Items>"
+            "<w:EndOfSequence/></n:EnumerateResponse>" % items)
+    write("Enumerate", label, req, response(ENUM + "EnumerateResponse", msg, body, label))
+
+
+session4 = server_sessions[3]
+association_enumeration(
+    "associators-Win32_ServerSession", "AssociatedInstances",
+    Ref(CIMV2, "Win32_ServerSession", [("ComputerName", session4["ComputerName"]), ("UserName", session4["UserName"])]),
+    [("AssociationClassName", "Win32_SessionConnection"), ("ResultClassName", "Win32_ServerConnection")],
+    [[conn_items[4]]])
+association_enumeration(
+    "references-Win32_LogonSession", "AssociationInstances",
+    Ref(CIMV2, "Win32_LogonSession", [("LogonId", "5120044")]),
+    [("ResultClassName", "Win32_SessionProcess")],
+    [[sp_items[2], sp_items[3]]])
+
+# The provider rejects an association class that does not exist.
+msg = guid("request bad association")
+bad_filter = ('<w:Filter Dialect="%s" xmlns:b="%s"><b:AssociatedInstances><b:Object>%s</b:Object>'
+              "<b:AssociationClassName>Win32_NoSuchAssociation</b:AssociationClassName></b:AssociatedInstances></w:Filter>"
+              % (ASSOC, BINDING, epr_content(Ref(CIMV2, "Win32_LogonSession", [("LogonId", "999")]))))
+write("Enumerate", "associators-rejected",
+      request(ENUM + "Enumerate", WMI + CIMV2 + "/*", msg,
+              "<n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>500</w:MaxElements>%s</n:Enumerate>" % bad_filter),
+      response("http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault", msg,
+               '<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>n:CannotProcessFilter</s:Value></s:Subcode></s:Code>'
+               '<s:Reason><s:Text xml:lang="en-US">The data source could not process the filter. The filter might be missing or it might be invalid. Change the filter and try the request again.  </s:Text></s:Reason>'
+               '<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858778" Machine="fs01.contoso.test"><f:Message>'
+               '<f:ProviderFault provider="WMI Provider" path="%systemroot%\\system32\\WsmWmiPl.dll"><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147749902" Machine="FS01">'
+               '<f:Message>Invalid class </f:Message></f:WSManFault></f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault>', "bad association"))
+
+# WQL ASSOCIATORS OF, as Get-CimAssociatedInstance sends it.
+enumeration("WQL-associators", WMI + CIMV2 + "/*", [[proc_items[3], proc_items[4]]],
+            wql='ASSOCIATORS OF {Win32_LogonSession.LogonId="5120044"} WHERE AssocClass = Win32_SessionProcess ResultClass = Win32_Process')
+
+SMB_URI = uri(SMB_NS, "MSFT_SmbSession")
+
+
+def force_close(label, session_id, body):
+    msg = guid("request force close %s" % label)
+    req = request(SMB_URI + "/ForceClose", SMB_URI, msg,
+                  '<p:ForceClose_INPUT xmlns:p="%s" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"></p:ForceClose_INPUT>' % SMB_URI,
+                  selectors=[("SessionId", session_id)])
+    action = SMB_URI + "/ForceCloseResponse" if "Fault" not in body else "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+    write("Invoke", "ForceClose-" + label, req, response(action, msg, body, "force close " + label))
+
+
+def force_close_output(code):
+    return ('<p:ForceClose_OUTPUT xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:p="%s" '
+            'xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><p:ReturnValue>%d</p:ReturnValue></p:ForceClose_OUTPUT>' % (SMB_URI, code))
+
+
+force_close("closed", 8813272891625, force_close_output(0))
+force_close("gone", 8813272891640, force_close_output(2))
+force_close("denied", 8813272891700,
+            '<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:AccessDenied</s:Value></s:Subcode></s:Code>'
+            '<s:Reason><s:Text xml:lang="en-US">Access is denied. </s:Text></s:Reason><s:Detail>'
+            '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="5" Machine="fs01.contoso.test">'
+            '<f:Message>Access is denied. </f:Message></f:WSManFault></s:Detail></s:Fault>')
+
+# A Get of a session that has ended in the meantime.
+msg = guid("request get gone smb")
+write("Get", "MSFT_SmbSession-gone",
+      request("http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", SMB_URI, msg, "", selectors=[("SessionId", 1234)]),
+      response("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", msg,
+               '<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>a:DestinationUnreachable</s:Value></s:Subcode></s:Code>'
+               '<s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot process the request because the resource is not found. </s:Text></s:Reason>'
+               '<s:Detail><w:FaultDetail>http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidResourceURI</w:FaultDetail>'
+               '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858752" Machine="fs01.contoso.test"><f:Message>'
+               '<f:ProviderFault provider="WMI Provider" path="%systemroot%\\system32\\WsmWmiPl.dll"><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147749890" Machine="FS01">'
+               '<f:Message>Not found </f:Message></f:WSManFault></f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault>', "get gone"))
+
 print("wrote %d exchanges to %s" % (counter[0], os.path.normpath(OUT)))

@@ -93,6 +93,16 @@ pub enum ErrorKind {
         /// What broke.
         source: Box<Error>,
     },
+    /// A method ran and returned a non-zero `ReturnValue`.
+    #[error("{method} returned {return_value}{}", meaning.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    MethodFailed {
+        /// The method, e.g. `MSFT_SmbSession.ForceClose`.
+        method: String,
+        /// Its `ReturnValue`.
+        return_value: u32,
+        /// The documented meaning of the code, when known.
+        meaning: Option<String>,
+    },
     /// An instance does not fit its Rust type.
     #[error("cannot decode: {0}")]
     Decode(#[from] DecodeError),

@@ -47,5 +47,13 @@ mod transport;
 pub mod wsman;
 
 pub use auth::{Auth, Credentials, Password};
-pub use client::{Client, ClientBuilder, Enumeration, HTTP_PORT, HTTPS_PORT};
+pub use client::{
+    Client, ClientBuilder, Enumeration, HTTP_PORT, HTTPS_PORT, LogonSessionWithProcesses,
+    ServerSessionWithConnections,
+};
+
+/// Options of [`Client`] calls: association filters and method inputs.
+pub mod client_options {
+    pub use crate::client::{Associations, MethodInput};
+}
 pub use error::{BoxError, Error, ErrorKind, Result};

@@ -22,7 +22,7 @@ mod smb;
 pub use logon::{LogonSession, Process, SessionProcess};
 pub use server::{ServerConnection, ServerSession, SessionConnection};
 pub use session::Session;
-pub use smb::SmbSession;
+pub use smb::{ForceCloseOutput, SmbSession, force_close_meaning};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

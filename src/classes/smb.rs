@@ -51,3 +51,31 @@ impl SmbSession {
             .with_selector("SessionId", session_id.to_string())
     }
 }
+
+/// The output parameters of `MSFT_SmbSession.ForceClose` (`uint32 ForceClose()`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct ForceCloseOutput {
+    /// 0 when the session was closed; otherwise a Win32 error code.
+    pub return_value: Option<u32>,
+}
+
+/// The meaning of a `ForceClose` return value: the SMB provider returns Win32 error codes.
+pub fn force_close_meaning(return_value: u32) -> &'static str {
+    match return_value {
+        0 => "the session was closed",
+        2 => "no such session (it may have ended already)",
+        5 => "access denied: closing sessions needs administrator rights on the server",
+        50 => "not supported by this server",
+        87 => "invalid parameter",
+        2312 => "no session with that client computer name",
+        _ => "Win32 error (see net helpmsg on the server)",
+    }
+}
+
+impl crate::cim::FromInstance for ForceCloseOutput {
+    fn from_instance(instance: crate::cim::Instance) -> Result<Self, crate::cim::DecodeError> {
+        instance.deserialize()
+    }
+}

@@ -1,15 +1,19 @@
 //! [`Client`]: one WinRM endpoint, its credentials and its limits.
 
+mod associations;
 mod builder;
 mod config;
 mod enumeration;
+mod joins;
 
 use std::sync::Arc;
 
+pub use associations::{Associations, MethodInput};
 pub use builder::ClientBuilder;
 pub(crate) use config::Config;
 pub use config::{HTTP_PORT, HTTPS_PORT};
 pub use enumeration::Enumeration;
+pub use joins::{LogonSessionWithProcesses, ServerSessionWithConnections};
 
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference, wql_resource_uri};
 use crate::error::{Error, Result};
@@ -121,8 +125,12 @@ impl Client {
 
     /// Sends an envelope and parses the response; a fault becomes an error.
     async fn exchange(&self, envelope: String) -> Result<ResponseBody> {
+        self.exchange_with(envelope, Resend::Allowed).await
+    }
+
+    async fn exchange_with(&self, envelope: String, resend: Resend) -> Result<ResponseBody> {
         let result = async {
-            let body = self.inner.transport.post(envelope, Resend::Allowed).await?;
+            let body = self.inner.transport.post(envelope, resend).await?;
             let response = parse_response(&body)?;
             match response.body {
                 ResponseBody::Fault(fault) => Err(crate::ErrorKind::Fault(fault).into()),

@@ -49,6 +49,7 @@ impl Enumerator {
     pub fn new(addressing: Addressing, request: Enumerate) -> Self {
         let fragment_class = match &request.filter {
             Some(Filter::Wql(query)) => wql_from_class(query).unwrap_or_default(),
+            Some(Filter::Association(filter)) => filter.result_class.clone().unwrap_or_default(),
             _ => request
                 .resource_uri
                 .rsplit('/')

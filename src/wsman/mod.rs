@@ -11,12 +11,15 @@ pub mod ns;
 pub mod request;
 mod request_summary;
 mod response;
+pub mod wql;
 pub(crate) mod writer;
 pub(crate) mod xml;
 
 pub use enumeration::Enumerator;
 pub use fault::{Fault, QualifiedName, codes};
-pub use request::{Addressing, EnumerationMode, Filter, MessageId};
+pub use request::{
+    Addressing, Argument, AssociationFilter, AssociationKind, EnumerationMode, Filter, MessageId,
+};
 pub use request_summary::{RequestSummary, parse_request};
 pub use response::{Identity, Page, Response, ResponseBody, ResponseHeader, parse_response};
 

@@ -77,6 +77,36 @@ pub enum Filter {
     Wql(String),
     /// Instances whose keys equal these values (`SelectorFilter` dialect).
     Selectors(Vec<Selector>),
+    /// Instances associated with an object, or the association instances themselves (DMTF
+    /// `associationFilter` dialect, DSP0227); the resource URI must be `<namespace>/*`.
+    Association(AssociationFilter),
+}
+
+/// The two questions the association filter answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssociationKind {
+    /// The instances at the other end of associations (`AssociatedInstances`, like
+    /// `ASSOCIATORS OF`).
+    Associated,
+    /// The association instances themselves (`AssociationInstances`, like `REFERENCES OF`).
+    Associations,
+}
+
+/// An association filter: which object, through which association, to which class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssociationFilter {
+    /// Associated instances or association instances.
+    pub kind: AssociationKind,
+    /// The object at the near end.
+    pub object: Reference,
+    /// Only this association class (`AssociationClassName`; associated instances only).
+    pub association_class: Option<String>,
+    /// Only results of this class (`ResultClassName`).
+    pub result_class: Option<String>,
+    /// The role the object plays in the association (`Role`), e.g. `Antecedent`.
+    pub role: Option<String>,
+    /// The role the result plays (`ResultRole`; associated instances only).
+    pub result_role: Option<String>,
 }
 
 /// The body of an Enumerate request.
@@ -249,10 +279,112 @@ pub fn enumerate(addressing: &Addressing, request: &Enumerate, message_id: &Mess
                     write_selector_set(out, selectors);
                     out.push_str("</w:Filter>");
                 }
+                Some(Filter::Association(filter)) => write_association_filter(out, filter),
             }
             out.push_str("</n:Enumerate>");
         },
     )
+}
+
+fn write_association_filter(out: &mut String, filter: &AssociationFilter) {
+    let _ = write!(
+        out,
+        r#"<w:Filter Dialect="{}" xmlns:b="{}">"#,
+        ns::DIALECT_ASSOCIATION,
+        ns::CIM_BINDING
+    );
+    let (element, fields): (&str, [(&str, &Option<String>); 4]) = match filter.kind {
+        AssociationKind::Associated => (
+            "b:AssociatedInstances",
+            [
+                ("b:AssociationClassName", &filter.association_class),
+                ("b:Role", &filter.role),
+                ("b:ResultClassName", &filter.result_class),
+                ("b:ResultRole", &filter.result_role),
+            ],
+        ),
+        AssociationKind::Associations => (
+            "b:AssociationInstances",
+            [
+                ("b:ResultClassName", &filter.result_class),
+                ("b:Role", &filter.role),
+                ("", &None),
+                ("", &None),
+            ],
+        ),
+    };
+    let _ = write!(out, "<{element}><b:Object>");
+    write_epr_content(out, &filter.object);
+    out.push_str("</b:Object>");
+    for (tag, value) in fields {
+        if let Some(value) = value {
+            self::element(out, tag, value);
+        }
+    }
+    let _ = write!(out, "</{element}></w:Filter>");
+}
+
+/// A method input parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Argument {
+    /// Text (numbers in decimal, booleans as `true`/`false`).
+    Text(String),
+    /// A reference.
+    Reference(Reference),
+    /// An array: the element repeated.
+    Array(Vec<Argument>),
+    /// `xsi:nil`.
+    Null,
+}
+
+/// An Invoke of `method` on the instance `target` points to, with named input parameters.
+pub fn invoke(
+    addressing: &Addressing,
+    target: &Reference,
+    method: &str,
+    input: &[(String, Argument)],
+    message_id: &MessageId,
+) -> String {
+    let action = format!("{}/{method}", target.resource_uri());
+    envelope(
+        addressing,
+        &action,
+        target.resource_uri(),
+        message_id,
+        target.selectors(),
+        |out| {
+            let _ = write!(out, "<p:{method}_INPUT xmlns:p=\"");
+            escape_into(out, target.resource_uri());
+            out.push_str(r#"" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#);
+            for (name, value) in input {
+                write_argument(out, name, value);
+            }
+            let _ = write!(out, "</p:{method}_INPUT>");
+        },
+    )
+}
+
+fn write_argument(out: &mut String, name: &str, value: &Argument) {
+    match value {
+        Argument::Text(t) => {
+            let _ = write!(out, "<p:{name}>");
+            escape_into(out, t);
+            let _ = write!(out, "</p:{name}>");
+        }
+        Argument::Reference(r) => {
+            let _ = write!(out, "<p:{name}>");
+            write_epr_content(out, r);
+            let _ = write!(out, "</p:{name}>");
+        }
+        Argument::Array(items) => {
+            for item in items {
+                write_argument(out, name, item);
+            }
+        }
+        Argument::Null => {
+            let _ = write!(out, r#"<p:{name} xsi:nil="true"/>"#);
+        }
+    }
 }
 
 /// A Pull on the same resource URI as its Enumerate, with the latest context.

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod associations;
 mod bad_input;
 mod classes;
 mod cli;
