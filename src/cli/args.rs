@@ -20,19 +20,21 @@ pub enum Command {
     /// SMB sessions (MSFT_SmbSession), like Get-SmbSession
     SmbSessions(ClassArgs),
     /// Server sessions (Win32_ServerSession)
-    ServerSessions(ClassArgs),
+    ServerSessions(ServerSessionsArgs),
     /// Connections to shares (Win32_ServerConnection)
     ServerConnections(ClassArgs),
     /// Sessions and their connections (Win32_SessionConnection)
     SessionConnections(ClassArgs),
     /// Logon sessions (Win32_LogonSession)
-    LogonSessions(ClassArgs),
+    LogonSessions(LogonSessionsArgs),
     /// Logon sessions and their processes (Win32_SessionProcess)
     SessionProcesses(ClassArgs),
     /// Every session of every kind (Win32_Session and its subclasses)
     Sessions(ClassArgs),
     /// Processes (Win32_Process)
     Processes(ClassArgs),
+    /// Close SMB sessions (MSFT_SmbSession.ForceClose), like Close-SmbSession
+    CloseSmbSession(CloseArgs),
     /// Run a WQL query
     Query(QueryArgs),
     /// Start the bundled fixture server on loopback and run an audit against it
@@ -46,6 +48,52 @@ pub struct ClassArgs {
     /// Host names, addresses or http(s)://host:port/wsman URLs
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerSessionsArgs {
+    #[command(flatten)]
+    pub class: ClassArgs,
+    /// Add each session's connections to shares (Win32_ServerConnection, joined through
+    /// Win32_SessionConnection) as the key Connections
+    #[arg(long)]
+    pub with_connections: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogonSessionsArgs {
+    #[command(flatten)]
+    pub class: ClassArgs,
+    /// Add each session's processes (Win32_Process, joined through Win32_SessionProcess) as the
+    /// key Processes
+    #[arg(long)]
+    pub with_processes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Host name, address or URL
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Close the session with this id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub session_id: Vec<u64>,
+    /// Close the sessions from this client computer (repeatable; case-insensitive)
+    #[arg(long, value_name = "NAME")]
+    pub client_computer_name: Vec<String>,
+    /// Close the sessions of this user, e.g. 'CORP\alice' (repeatable; case-insensitive)
+    #[arg(long, value_name = "USER")]
+    pub client_user_name: Vec<String>,
+    /// List what would be closed and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]

@@ -2,8 +2,10 @@
 //! codes (0 every target answered, 1 any target failed, 2 usage).
 
 mod args;
+mod close;
 mod credentials;
 mod demo;
+mod joins;
 mod output;
 mod table;
 
@@ -63,6 +65,8 @@ fn init_logging(verbose: u8) {
 pub enum Source {
     Class(ClassPath),
     Query { namespace: String, wql: String },
+    ServerSessionsWithConnections,
+    LogonSessionsWithProcesses,
 }
 
 async fn run(cli: Cli) -> u8 {
@@ -74,8 +78,12 @@ async fn run(cli: Cli) -> u8 {
             TableColumns::ClassDefault,
         ),
         Command::ServerSessions(a) => (
-            a,
-            class("root/cimv2", "Win32_ServerSession"),
+            a.class,
+            if a.with_connections {
+                Source::ServerSessionsWithConnections
+            } else {
+                class("root/cimv2", "Win32_ServerSession")
+            },
             TableColumns::ClassDefault,
         ),
         Command::ServerConnections(a) => (
@@ -89,8 +97,12 @@ async fn run(cli: Cli) -> u8 {
             TableColumns::ClassDefault,
         ),
         Command::LogonSessions(a) => (
-            a,
-            class("root/cimv2", "Win32_LogonSession"),
+            a.class,
+            if a.with_processes {
+                Source::LogonSessionsWithProcesses
+            } else {
+                class("root/cimv2", "Win32_LogonSession")
+            },
             TableColumns::ClassDefault,
         ),
         Command::SessionProcesses(a) => (
@@ -123,6 +135,7 @@ async fn run(cli: Cli) -> u8 {
                 TableColumns::ClassDefault,
             )
         }
+        Command::CloseSmbSession(c) => return close::run(c).await,
         Command::Demo(d) => return demo::run(d).await,
         Command::ServeFixtures(s) => return demo::serve(s).await,
     };
@@ -365,6 +378,9 @@ async fn query_target(
     let mut stream: Enumeration<Instance> = match source {
         Source::Class(class) => client.enumerate_class(class),
         Source::Query { namespace, wql } => client.query(namespace, wql.clone()),
+        Source::ServerSessionsWithConnections | Source::LogonSessionsWithProcesses => {
+            return joins::send_joined(target, &client, source, tx).await;
+        }
     };
     let mut bad_items = 0usize;
     while let Some(item) = stream.next().await {

@@ -55,6 +55,8 @@ pub enum TableColumns {
     ClassDefault,
     /// The columns for the abstract Win32_Session.
     Sessions,
+    /// These columns.
+    Custom(&'static [&'static str]),
 }
 
 impl<W: Write> Output<W> {
@@ -132,7 +134,9 @@ impl<W: Write> Output<W> {
             }
         }
         let groups: Vec<(Option<String>, Vec<Record>)> = match self.columns {
-            TableColumns::Sessions => vec![(None, std::mem::take(&mut self.buffered))],
+            TableColumns::Sessions | TableColumns::Custom(_) => {
+                vec![(None, std::mem::take(&mut self.buffered))]
+            }
             TableColumns::ClassDefault => classes
                 .iter()
                 .map(|c| {
@@ -153,6 +157,9 @@ impl<W: Write> Output<W> {
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
+                (TableColumns::Custom(columns), _) => {
+                    columns.iter().map(|s| s.to_string()).collect()
+                }
                 (TableColumns::ClassDefault, Some(class)) => match table::default_columns(class) {
                     Some(cols) => cols.iter().map(|s| s.to_string()).collect(),
                     None => rows[0]
@@ -163,6 +170,12 @@ impl<W: Write> Output<W> {
                 },
                 (TableColumns::ClassDefault, None) => Vec::new(),
             };
+            // Joined instances, shown by name in one column.
+            for joined in ["Connections", "Processes"] {
+                if rows[0].get(joined).is_some() {
+                    columns.push(joined.into());
+                }
+            }
             if self.multiple_targets {
                 columns.push("PSComputerName".into());
             }

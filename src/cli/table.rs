@@ -161,7 +161,23 @@ fn cell(value: Option<&Value>) -> (String, bool) {
             let parts: Vec<String> = items.iter().map(|v| cell(Some(v)).0).collect();
             (format!("{{{}}}", parts.join(", ")), false)
         }
-        Some(Value::Object(map)) => (reference_text(map), false),
+        Some(Value::Object(map)) if map.contains_key("ResourceURI") => (reference_text(map), false),
+        Some(Value::Object(map)) => (joined_text(map), false),
+    }
+}
+
+/// A joined instance by what names it: a share, or a process name and id.
+fn joined_text(map: &serde_json::Map<String, Value>) -> String {
+    let text = |k: &str| {
+        map.get(k)
+            .map(|v| cell(Some(v)).0)
+            .filter(|t| !t.is_empty())
+    };
+    match (text("ShareName"), text("Name"), text("ProcessId")) {
+        (Some(share), _, _) => share,
+        (None, Some(name), Some(pid)) => format!("{name}({pid})"),
+        (None, Some(name), None) => name,
+        _ => "…".into(),
     }
 }
 

@@ -316,3 +316,131 @@ async fn serve_fixtures_prints_its_url_first_and_rejects_a_bad_directory() {
         "names the file: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn joins_nest_connections_and_processes_under_the_contract_keys() {
+    let server = demo_server().await;
+    let mut a = args("server-sessions", server.url(), "json");
+    a.push("--with-connections".into());
+    let output = run(a, Some("demo")).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let admin: serde_json::Value = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["UserName"] == "Administrator")
+        .unwrap();
+    let connections = admin["Connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 3);
+    assert!(
+        connections
+            .iter()
+            .all(|c| c["CimClass"] == "Win32_ServerConnection")
+    );
+    let mut a = args("logon-sessions", server.url(), "json");
+    a.push("--with-processes".into());
+    let output = run(a, Some("demo")).await;
+    let rdp: serde_json::Value = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["LogonId"] == "5120044")
+        .unwrap();
+    let processes = rdp["Processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 2);
+    assert_eq!(processes[0]["CimClass"], "Win32_Process");
+    assert_eq!(processes[0]["VirtualSize"], serde_json::json!(u64::MAX));
+    let mut a = args("server-sessions", server.url(), "table");
+    a.push("--with-connections".into());
+    let table = stdout(&run(a, Some("demo")).await);
+    assert!(table.contains("{Finance, IPC$, Software}"), "{table}");
+}
+
+#[tokio::test]
+async fn close_smb_session_dry_run_confirmation_and_outcomes() {
+    let server = demo_server().await;
+    let base = |extra: &[&str]| {
+        let mut a = vec![
+            "close-smb-session".to_owned(),
+            server.url().to_owned(),
+            "--user".into(),
+            "demo".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // A dry run lists and changes nothing.
+    let output = run(
+        base(&[
+            "--client-user-name",
+            r"лаб\пользователь",
+            "--dry-run",
+            "--format",
+            "json",
+        ]),
+        Some("demo"),
+    )
+    .await;
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["SessionId"], 8_813_272_891_700u64);
+    assert_eq!(lines[0]["Action"], "WouldClose");
+    assert_eq!(
+        server.stats().matched,
+        4,
+        "only the enumeration: one Enumerate and three Pulls"
+    );
+    // Without a terminal and without --force nothing is closed.
+    let output = run(base(&["--session-id", "8813272891625"]), Some("demo")).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
+    // Selecting nothing is a usage error, not "close everything".
+    assert_eq!(
+        run(base(&["--force"]), Some("demo")).await.status.code(),
+        Some(2)
+    );
+    // With --force: one closed, one already gone, one denied.
+    let output = run(
+        base(&[
+            "--session-id",
+            "8813272891625",
+            "--session-id",
+            "8813272891640",
+            "--session-id",
+            "8813272891700",
+            "--force",
+            "--format",
+            "json",
+        ]),
+        Some("demo"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let actions: Vec<(u64, String)> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["SessionId"].as_u64().unwrap(),
+                r["Action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (8_813_272_891_625, "Closed".into()),
+            (8_813_272_891_640, "Failed".into()),
+            (8_813_272_891_700, "Failed".into())
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("returned 2 (no such session"), "{stderr}");
+    assert!(stderr.contains("AccessDenied"), "{stderr}");
+}
