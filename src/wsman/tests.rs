@@ -324,3 +324,81 @@ fn enumerate_envelope_escapes_wql_and_selectors() {
         env.contains(r#"<w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize>"#)
     );
 }
+
+#[test]
+fn association_filter_envelope_names_the_object_and_the_classes() {
+    let object = crate::cim::Reference::new(
+        "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession",
+    )
+    .with_selector("ComputerName", "10.0.0.7")
+    .with_selector("UserName", "a<b&'c\"");
+    let env = request::enumerate(
+        &Addressing::new("http://h/wsman"),
+        &request::Enumerate {
+            resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*".into(),
+            filter: Some(Filter::Association(AssociationFilter {
+                kind: AssociationKind::Associated,
+                object,
+                association_class: Some("Win32_SessionConnection".into()),
+                result_class: Some("Win32_ServerConnection".into()),
+                role: Some("Antecedent".into()),
+                result_role: Some("Dependent".into()),
+            })),
+            mode: EnumerationMode::Objects,
+            max_elements: 10,
+        },
+        &MessageId::from_string("uuid:X"),
+    );
+    let summary = parse_request(env.as_bytes()).unwrap();
+    let (dialect, canonical) = summary.filter.unwrap();
+    assert_eq!(dialect, ns::DIALECT_ASSOCIATION);
+    for part in [
+        "AssociatedInstances/AssociationClassName=Win32_SessionConnection",
+        "AssociatedInstances/ResultClassName=Win32_ServerConnection",
+        "AssociatedInstances/Role=Antecedent",
+        "AssociatedInstances/ResultRole=Dependent",
+        "AssociatedInstances/Object/ReferenceParameters/SelectorSet/Selector[UserName]=a<b&'c\"",
+        "AssociatedInstances/Object/Address=http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous",
+    ] {
+        assert!(canonical.contains(part), "{part} in {canonical}");
+    }
+    // The object's element order follows DSP0227: Object, AssociationClassName, Role, ...
+    let object_at = env.find("<b:Object>").unwrap();
+    let class_at = env.find("<b:AssociationClassName>").unwrap();
+    let role_at = env.find("<b:Role>").unwrap();
+    assert!(object_at < class_at && class_at < role_at);
+}
+
+#[test]
+fn invoke_envelope_has_the_method_action_selectors_and_escaped_input() {
+    let target = crate::cim::Reference::new(
+        "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession",
+    )
+    .with_selector("SessionId", "8813272891621");
+    let env = request::invoke(
+        &Addressing::new("http://h/wsman"),
+        &target,
+        "ForceClose",
+        &[
+            ("Reason".into(), Argument::Text("<audit> & close".into())),
+            (
+                "Tags".into(),
+                Argument::Array(vec![Argument::Text("a".into()), Argument::Text("b".into())]),
+            ),
+            ("Nothing".into(), Argument::Null),
+        ],
+        &MessageId::from_string("uuid:Y"),
+    );
+    let summary = parse_request(env.as_bytes()).unwrap();
+    assert_eq!(
+        summary.action,
+        format!("{}/ForceClose", target.resource_uri())
+    );
+    assert_eq!(summary.selectors, target.selectors());
+    assert_eq!(summary.body_element.as_deref(), Some("ForceClose_INPUT"));
+    assert_eq!(
+        summary.body_content.as_deref(),
+        Some("Nothing=;Reason=<audit> & close;Tags=a;Tags=b")
+    );
+    assert!(env.contains(r#"<p:Nothing xsi:nil="true"/>"#));
+}
