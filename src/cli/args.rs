@@ -185,6 +185,13 @@ pub struct ConnectionArgs {
     /// Items asked for per page
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_elements: u32,
+    /// Record every exchange, decrypted, as fixtures into this directory (one subdirectory per
+    /// target when there are several); replay them with serve-fixtures
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// With --record: replace FROM by TO in what is recorded (host and user names); repeatable
+    #[arg(long, value_name = "FROM=TO", requires = "record")]
+    pub record_replace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -152,7 +152,10 @@ async fn run(cli: Cli) -> u8 {
         }
     };
     let settings = match Settings::from_args(&args.connection, credentials) {
-        Ok(settings) => Arc::new(settings),
+        Ok(mut settings) => {
+            settings.record_per_target = targets.len() > 1;
+            Arc::new(settings)
+        }
         Err(UsageError(message)) => return usage(&message),
     };
     audit(targets, settings, source, args.output.format, columns).await
@@ -198,6 +201,8 @@ pub struct Settings {
     concurrency: usize,
     kdc: Option<String>,
     spn: Option<String>,
+    record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
+    record_per_target: bool,
 }
 
 impl Settings {
@@ -240,6 +245,20 @@ impl Settings {
             concurrency: usize::from(args.concurrency),
             kdc: args.kdc.clone(),
             spn: args.spn.clone(),
+            record: match &args.record {
+                None => None,
+                Some(dir) => {
+                    let mut replacements = Vec::new();
+                    for pair in &args.record_replace {
+                        let (from, to) = pair.split_once('=').ok_or_else(|| {
+                            UsageError(format!("--record-replace {pair:?}: expected FROM=TO"))
+                        })?;
+                        replacements.push((from.to_owned(), to.to_owned()));
+                    }
+                    Some((dir.clone(), replacements))
+                }
+            },
+            record_per_target: false,
         })
     }
 
@@ -258,6 +277,8 @@ impl Settings {
             concurrency: 1,
             kdc: None,
             spn: None,
+            record: None,
+            record_per_target: false,
         }
     }
 
@@ -284,6 +305,33 @@ impl Settings {
         }
         if let Some(spn) = &self.spn {
             builder = builder.spn(spn);
+        }
+        if let Some((dir, replacements)) = &self.record {
+            let dir = if self.record_per_target {
+                let name: String = target
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                dir.join(name)
+            } else {
+                dir.clone()
+            };
+            let mut recorder = winrm_sessions::record::Recorder::new(&dir).map_err(|e| {
+                winrm_sessions::Error::new(winrm_sessions::ErrorKind::Config(format!(
+                    "cannot record into {}: {e}",
+                    dir.display()
+                )))
+            })?;
+            for (from, to) in replacements {
+                recorder = recorder.replace(from, to);
+            }
+            builder = builder.exchange_hook(std::sync::Arc::new(recorder));
         }
         builder.build()
     }

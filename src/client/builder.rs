@@ -14,7 +14,6 @@ use crate::transport::HttpTransport;
 /// TLS verified against the system roots, Basic refused over plain HTTP, connect timeout 10 s,
 /// operation timeout 60 s, responses capped at 16 MiB, 500 items per page.
 #[must_use]
-#[derive(Debug)]
 pub struct ClientBuilder {
     target: String,
     https: bool,
@@ -32,6 +31,7 @@ pub struct ClientBuilder {
     kdc: Option<String>,
     spn: Option<String>,
     client_identity: Option<Vec<u8>>,
+    hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
 }
 
 impl ClientBuilder {
@@ -53,6 +53,7 @@ impl ClientBuilder {
             kdc: None,
             spn: None,
             client_identity: None,
+            hook: None,
         }
     }
 
@@ -159,6 +160,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Shows every exchange, in clear, to a hook: a [`crate::record::Recorder`] writes them as
+    /// fixtures to replay in tests.
+    pub fn exchange_hook(mut self, hook: std::sync::Arc<dyn crate::record::ExchangeHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -209,10 +217,23 @@ impl ClientBuilder {
             kdc: self.kdc,
             spn: self.spn,
             client_identity: self.client_identity,
+            hook: self.hook,
         };
         let transport = HttpTransport::new(&config)?;
         Ok(Client {
             inner: Arc::new(ClientInner { config, transport }),
         })
+    }
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("target", &self.target)
+            .field("https", &self.https)
+            .field("auth", &self.auth)
+            .field("credentials", &self.credentials)
+            .field("recording", &self.hook.is_some())
+            .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use crate::auth::{Auth, Credentials};
 use crate::error::{Error, Result};
 
 /// Everything a [`super::Client`] needs; built by [`super::ClientBuilder`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub target: String,
     pub endpoint: Url,
@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub spn: Option<String>,
     /// PEM certificate chain followed by its private key, for certificate authentication.
     pub client_identity: Option<Vec<u8>>,
+    /// Sees every exchange in clear (recording).
+    pub hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
 }
 
 /// Default ports of the WinRM service.

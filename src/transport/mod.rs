@@ -56,6 +56,8 @@ struct Inner {
     mechanism: Mechanism,
     shared: reqwest::Client,
     idle: Mutex<Vec<NegotiateSession>>,
+    /// Sees every exchange in clear (the recorder).
+    hook: Option<Arc<dyn crate::record::ExchangeHook>>,
     /// Negotiate found Kerberos unusable (no KDC, unknown SPN): later sessions go to NTLM.
     kerberos_unusable: std::sync::atomic::AtomicBool,
 }
@@ -181,6 +183,7 @@ impl HttpTransport {
                 settings,
                 mechanism,
                 idle: Mutex::new(Vec::new()),
+                hook: config.hook.clone(),
                 kerberos_unusable: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -188,6 +191,16 @@ impl HttpTransport {
 
     /// Sends one envelope and returns the SOAP body of a 200 or 500 response.
     pub(crate) async fn post(&self, envelope: String, resend: Resend) -> Result<Bytes> {
+        let Some(hook) = self.inner.hook.clone() else {
+            return self.post_unobserved(envelope, resend).await;
+        };
+        let request = envelope.clone().into_bytes();
+        let body = self.post_unobserved(envelope, resend).await?;
+        hook.exchange(&request, &body);
+        Ok(body)
+    }
+
+    async fn post_unobserved(&self, envelope: String, resend: Resend) -> Result<Bytes> {
         match &self.inner.mechanism {
             Mechanism::Anonymous => self.post_plain(envelope, None).await,
             Mechanism::Certificate => {

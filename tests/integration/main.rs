@@ -11,3 +11,4 @@ mod interop;
 mod negotiate;
 mod peer_fixtures;
 mod property;
+mod record;
