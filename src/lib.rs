@@ -41,6 +41,7 @@ pub mod cim;
 pub mod classes;
 mod client;
 mod error;
+pub mod fleet;
 pub mod record;
 #[cfg(feature = "testing")]
 pub mod testing;

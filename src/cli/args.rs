@@ -176,6 +176,13 @@ pub struct ConnectionArgs {
     /// Targets queried at the same time
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// Seconds one host may take in all, retries included
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub host_timeout: u64,
+    /// Retries of a host after a refused connection, a timeout or a quota fault (never after
+    /// an authentication failure)
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
     /// Seconds the server may take per request (WS-Man OperationTimeout)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,

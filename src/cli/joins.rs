@@ -3,11 +3,10 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 use winrm_sessions::{Client, Error, ErrorKind};
 
+use super::Source;
 use super::output::Record;
-use super::{Event, Source};
 
 fn fields<T: Serialize>(value: &T) -> winrm_sessions::Result<Map<String, Value>> {
     match serde_json::to_value(value) {
@@ -28,15 +27,14 @@ fn nested<T: Serialize>(items: &[T], class: &str) -> winrm_sessions::Result<Valu
     Ok(Value::Array(out))
 }
 
-pub async fn send_joined(
+pub async fn records(
     target: &str,
     client: &Client,
     source: &Source,
-    tx: &mpsc::Sender<Event>,
-) -> winrm_sessions::Result<()> {
-    let records: Vec<Record> = match source {
+) -> winrm_sessions::Result<Vec<Record>> {
+    let mut records = Vec::new();
+    match source {
         Source::ServerSessionsWithConnections => {
-            let mut records = Vec::new();
             for joined in client.server_sessions_with_connections().await? {
                 let mut map = fields(&joined.session)?;
                 map.insert(
@@ -45,10 +43,8 @@ pub async fn send_joined(
                 );
                 records.push(Record::new(target, "Win32_ServerSession", map));
             }
-            records
         }
         Source::LogonSessionsWithProcesses => {
-            let mut records = Vec::new();
             for joined in client.logon_sessions_with_processes().await? {
                 let mut map = fields(&joined.session)?;
                 map.insert(
@@ -57,14 +53,8 @@ pub async fn send_joined(
                 );
                 records.push(Record::new(target, "Win32_LogonSession", map));
             }
-            records
         }
-        _ => Vec::new(),
-    };
-    for record in records {
-        if tx.send(Event::Record(record)).await.is_err() {
-            break;
-        }
+        _ => {}
     }
-    Ok(())
+    Ok(records)
 }

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use futures_util::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
+use futures_util::{StreamExt, TryStreamExt};
 use winrm_sessions::cim::{ClassPath, Instance};
 use winrm_sessions::classes::typed_record;
+use winrm_sessions::fleet::{Fleet, FleetStream, HostEvent, RetryPolicy};
 use winrm_sessions::{Auth, Client, Credentials, Enumeration};
 
 use args::{AuthArg, ClassArgs, Cli, Command, ConnectionArgs, Format};
@@ -199,6 +199,8 @@ pub struct Settings {
     connect_timeout: Duration,
     max_elements: u32,
     concurrency: usize,
+    host_deadline: Duration,
+    retries: u32,
     kdc: Option<String>,
     spn: Option<String>,
     record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
@@ -243,6 +245,8 @@ impl Settings {
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
             max_elements: args.max_elements,
             concurrency: usize::from(args.concurrency),
+            host_deadline: Duration::from_secs(args.host_timeout.max(1)),
+            retries: args.retries,
             kdc: args.kdc.clone(),
             spn: args.spn.clone(),
             record: match &args.record {
@@ -275,6 +279,8 @@ impl Settings {
             connect_timeout: Duration::from_secs(5),
             max_elements: 500,
             concurrency: 1,
+            host_deadline: Duration::from_secs(60),
+            retries: 0,
             kdc: None,
             spn: None,
             record: None,
@@ -337,14 +343,8 @@ impl Settings {
     }
 }
 
-enum Event {
-    Record(Record),
-    ItemError(String, winrm_sessions::Error),
-    Done(String, Result<(), winrm_sessions::Error>),
-}
-
-/// Queries every target (at most `concurrency` at once), prints records as they arrive, and one
-/// stderr line per failed target.
+/// Queries every target (at most `concurrency` at once, through the library's fleet runner),
+/// prints records as they arrive, one stderr line per failed host, and a summary for several.
 pub async fn audit(
     targets: Vec<String>,
     settings: Arc<Settings>,
@@ -358,53 +358,69 @@ pub async fn audit(
     } else {
         None
     };
-    let mut output = Output::new(format, stdout.lock(), columns, width, targets.len() > 1);
-    let (tx, mut rx) = mpsc::channel::<Event>(256);
-    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    for target in targets.iter().cloned() {
-        let (tx, permits, settings, source) = (
-            tx.clone(),
-            permits.clone(),
-            settings.clone(),
-            source.clone(),
-        );
-        tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let result = query_target(&target, &settings, &source, &tx).await;
-            let _ = tx.send(Event::Done(target, result)).await;
+    let several = targets.len() > 1;
+    let mut output = Output::new(format, stdout.lock(), columns, width, several);
+    let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
+    let connect = settings.clone();
+    let fleet = Fleet::new(move |target| connect.client(target))
+        .concurrency(settings.concurrency)
+        .per_host_deadline(settings.host_deadline)
+        .retry(RetryPolicy {
+            attempts: settings.retries + 1,
+            ..RetryPolicy::default()
         });
-    }
-    drop(tx);
-    let mut failed = 0usize;
+    let started = std::time::Instant::now();
+    let mut events: FleetStream<Vec<Record>> = match &source {
+        Source::Class(_) | Source::Query { .. } => {
+            let source = source.clone();
+            fleet.map(targets, move |client| {
+                let source = source.clone();
+                async move { enumerate_records(&client, &source).await }
+            })
+        }
+        Source::ServerSessionsWithConnections | Source::LogonSessionsWithProcesses => {
+            let source = source.clone();
+            fleet.map(targets, move |client| {
+                let source = source.clone();
+                async move { joins::records(client.target(), &client, &source).await }
+            })
+        }
+    };
     let mut broken_pipe = false;
-    while let Some(event) = rx.recv().await {
+    while let Some(event) = events.next().await {
         match event {
-            Event::Record(record) if !broken_pipe => {
-                if let Err(e) = output.write(record) {
-                    if e.kind() == io::ErrorKind::BrokenPipe {
-                        broken_pipe = true;
-                    } else {
-                        eprintln!("winrm-sessions: cannot write output: {e}");
-                        return EXIT_FAILED;
+            HostEvent::Item { item: records, .. } => {
+                for record in records {
+                    progress.items += 1;
+                    if broken_pipe {
+                        continue;
+                    }
+                    if let Err(e) = output.write(record) {
+                        if e.kind() == io::ErrorKind::BrokenPipe {
+                            broken_pipe = true;
+                        } else {
+                            eprintln!("winrm-sessions: cannot write output: {e}");
+                            return EXIT_FAILED;
+                        }
                     }
                 }
             }
-            Event::Record(_) => {}
-            Event::ItemError(target, error) => {
-                eprintln!(
-                    "winrm-sessions: {target}: skipped an item: {}",
-                    error.without_target()
-                );
+            HostEvent::Done { target, .. } => {
+                progress.ok += 1;
+                if !broken_pipe {
+                    let _ = output.host_done(&target);
+                }
             }
-            Event::Done(target, Err(error)) => {
-                failed += 1;
+            HostEvent::Failed { target, error } | HostEvent::ItemError { target, error } => {
+                progress.failed += 1;
+                progress.clear();
                 eprintln!("winrm-sessions: {target}: {}", error.without_target());
             }
-            Event::Done(_, Ok(())) => {}
+            _ => {}
         }
+        progress.draw();
     }
+    progress.clear();
     if !broken_pipe
         && let Err(e) = output.finish()
         && e.kind() != io::ErrorKind::BrokenPipe
@@ -412,50 +428,82 @@ pub async fn audit(
         eprintln!("winrm-sessions: cannot write output: {e}");
         return EXIT_FAILED;
     }
+    if several {
+        eprintln!(
+            "{} host(s) answered, {} failed; {} record(s) in {:.1} s",
+            progress.ok,
+            progress.failed,
+            progress.items,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let _ = io::stderr().flush();
-    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+    if progress.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
-async fn query_target(
-    target: &str,
-    settings: &Settings,
+/// Counts of a run, and the progress line on stderr when it is a terminal.
+struct Progress {
+    total: usize,
+    ok: usize,
+    failed: usize,
+    items: usize,
+    visible: bool,
+}
+
+impl Progress {
+    fn new(total: usize, visible: bool) -> Self {
+        Self {
+            total,
+            ok: 0,
+            failed: 0,
+            items: 0,
+            visible,
+        }
+    }
+
+    fn draw(&self) {
+        if !self.visible {
+            return;
+        }
+        let done = self.ok + self.failed;
+        let filled = done * 30 / self.total.max(1);
+        eprint!(
+            "\r\x1b[K[{}{}] {done}/{} hosts, {} failed, {} records",
+            "#".repeat(filled),
+            ".".repeat(30 - filled),
+            self.total,
+            self.failed,
+            self.items
+        );
+        let _ = io::stderr().flush();
+    }
+
+    fn clear(&self) {
+        if self.visible {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// One host's enumeration as records (typed through the class structs). An item that does not
+/// fit its class fails the host: nothing is dropped silently.
+async fn enumerate_records(
+    client: &Client,
     source: &Source,
-    tx: &mpsc::Sender<Event>,
-) -> winrm_sessions::Result<()> {
-    let client = settings.client(target)?;
+) -> winrm_sessions::Result<Vec<Record>> {
     let mut stream: Enumeration<Instance> = match source {
         Source::Class(class) => client.enumerate_class(class),
         Source::Query { namespace, wql } => client.query(namespace, wql.clone()),
-        Source::ServerSessionsWithConnections | Source::LogonSessionsWithProcesses => {
-            return joins::send_joined(target, &client, source, tx).await;
-        }
+        _ => return Ok(Vec::new()),
     };
-    let mut bad_items = 0usize;
-    while let Some(item) = stream.next().await {
-        let instance = match item {
-            Ok(instance) => instance,
-            Err(e) => return Err(e),
-        };
-        match typed_record(&instance) {
-            Ok(fields) => {
-                let record = Record::new(target, instance.class_name(), fields);
-                if tx.send(Event::Record(record)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                bad_items += 1;
-                let error = winrm_sessions::Error::from(e).with_target(target);
-                let _ = tx.send(Event::ItemError(target.to_owned(), error)).await;
-            }
-        }
+    let mut records = Vec::new();
+    while let Some(instance) = stream.try_next().await? {
+        let fields = typed_record(&instance).map_err(winrm_sessions::Error::from)?;
+        records.push(Record::new(client.target(), instance.class_name(), fields));
     }
-    if bad_items > 0 {
-        return Err(winrm_sessions::Error::new(
-            winrm_sessions::ErrorKind::Protocol(format!(
-                "{bad_items} item(s) did not match their class and were not printed"
-            )),
-        ));
-    }
-    Ok(())
+    Ok(records)
 }

@@ -91,6 +91,30 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// A host has answered completely: with several targets, its table is printed now rather
+    /// than at the end (CSV needs every record for its header and waits).
+    pub fn host_done(&mut self, target: &str) -> io::Result<()> {
+        if self.format != Format::Table || !self.multiple_targets {
+            return Ok(());
+        }
+        let (mine, others): (Vec<Record>, Vec<Record>) = std::mem::take(&mut self.buffered)
+            .into_iter()
+            .partition(|r| r.get("PSComputerName").and_then(|v| v.as_str()) == Some(target));
+        self.buffered = others;
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let rest = std::mem::replace(&mut self.buffered, mine);
+        writeln!(self.out, "== {target} ==")?;
+        let multiple = std::mem::replace(&mut self.multiple_targets, false);
+        let result = self.write_tables();
+        self.multiple_targets = multiple;
+        self.buffered = rest;
+        writeln!(self.out)?;
+        self.out.flush()?;
+        result
+    }
+
     pub fn finish(mut self) -> io::Result<W> {
         match self.format {
             Format::Json => {}

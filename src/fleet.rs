@@ -1,0 +1,394 @@
+//! Many hosts at once: one configuration, a bounded number of hosts in flight, a deadline per
+//! host, retries with backoff for what is worth retrying, and outcomes streamed as they arrive.
+//!
+//! ```no_run
+//! # async fn run() -> winrm_sessions::Result<()> {
+//! use futures_util::StreamExt;
+//! use winrm_sessions::fleet::{Fleet, HostEvent};
+//! use winrm_sessions::{Client, Credentials, classes::SmbSession};
+//!
+//! let credentials = Credentials::new(r"CORP\auditor", "secret");
+//! let fleet = Fleet::new(move |target| Client::builder(target).credentials(credentials.clone()).build())
+//!     .concurrency(64);
+//! let mut events = fleet.enumerate::<SmbSession>(["fs01", "fs02", "fs03"]);
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         HostEvent::Item { target, item } => println!("{target}: {}", item.session_id),
+//!         HostEvent::Failed { target, error } => eprintln!("{target}: {error}"),
+//!         HostEvent::Done { target, items, .. } => eprintln!("{target}: {items} sessions"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Dropping the stream cancels the hosts still running; their open enumerations are released.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::cim::{CimClass, FromInstance};
+use crate::client::{Client, Enumeration};
+use crate::error::{Error, ErrorKind, Result};
+
+type Connect = dyn Fn(&str) -> Result<Client> + Send + Sync;
+
+/// What happened on one host.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HostEvent<T> {
+    /// An item from a host.
+    Item {
+        /// The target, as given.
+        target: String,
+        /// The item.
+        item: T,
+    },
+    /// One item of a host did not fit its type; the host goes on.
+    ItemError {
+        /// The target.
+        target: String,
+        /// What did not fit.
+        error: Error,
+    },
+    /// The host failed (after retries, or at its deadline). Items it sent before failing were
+    /// delivered; a retry never repeats an item.
+    Failed {
+        /// The target.
+        target: String,
+        /// Why, naming the target.
+        error: Error,
+    },
+    /// The host answered completely.
+    Done {
+        /// The target.
+        target: String,
+        /// Items it sent.
+        items: usize,
+        /// How long it took, retries included.
+        elapsed: Duration,
+    },
+}
+
+/// When to try a host again: only for errors that are worth it ([`Error::is_retryable`]: a
+/// refused or failed connection, a timeout, a quota fault) and only when nothing was delivered
+/// yet in that attempt. Never for authentication failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// Pause before the first retry; doubled each time.
+    pub backoff: Duration,
+    /// Longest pause.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `retry` (1-based), with a jitter of up to a quarter that
+    /// spreads hosts apart (derived from the target, so runs are reproducible).
+    fn pause(&self, retry: u32, target: &str) -> Duration {
+        let base = self
+            .backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.max_backoff);
+        let hash = target
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        base + base / 4 * (hash % 100) / 100
+    }
+}
+
+/// Runs the same work on many hosts.
+#[derive(Clone)]
+#[must_use]
+pub struct Fleet {
+    connect: Arc<Connect>,
+    concurrency: usize,
+    deadline: Duration,
+    retry: RetryPolicy,
+}
+
+impl Fleet {
+    /// A fleet whose clients come from `connect` (the target as given → a client).
+    /// Defaults: 32 hosts at a time, 5 minutes per host, [`RetryPolicy::default`].
+    pub fn new(connect: impl Fn(&str) -> Result<Client> + Send + Sync + 'static) -> Self {
+        Self {
+            connect: Arc::new(connect),
+            concurrency: 32,
+            deadline: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Hosts in flight at once (at least 1).
+    pub fn concurrency(mut self, hosts: usize) -> Self {
+        self.concurrency = hosts.max(1);
+        self
+    }
+
+    /// How long one host may take, retries included; past it the host fails with a timeout.
+    pub fn per_host_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Enumerates a typed class on every target.
+    pub fn enumerate<T>(
+        &self,
+        targets: impl IntoIterator<Item = impl Into<String>>,
+    ) -> FleetStream<T>
+    where
+        T: CimClass + FromInstance + Send + 'static,
+    {
+        self.run(targets, |client: &Client| client.enumerate::<T>())
+    }
+
+    /// Runs an enumeration of your choice (a class, a query, associations) on every target.
+    pub fn run<T, F>(
+        &self,
+        targets: impl IntoIterator<Item = impl Into<String>>,
+        make: F,
+    ) -> FleetStream<T>
+    where
+        T: FromInstance + Send + 'static,
+        F: Fn(&Client) -> Enumeration<T> + Send + Sync + 'static,
+    {
+        let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
+        // Bounded: a slow consumer slows the hosts instead of growing memory.
+        let (tx, rx) = mpsc::channel(1024);
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let make = Arc::new(make);
+        let mut tasks = JoinSet::new();
+        for target in targets {
+            let (tx, permits, make, fleet) =
+                (tx.clone(), permits.clone(), make.clone(), self.clone());
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                let started = Instant::now();
+                let outcome =
+                    tokio::time::timeout(fleet.deadline, fleet.host(&target, &*make, &tx)).await;
+                let event = match outcome {
+                    Ok(Ok(items)) => HostEvent::Done {
+                        target: target.clone(),
+                        items,
+                        elapsed: started.elapsed(),
+                    },
+                    Ok(Err(error)) => HostEvent::Failed {
+                        error: error.with_target(target.clone()),
+                        target,
+                    },
+                    Err(_) => HostEvent::Failed {
+                        error: Error::new(ErrorKind::Timeout {
+                            phase: "within the per-host deadline",
+                            after: fleet.deadline,
+                        })
+                        .with_target(target.clone()),
+                        target,
+                    },
+                };
+                let _ = tx.send(event).await;
+            });
+        }
+        FleetStream { rx, _tasks: tasks }
+    }
+
+    /// Runs `work` on every target's client (with retries and the deadline) and delivers its
+    /// result as one item per host: for work that is not a single enumeration, such as joins.
+    pub fn map<R, F, Fut>(
+        &self,
+        targets: impl IntoIterator<Item = impl Into<String>>,
+        work: F,
+    ) -> FleetStream<R>
+    where
+        R: Send + 'static,
+        F: Fn(Client) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<R>> + Send,
+    {
+        let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
+        let (tx, rx) = mpsc::channel(1024);
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let work = Arc::new(work);
+        let mut tasks = JoinSet::new();
+        for target in targets {
+            let (tx, permits, work, fleet) =
+                (tx.clone(), permits.clone(), work.clone(), self.clone());
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                let started = Instant::now();
+                let attempts = async {
+                    let client = (fleet.connect)(&target)?;
+                    let mut attempt = 1;
+                    loop {
+                        match work(client.clone()).await {
+                            Ok(result) => return Ok(result),
+                            Err(e) if e.is_retryable() && attempt < fleet.retry.attempts => {
+                                tokio::time::sleep(fleet.retry.pause(attempt, &target)).await;
+                                attempt += 1;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                let events = match tokio::time::timeout(fleet.deadline, attempts).await {
+                    Ok(Ok(item)) => vec![
+                        HostEvent::Item {
+                            target: target.clone(),
+                            item,
+                        },
+                        HostEvent::Done {
+                            target: target.clone(),
+                            items: 1,
+                            elapsed: started.elapsed(),
+                        },
+                    ],
+                    Ok(Err(error)) => vec![HostEvent::Failed {
+                        error: error.with_target(target.clone()),
+                        target,
+                    }],
+                    Err(_) => vec![HostEvent::Failed {
+                        error: Error::new(ErrorKind::Timeout {
+                            phase: "within the per-host deadline",
+                            after: fleet.deadline,
+                        })
+                        .with_target(target.clone()),
+                        target,
+                    }],
+                };
+                for event in events {
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        FleetStream { rx, _tasks: tasks }
+    }
+
+    /// One host, with retries; returns the number of items delivered.
+    async fn host<T, F>(
+        &self,
+        target: &str,
+        make: &F,
+        tx: &mpsc::Sender<HostEvent<T>>,
+    ) -> Result<usize>
+    where
+        T: FromInstance,
+        F: Fn(&Client) -> Enumeration<T>,
+    {
+        let client = (self.connect)(target)?;
+        let mut delivered = 0usize;
+        let mut attempt = 1;
+        loop {
+            let mut stream = make(&client);
+            let mut this_attempt = 0usize;
+            let failure = loop {
+                match stream.next().await {
+                    None => return Ok(delivered),
+                    Some(Ok(item)) => {
+                        this_attempt += 1;
+                        delivered += 1;
+                        let event = HostEvent::Item {
+                            target: target.to_owned(),
+                            item,
+                        };
+                        if tx.send(event).await.is_err() {
+                            return Ok(delivered); // the consumer went away: stop
+                        }
+                    }
+                    Some(Err(error)) if matches!(error.kind(), ErrorKind::Decode(_)) => {
+                        // One item did not fit its type: report it and go on.
+                        let event = HostEvent::ItemError {
+                            target: target.to_owned(),
+                            error,
+                        };
+                        if tx.send(event).await.is_err() {
+                            return Ok(delivered);
+                        }
+                    }
+                    Some(Err(error)) => break error,
+                }
+            };
+            if !failure.is_retryable() || this_attempt > 0 || attempt >= self.retry.attempts {
+                return Err(failure);
+            }
+            tracing::debug!(%target, attempt, error = %failure, "Retrying host");
+            tokio::time::sleep(self.retry.pause(attempt, target)).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// The events of a fleet run, as they arrive; the stream ends when every host is done.
+/// Dropping it cancels the hosts still running.
+pub struct FleetStream<T> {
+    rx: mpsc::Receiver<HostEvent<T>>,
+    _tasks: JoinSet<()>,
+}
+
+impl<T> Stream for FleetStream<T> {
+    type Item = HostEvent<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HostEvent<T>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+        };
+        let p1 = policy.pause(1, "fs01");
+        let p2 = policy.pause(2, "fs01");
+        let p4 = policy.pause(4, "fs01");
+        assert!(
+            p1 >= Duration::from_millis(100) && p1 <= Duration::from_millis(125),
+            "{p1:?}"
+        );
+        assert!(
+            p2 >= Duration::from_millis(200) && p2 <= Duration::from_millis(250),
+            "{p2:?}"
+        );
+        assert!(
+            p4 >= Duration::from_millis(300) && p4 <= Duration::from_millis(375),
+            "{p4:?}"
+        );
+        assert_eq!(
+            policy.pause(3, "fs01"),
+            policy.pause(3, "fs01"),
+            "reproducible"
+        );
+    }
+}

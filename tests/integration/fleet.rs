@@ -1,0 +1,206 @@
+//! Many hosts at once: good ones, a slow one, one refusing connections, one refusing the
+//! password; retries only where they help; cancellation releases open enumerations.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use winrm_sessions::classes::SmbSession;
+use winrm_sessions::fleet::{Fleet, HostEvent, RetryPolicy};
+use winrm_sessions::testing::{FixtureServer, FixtureSet};
+use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
+
+use crate::support::{Behavior, demo_fixtures, hostile_server, soap};
+
+async fn server(latency: Duration, password: &str) -> FixtureServer {
+    FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+        .credentials("demo", password)
+        .latency(latency)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn fleet() -> Fleet {
+    Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "demo"))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+    })
+    .concurrency(8)
+    .per_host_deadline(Duration::from_secs(2))
+    .retry(RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(100),
+    })
+}
+
+#[tokio::test]
+async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected() {
+    let good: Vec<FixtureServer> =
+        futures_util::future::join_all((0..3).map(|_| server(Duration::ZERO, "demo"))).await;
+    let slow = server(Duration::from_secs(5), "demo").await;
+    let wrong_password = server(Duration::ZERO, "another").await;
+    let refusing = "http://127.0.0.1:9/wsman".to_owned();
+    let mut targets: Vec<String> = good.iter().map(|s| s.url().to_owned()).collect();
+    targets.extend([
+        slow.url().to_owned(),
+        wrong_password.url().to_owned(),
+        refusing.clone(),
+    ]);
+
+    let started = Instant::now();
+    let mut events = fleet().enumerate::<SmbSession>(targets.clone());
+    let mut items = 0;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    while let Some(event) = events.next().await {
+        match event {
+            HostEvent::Item { .. } => items += 1,
+            HostEvent::Done { target, items, .. } => done.push((target, items)),
+            HostEvent::Failed { target, error } => failed.push((target, error)),
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(items, 21, "seven sessions from each good host");
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|(_, n)| *n == 7));
+    assert_eq!(failed.len(), 3);
+    let error_of = |t: &str| &failed.iter().find(|(target, _)| target == t).unwrap().1;
+    assert!(
+        error_of(slow.url()).is_timeout(),
+        "{:?}",
+        error_of(slow.url())
+    );
+    assert!(error_of(wrong_password.url()).is_authentication());
+    assert!(error_of(&refusing).is_connect());
+    for (target, error) in &failed {
+        assert_eq!(
+            error.target(),
+            Some(target.as_str()),
+            "each error names its host"
+        );
+    }
+    // The slow host is cut at its 2 s deadline, not waited for.
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_quota_fault_is_retried_and_items_are_not_repeated() {
+    let quota = concat!(
+        r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value>"#,
+        r#"<s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="">The WS-Management service cannot process the request. This user is allowed a maximum number of 15 concurrent operations, which has been exceeded.</s:Text></s:Reason>"#,
+        r#"<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150859174" Machine="fs01"/></s:Detail></s:Fault></s:Body></s:Envelope>"#
+    );
+    let item = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:SessionId>77</p:SessionId></p:MSFT_SmbSession>"#;
+    let page = soap(&format!(
+        "<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items>{item}</w:Items><w:EndOfSequence/></n:EnumerateResponse>"
+    ));
+    let (url, _server) = hostile_server(move |n| {
+        if n == 0 {
+            Behavior::Raw(format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\n\r\n{quota}",
+                quota.len()
+            ))
+        } else {
+            Behavior::Soap(page.clone())
+        }
+    })
+    .await;
+    let fleet = Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(Auth::Basic)
+            .danger_allow_basic_over_http(true)
+            .build()
+    })
+    .retry(RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(40),
+    });
+    let events: Vec<_> = fleet.enumerate::<SmbSession>([url]).collect().await;
+    let items: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            HostEvent::Item { item, .. } => Some(item.session_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(items, [77]);
+    assert!(matches!(
+        events.last(),
+        Some(HostEvent::Done { items: 1, .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_authentication_failure_is_never_retried() {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let (url, _server) = hostile_server(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"WSMAN\"\r\nContent-Length: 0\r\n\r\n".into())
+    })
+    .await;
+    let fleet = Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "wrong"))
+            .auth(Auth::Basic)
+            .danger_allow_basic_over_http(true)
+            .build()
+    });
+    let events: Vec<_> = fleet.enumerate::<SmbSession>([url]).collect().await;
+    assert!(matches!(&events[0], HostEvent::Failed { error, .. } if error.is_authentication()));
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "one attempt: an account is not locked out by retries"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_hosts_and_releases_their_enumerations() {
+    let slow = server(Duration::from_millis(300), "demo").await;
+    let mut events = fleet()
+        .per_host_deadline(Duration::from_secs(30))
+        .enumerate::<SmbSession>([slow.url().to_owned()]);
+    // The first item comes with the Enumerate; a Pull is then in flight.
+    loop {
+        match events.next().await.unwrap() {
+            HostEvent::Item { .. } => break,
+            other => assert!(!matches!(other, HostEvent::Failed { .. }), "{other:?}"),
+        }
+    }
+    drop(events);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slow.stats().releases == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        slow.stats().releases,
+        1,
+        "the open enumeration was released"
+    );
+}
+
+#[tokio::test]
+async fn the_per_host_deadline_is_a_timeout_error() {
+    let slow = server(Duration::from_secs(3), "demo").await;
+    let events: Vec<_> = fleet()
+        .per_host_deadline(Duration::from_millis(500))
+        .enumerate::<SmbSession>([slow.url().to_owned()])
+        .collect()
+        .await;
+    let HostEvent::Failed { error, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert!(
+        matches!(error.kind(), ErrorKind::Timeout { .. }) && error.is_retryable(),
+        "{error:?}"
+    );
+}
