@@ -54,7 +54,9 @@ struct Inner {
     endpoint: url::Url,
     settings: HttpSettings,
     mechanism: Mechanism,
-    shared: reqwest::Client,
+    /// The pool for stateless mechanisms, built on first use (building a client costs a few
+    /// milliseconds of TLS setup, which adds up over a fleet that only needs sessions).
+    shared: std::sync::OnceLock<reqwest::Client>,
     idle: Mutex<Vec<NegotiateSession>>,
     /// Sees every exchange in clear (the recorder).
     hook: Option<Arc<dyn crate::record::ExchangeHook>>,
@@ -179,7 +181,7 @@ impl HttpTransport {
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint: config.endpoint.clone(),
-                shared: settings.client(false)?,
+                shared: std::sync::OnceLock::new(),
                 settings,
                 mechanism,
                 idle: Mutex::new(Vec::new()),
@@ -221,9 +223,14 @@ impl HttpTransport {
         authorization: Option<HeaderValue>,
     ) -> Result<Bytes> {
         let settings = &self.inner.settings;
-        let mut request = self
-            .inner
-            .shared
+        let shared = match self.inner.shared.get() {
+            Some(client) => client,
+            None => {
+                let client = settings.client(false)?;
+                self.inner.shared.get_or_init(|| client)
+            }
+        };
+        let mut request = shared
             .post(self.inner.endpoint.clone())
             .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
             .body(envelope);
