@@ -45,11 +45,16 @@ async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected()
     let slow = server(Duration::from_secs(5), "demo").await;
     let wrong_password = server(Duration::ZERO, "another").await;
     let refusing = "http://127.0.0.1:9/wsman".to_owned();
+    let (garbage, _garbage_server) = hostile_server(|_| {
+        Behavior::Raw("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n<garbage>".into())
+    })
+    .await;
     let mut targets: Vec<String> = good.iter().map(|s| s.url().to_owned()).collect();
     targets.extend([
         slow.url().to_owned(),
         wrong_password.url().to_owned(),
         refusing.clone(),
+        garbage.clone(),
     ]);
 
     let started = Instant::now();
@@ -69,7 +74,7 @@ async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected()
     assert_eq!(items, 21, "seven sessions from each good host");
     assert_eq!(done.len(), 3);
     assert!(done.iter().all(|(_, n)| *n == 7));
-    assert_eq!(failed.len(), 3);
+    assert_eq!(failed.len(), 4);
     let error_of = |t: &str| &failed.iter().find(|(target, _)| target == t).unwrap().1;
     assert!(
         error_of(slow.url()).is_timeout(),
@@ -78,6 +83,11 @@ async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected()
     );
     assert!(error_of(wrong_password.url()).is_authentication());
     assert!(error_of(&refusing).is_connect());
+    assert!(
+        !error_of(&garbage).is_retryable(),
+        "{:?}",
+        error_of(&garbage)
+    );
     for (target, error) in &failed {
         assert_eq!(
             error.target(),
