@@ -18,20 +18,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Against a stock Windows server on port 5985 the default, [`Auth::Negotiate`], authenticates
+//! with Kerberos or NTLM and seals every message with WinRM message encryption.
+//!
 //! # Layers
 //!
-//! - [`cim`] and [`wsman`] do no I/O: envelopes, parsing, values, the enumeration state
-//!   machine. Bytes in, values out.
-//! - `transport` posts envelopes over HTTP(S); [`Client`] drives the state machines with it.
+//! - [`cim`] and [`wsman`] do no I/O: envelopes, parsing, values, faults, the enumeration state
+//!   machine, WQL building. Bytes in, values out.
+//! - [`auth`]: credentials, the encryption framing (no I/O), channel bindings, and the one seam
+//!   to sspi for NTLM and Kerberos.
+//! - `transport` posts envelopes over HTTP(S) on connection-bound sessions; [`Client`] drives
+//!   the state machines with it: enumerations as streams, `get`, associations, methods, joins.
 //! - [`classes`] holds the typed session classes.
-//! - [`testing`] (feature `testing`) is a loopback server that replays fixtures.
+//! - [`fleet`] runs the same work over many hosts; [`record`] writes exchanges as fixtures.
+//! - [`testing`] (feature `testing`) is a WinRM server on loopback that replays fixtures with
+//!   Negotiate, encryption, Basic, TLS and client certificates.
+//!
+//! Design notes: `docs/design.md` in the repository.
 //!
 //! # Features
 //!
-//! - `cli` (default): the `winrm-sessions` command-line tool. Library users may turn default
-//!   features off.
-//! - `testing`: [`testing::FixtureServer`], a WinRM server on loopback that replays recorded
-//!   fixtures, for the tests of applications built on this crate.
+//! - `cli` (default): the `winrm-sessions` command-line tool (and `testing`, behind `demo`).
+//!   Library users may turn default features off.
+//! - `testing`: [`testing::FixtureServer`], for the tests of applications built on this crate.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
