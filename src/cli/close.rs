@@ -7,8 +7,8 @@ use futures_util::TryStreamExt;
 use serde_json::Value;
 use winrm_sessions::classes::SmbSession;
 
-use super::args::{AuthArg, CloseArgs};
-use super::credentials::{self, UsageError};
+use super::args::CloseArgs;
+use super::credentials::UsageError;
 use super::output::{Output, Record, TableColumns};
 use super::{EXIT_FAILED, EXIT_OK, Settings, usage};
 
@@ -55,15 +55,7 @@ pub async fn run(args: CloseArgs) -> u8 {
             "name the sessions to close: --session-id, --client-computer-name or --client-user-name",
         );
     }
-    let credentials = if args.connection.auth == AuthArg::Certificate {
-        None
-    } else {
-        match credentials::resolve(&args.connection) {
-            Ok(c) => Some(c),
-            Err(UsageError(message)) => return usage(&message),
-        }
-    };
-    let settings = match Settings::from_args(&args.connection, credentials) {
+    let settings = match Settings::resolve(&args.connection) {
         Ok(settings) => settings,
         Err(UsageError(message)) => return usage(&message),
     };

@@ -143,15 +143,7 @@ async fn run(cli: Cli) -> u8 {
         Ok(t) => t,
         Err(UsageError(message)) => return usage(&message),
     };
-    let credentials = if args.connection.auth == AuthArg::Certificate {
-        None
-    } else {
-        match credentials::resolve(&args.connection) {
-            Ok(c) => Some(c),
-            Err(UsageError(message)) => return usage(&message),
-        }
-    };
-    let settings = match Settings::from_args(&args.connection, credentials) {
+    let settings = match Settings::resolve(&args.connection) {
         Ok(mut settings) => {
             settings.record_per_target = targets.len() > 1;
             Arc::new(settings)
@@ -208,6 +200,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The credentials (not for certificate authentication) and everything else of the
+    /// connection options.
+    fn resolve(args: &ConnectionArgs) -> Result<Self, UsageError> {
+        let credentials = if args.auth == AuthArg::Certificate {
+            None
+        } else {
+            Some(credentials::resolve(args)?)
+        };
+        Self::from_args(args, credentials)
+    }
+
     fn from_args(
         args: &ConnectionArgs,
         credentials: Option<Credentials>,
