@@ -319,6 +319,7 @@ impl KerberosClient {
     /// (`tcp://host:88`).
     pub fn new(
         credentials: &Credentials,
+        keytab: Option<&super::keytab::KeytabKey>,
         spn: &str,
         kdc_url: &str,
         timeout: std::time::Duration,
@@ -326,18 +327,30 @@ impl KerberosClient {
         let config = sspi::KerberosConfig::new_with_kdc_url(kdc_url, workstation());
         let mut kerberos = sspi::Kerberos::new_client_from_config(config)
             .map_err(|e| context_error("Kerberos", e))?;
-        // sspi sends a UPN as an enterprise name, which MIT KDCs refuse: use REALM\user.
-        let user = match credentials.user().split_once('@') {
-            Some((name, realm)) if !credentials.user().contains('\\') => {
-                format!("{}\\{name}", realm.to_ascii_uppercase())
-            }
-            _ => credentials.user().to_owned(),
+        let auth_data = match keytab {
+            Some(key) => sspi::Credentials::Keytab(sspi::KeytabIdentity {
+                principal: Username::parse(&down_level(&key.principal)).map_err(|e| {
+                    ContextError {
+                        message: format!("invalid principal {:?}: {e}", key.principal),
+                        credentials_rejected: false,
+                    }
+                })?,
+                key: key.key.to_vec().into(),
+                key_enctype: if key.enctype == 17 {
+                    picky_krb::crypto::CipherSuite::Aes128CtsHmacSha196
+                } else {
+                    picky_krb::crypto::CipherSuite::Aes256CtsHmacSha196
+                },
+            }),
+            None => sspi::Credentials::AuthIdentity(identity_of(
+                &down_level(credentials.user()),
+                credentials.password(),
+            )?),
         };
-        let identity = identity_of(&user, credentials.password())?;
         let handle = kerberos
             .acquire_credentials_handle()
             .with_credential_use(CredentialUse::Outbound)
-            .with_auth_data(&sspi::Credentials::AuthIdentity(identity))
+            .with_auth_data(&auth_data)
             .execute(&mut kerberos)
             .map_err(|e| context_error("Kerberos credentials", e))?;
         Ok(Self {
@@ -347,6 +360,17 @@ impl KerberosClient {
             kdc: KdcTransport { timeout },
             complete: false,
         })
+    }
+}
+
+/// sspi sends a UPN as an enterprise name, which MIT KDCs refuse: `user@REALM` becomes
+/// `REALM\\user`.
+fn down_level(user: &str) -> String {
+    match user.split_once('@') {
+        Some((name, realm)) if !user.contains('\\') => {
+            format!("{}\\{name}", realm.to_ascii_uppercase())
+        }
+        _ => user.to_owned(),
     }
 }
 

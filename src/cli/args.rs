@@ -152,6 +152,10 @@ pub struct ConnectionArgs {
     /// Private key (PEM) of the client certificate
     #[arg(long, value_name = "FILE", requires = "cert_file")]
     pub key_file: Option<PathBuf>,
+    /// Kerberos with the key of --user from this MIT keytab instead of a password (implies
+    /// --auth kerberos)
+    #[arg(long, value_name = "FILE")]
+    pub keytab: Option<PathBuf>,
     /// Kerberos KDC (host, host:port or tcp://host:port) instead of krb5.conf
     #[arg(long, value_name = "HOST")]
     pub kdc: Option<String>,

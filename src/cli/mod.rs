@@ -197,18 +197,26 @@ pub struct Settings {
     spn: Option<String>,
     record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
     record_per_target: bool,
+    keytab: Option<(String, std::path::PathBuf)>,
 }
 
 impl Settings {
     /// The credentials (not for certificate authentication) and everything else of the
     /// connection options.
     fn resolve(args: &ConnectionArgs) -> Result<Self, UsageError> {
-        let credentials = if args.auth == AuthArg::Certificate {
+        let credentials = if args.auth == AuthArg::Certificate || args.keytab.is_some() {
             None
         } else {
             Some(credentials::resolve(args)?)
         };
-        Self::from_args(args, credentials)
+        let mut settings = Self::from_args(args, credentials)?;
+        if let Some(keytab) = &args.keytab {
+            let principal = args.user.clone().ok_or_else(|| {
+                UsageError("--keytab needs --user (the principal, user@REALM)".into())
+            })?;
+            settings.keytab = Some((principal, keytab.clone()));
+        }
+        Ok(settings)
     }
 
     fn from_args(
@@ -266,6 +274,7 @@ impl Settings {
                 }
             },
             record_per_target: false,
+            keytab: None,
         })
     }
 
@@ -288,6 +297,7 @@ impl Settings {
             spn: None,
             record: None,
             record_per_target: false,
+            keytab: None,
         }
     }
 
@@ -298,6 +308,9 @@ impl Settings {
         }
         if let Some((cert, key)) = &self.client_identity {
             builder = builder.client_certificate(cert, key);
+        }
+        if let Some((principal, keytab)) = &self.keytab {
+            builder = builder.kerberos_keytab(principal, keytab);
         }
         builder = builder
             .https(self.https)

@@ -32,6 +32,7 @@ pub struct ClientBuilder {
     spn: Option<String>,
     client_identity: Option<Vec<u8>>,
     hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
+    keytab: Option<(String, PathBuf)>,
 }
 
 impl ClientBuilder {
@@ -54,6 +55,7 @@ impl ClientBuilder {
             spn: None,
             client_identity: None,
             hook: None,
+            keytab: None,
         }
     }
 
@@ -167,6 +169,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Kerberos with the key of `principal` (`user@REALM`) from an MIT keytab instead of a
+    /// password, for accounts that audit on a schedule; sets [`Auth::Kerberos`].
+    pub fn kerberos_keytab(
+        mut self,
+        principal: impl Into<String>,
+        keytab: impl Into<PathBuf>,
+    ) -> Self {
+        let principal = principal.into();
+        self.credentials = Some(Credentials::new(principal.clone(), ""));
+        self.keytab = Some((principal, keytab.into()));
+        self.auth = Auth::Kerberos;
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -218,6 +234,24 @@ impl ClientBuilder {
             spn: self.spn,
             client_identity: self.client_identity,
             hook: self.hook,
+            keytab: match &self.keytab {
+                None => None,
+                Some((principal, path)) => {
+                    let data = std::fs::read(path).map_err(|e| {
+                        Error::config(format!("cannot read keytab {}: {e}", path.display()))
+                    })?;
+                    let keys = crate::auth::keytab::parse(&data)
+                        .map_err(|e| Error::config(e.to_string()))?;
+                    Some(
+                        crate::auth::keytab::key_for(&keys, principal).ok_or_else(|| {
+                            Error::config(format!(
+                                "no AES key for {principal} in keytab {}",
+                                path.display()
+                            ))
+                        })?,
+                    )
+                }
+            },
         };
         let transport = HttpTransport::new(&config)?;
         Ok(Client {

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub spn: Option<String>,
     /// PEM certificate chain followed by its private key, for certificate authentication.
     pub client_identity: Option<Vec<u8>>,
+    /// A keytab key for Kerberos (instead of the password).
+    pub keytab: Option<crate::auth::keytab::KeytabKey>,
     /// Sees every exchange in clear (recording).
     pub hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
 }

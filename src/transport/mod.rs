@@ -60,6 +60,8 @@ struct Inner {
     idle: Mutex<Vec<NegotiateSession>>,
     /// Sees every exchange in clear (the recorder).
     hook: Option<Arc<dyn crate::record::ExchangeHook>>,
+    /// A keytab key for Kerberos instead of the password.
+    keytab: Option<crate::auth::keytab::KeytabKey>,
     /// Negotiate found Kerberos unusable (no KDC, unknown SPN): later sessions go to NTLM.
     kerberos_unusable: std::sync::atomic::AtomicBool,
 }
@@ -186,6 +188,7 @@ impl HttpTransport {
                 mechanism,
                 idle: Mutex::new(Vec::new()),
                 hook: config.hook.clone(),
+                keytab: config.keytab.clone(),
                 kerberos_unusable: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -280,7 +283,16 @@ impl HttpTransport {
                     .settings
                     .connect_timeout
                     .max(std::time::Duration::from_secs(5));
-                Box::new(KerberosClient::new(credentials, spn, kdc_url, timeout).map_err(failed)?)
+                Box::new(
+                    KerberosClient::new(
+                        credentials,
+                        self.inner.keytab.as_ref(),
+                        spn,
+                        kdc_url,
+                        timeout,
+                    )
+                    .map_err(failed)?,
+                )
             }
         })
     }

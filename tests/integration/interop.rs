@@ -146,6 +146,7 @@ struct Realm {
     kdc: String,
     krb5_config: String,
     keytab: String,
+    user_keytab: String,
 }
 
 impl Drop for Realm {
@@ -176,6 +177,7 @@ fn realm() -> Realm {
         kdc: field("kdc"),
         krb5_config: field("krb5_config"),
         keytab: field("keytab"),
+        user_keytab: field("user_keytab"),
         child,
     }
 }
@@ -285,5 +287,36 @@ async fn kerberos_failures_are_explained() {
     assert!(
         unknown_spn.to_string().contains("service principal"),
         "{unknown_spn}"
+    );
+}
+
+#[tokio::test]
+async fn kerberos_from_a_keytab_without_a_password() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    let client = Client::builder(&server.url)
+        .kerberos_keytab("alice@WINRM.TEST", &realm.user_keytab)
+        .kdc(realm.kdc.clone())
+        .spn("HTTP/winrm.example.test")
+        .build()
+        .unwrap();
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    let missing = Client::builder(&server.url)
+        .kerberos_keytab("bob@WINRM.TEST", &realm.user_keytab)
+        .kdc(realm.kdc.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("no AES key for bob@WINRM.TEST"),
+        "{missing}"
     );
 }

@@ -34,6 +34,7 @@ def main():
     krb5_conf = os.path.join(work, "krb5.conf")
     kdc_conf = os.path.join(work, "kdc.conf")
     keytab = os.path.join(work, "http.keytab")
+    user_keytab = os.path.join(work, "alice.keytab")
     with open(krb5_conf, "w") as f:
         f.write(
             "[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n"
@@ -53,6 +54,8 @@ def main():
     run("kadmin.local", "-r", REALM, "-q", "addprinc +requires_preauth -pw %s alice" % password)
     run("kadmin.local", "-r", REALM, "-q", "addprinc -randkey %s" % SERVICE)
     run("kadmin.local", "-r", REALM, "-q", "ktadd -k %s %s" % (keytab, SERVICE))
+    # alice's own keys, unchanged, for password-less clients.
+    run("kadmin.local", "-r", REALM, "-q", "ktadd -norandkey -k %s alice" % user_keytab)
     kdc = subprocess.Popen(["krb5kdc", "-n", "-r", REALM], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(*_):
@@ -76,7 +79,7 @@ def main():
                 stop()
             time.sleep(0.05)
     print(json.dumps({"kdc": "127.0.0.1:%d" % port, "krb5_config": krb5_conf, "keytab": keytab,
-                      "realm": REALM, "service": SERVICE}), flush=True)
+                      "user_keytab": user_keytab, "realm": REALM, "service": SERVICE}), flush=True)
     sys.stdin.read()
     stop()
 
