@@ -175,45 +175,11 @@ impl Fleet {
         T: FromInstance + Send + 'static,
         F: Fn(&Client) -> Enumeration<T> + Send + Sync + 'static,
     {
-        let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
-        // Bounded: a slow consumer slows the hosts instead of growing memory.
-        let (tx, rx) = mpsc::channel(1024);
-        let permits = Arc::new(Semaphore::new(self.concurrency));
         let make = Arc::new(make);
-        let mut tasks = JoinSet::new();
-        for target in targets {
-            let (tx, permits, make, fleet) =
-                (tx.clone(), permits.clone(), make.clone(), self.clone());
-            tasks.spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    return;
-                };
-                let started = Instant::now();
-                let outcome =
-                    tokio::time::timeout(fleet.deadline, fleet.host(&target, &*make, &tx)).await;
-                let event = match outcome {
-                    Ok(Ok(items)) => HostEvent::Done {
-                        target: target.clone(),
-                        items,
-                        elapsed: started.elapsed(),
-                    },
-                    Ok(Err(error)) => HostEvent::Failed {
-                        error: error.with_target(target.clone()),
-                        target,
-                    },
-                    Err(_) => HostEvent::Failed {
-                        error: Error::new(ErrorKind::Timeout {
-                            phase: "within the per-host deadline",
-                            after: fleet.deadline,
-                        })
-                        .with_target(target.clone()),
-                        target,
-                    },
-                };
-                let _ = tx.send(event).await;
-            });
-        }
-        FleetStream { rx, _tasks: tasks }
+        self.spawn_hosts(targets, move |fleet, target, tx| {
+            let make = make.clone();
+            async move { fleet.host(&target, &*make, &tx).await }
+        })
     }
 
     /// Runs `work` on every target's client (with retries and the deadline) and delivers its
@@ -228,63 +194,72 @@ impl Fleet {
         F: Fn(Client) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<R>> + Send,
     {
-        let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
+        let work = Arc::new(work);
+        self.spawn_hosts(targets, move |fleet, target, tx| {
+            let work = work.clone();
+            async move {
+                let client = (fleet.connect)(&target)?;
+                let mut attempt = 1;
+                let item = loop {
+                    match work(client.clone()).await {
+                        Ok(result) => break result,
+                        Err(e) if e.is_retryable() && attempt < fleet.retry.attempts => {
+                            tokio::time::sleep(fleet.retry.pause(attempt, &target)).await;
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
+                let _ = tx.send(HostEvent::Item { target, item }).await;
+                Ok(1)
+            }
+        })
+    }
+
+    /// One task per target: waits for a place among the hosts in flight, runs `per_host` within
+    /// the deadline, and reports `Done` (with the count it returns) or `Failed`.
+    fn spawn_hosts<T, F, Fut>(
+        &self,
+        targets: impl IntoIterator<Item = impl Into<String>>,
+        per_host: F,
+    ) -> FleetStream<T>
+    where
+        T: Send + 'static,
+        F: Fn(Fleet, String, mpsc::Sender<HostEvent<T>>) -> Fut,
+        Fut: std::future::Future<Output = Result<usize>> + Send + 'static,
+    {
+        // Bounded: a slow consumer slows the hosts instead of growing memory.
         let (tx, rx) = mpsc::channel(1024);
         let permits = Arc::new(Semaphore::new(self.concurrency));
-        let work = Arc::new(work);
         let mut tasks = JoinSet::new();
-        for target in targets {
-            let (tx, permits, work, fleet) =
-                (tx.clone(), permits.clone(), work.clone(), self.clone());
+        for target in targets.into_iter().map(Into::into) {
+            let work = per_host(self.clone(), target.clone(), tx.clone());
+            let (tx, permits, deadline) = (tx.clone(), permits.clone(), self.deadline);
             tasks.spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return;
                 };
                 let started = Instant::now();
-                let attempts = async {
-                    let client = (fleet.connect)(&target)?;
-                    let mut attempt = 1;
-                    loop {
-                        match work(client.clone()).await {
-                            Ok(result) => return Ok(result),
-                            Err(e) if e.is_retryable() && attempt < fleet.retry.attempts => {
-                                tokio::time::sleep(fleet.retry.pause(attempt, &target)).await;
-                                attempt += 1;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                };
-                let events = match tokio::time::timeout(fleet.deadline, attempts).await {
-                    Ok(Ok(item)) => vec![
-                        HostEvent::Item {
-                            target: target.clone(),
-                            item,
-                        },
-                        HostEvent::Done {
-                            target: target.clone(),
-                            items: 1,
-                            elapsed: started.elapsed(),
-                        },
-                    ],
-                    Ok(Err(error)) => vec![HostEvent::Failed {
+                let event = match tokio::time::timeout(deadline, work).await {
+                    Ok(Ok(items)) => HostEvent::Done {
+                        target,
+                        items,
+                        elapsed: started.elapsed(),
+                    },
+                    Ok(Err(error)) => HostEvent::Failed {
                         error: error.with_target(target.clone()),
                         target,
-                    }],
-                    Err(_) => vec![HostEvent::Failed {
+                    },
+                    Err(_) => HostEvent::Failed {
                         error: Error::new(ErrorKind::Timeout {
                             phase: "within the per-host deadline",
-                            after: fleet.deadline,
+                            after: deadline,
                         })
                         .with_target(target.clone()),
                         target,
-                    }],
+                    },
                 };
-                for event in events {
-                    if tx.send(event).await.is_err() {
-                        return;
-                    }
-                }
+                let _ = tx.send(event).await;
             });
         }
         FleetStream { rx, _tasks: tasks }
