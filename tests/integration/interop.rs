@@ -240,50 +240,32 @@ async fn kerberos_failures_are_explained() {
         ("KRB5_CONFIG", &realm.krb5_config),
         ("KRB5_KTNAME", &realm.keytab),
     ]);
-    let wrong = kerberos_client(
-        &server.url,
-        &realm,
-        Auth::Kerberos,
-        "alice@WINRM.TEST",
-        "wrong",
-        "HTTP/winrm.example.test",
-    )
-    .enumerate::<SmbSession>()
-    .try_collect::<Vec<_>>()
-    .await
-    .unwrap_err();
+    let error = |user: &'static str, password: &'static str, spn: &'static str| {
+        let client = kerberos_client(&server.url, &realm, Auth::Kerberos, user, password, spn);
+        async move {
+            client
+                .enumerate::<SmbSession>()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap_err()
+        }
+    };
+    let wrong = error("alice@WINRM.TEST", "wrong", "HTTP/winrm.example.test").await;
     assert!(
         wrong.is_authentication() && !wrong.is_retryable(),
         "{wrong:?}"
     );
-    let unknown_user = kerberos_client(
-        &server.url,
-        &realm,
-        Auth::Kerberos,
-        "mallory@WINRM.TEST",
-        "x",
-        "HTTP/winrm.example.test",
-    )
-    .enumerate::<SmbSession>()
-    .try_collect::<Vec<_>>()
-    .await
-    .unwrap_err();
+    let unknown_user = error("mallory@WINRM.TEST", "x", "HTTP/winrm.example.test").await;
     assert!(
         unknown_user.to_string().contains("does not know this user"),
         "{unknown_user}"
     );
-    let unknown_spn = kerberos_client(
-        &server.url,
-        &realm,
-        Auth::Kerberos,
+    let unknown_spn = error(
         "alice@WINRM.TEST",
         "Alice-Passw0rd!",
         "HTTP/nowhere.example.test",
     )
-    .enumerate::<SmbSession>()
-    .try_collect::<Vec<_>>()
-    .await
-    .unwrap_err();
+    .await;
     assert!(
         unknown_spn.to_string().contains("service principal"),
         "{unknown_spn}"
