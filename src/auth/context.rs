@@ -98,6 +98,12 @@ pub trait SecurityContext: Send {
     /// Binds the authentication to the TLS channel (`tls-server-end-point:<hash>`); call before
     /// the step that authenticates.
     fn set_channel_bindings(&mut self, _application_data: &[u8]) {}
+    /// True when the first token must already carry the channel bindings (Kerberos: the
+    /// AP-REQ is the first and only client token), so on HTTPS the session learns the server's
+    /// certificate before the first step.
+    fn needs_channel_bindings_first(&self) -> bool {
+        false
+    }
     /// True when a step may block on the network (Kerberos talks to the KDC): the session then
     /// runs it on the blocking pool.
     fn is_blocking(&self) -> bool {
@@ -311,6 +317,8 @@ pub struct KerberosClient {
     credentials: Option<sspi::CredentialsBuffers>,
     spn: String,
     kdc: KdcTransport,
+    /// `tls-server-end-point:<hash>` on HTTPS, passed with the first step.
+    channel_bindings: Option<Vec<u8>>,
     complete: bool,
 }
 
@@ -358,6 +366,7 @@ impl KerberosClient {
             credentials: handle.credentials_handle,
             spn: spn.to_owned(),
             kdc: KdcTransport { timeout },
+            channel_bindings: None,
             complete: false,
         })
     }
@@ -383,6 +392,12 @@ impl SecurityContext for KerberosClient {
             input.unwrap_or_default().to_vec(),
             BufferType::Token,
         )];
+        if let (None, Some(application_data)) = (input, &self.channel_bindings) {
+            input_buffers.push(SecurityBuffer::new(
+                sec_channel_bindings(application_data),
+                BufferType::ChannelBindings,
+            ));
+        }
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut builder = self
             .kerberos
@@ -426,6 +441,25 @@ impl SecurityContext for KerberosClient {
     fn is_blocking(&self) -> bool {
         true
     }
+
+    fn set_channel_bindings(&mut self, application_data: &[u8]) {
+        self.channel_bindings = Some(application_data.to_vec());
+    }
+
+    fn needs_channel_bindings_first(&self) -> bool {
+        true
+    }
+}
+
+/// `SEC_CHANNEL_BINDINGS` with application data only: eight `u32` (no initiator or acceptor
+/// address; the application data right after the structure), then the data.
+fn sec_channel_bindings(application_data: &[u8]) -> Vec<u8> {
+    const STRUCT_LEN: u32 = 32;
+    let mut out = vec![0u8; 24];
+    out.extend_from_slice(&(application_data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&STRUCT_LEN.to_le_bytes());
+    out.extend_from_slice(application_data);
+    out
 }
 
 /// The acceptor side of NTLM, for the fixture server: one expected user and password.

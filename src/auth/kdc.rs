@@ -29,24 +29,43 @@ impl NetworkClient for KdcTransport {
                 request.url, request.protocol
             )));
         }
-        let host = request.url.host_str().unwrap_or_default();
-        let port = request.url.port().unwrap_or(88);
-        let addresses: Vec<_> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| error(format!("cannot resolve KDC {host}:{port}: {e}")))?
-            .collect();
-        let mut last = None;
-        for address in addresses {
-            match exchange(address, &request.data, self.timeout) {
-                Ok(reply) => return Ok(reply),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(error(format!(
-            "cannot reach the KDC at {host}:{port}: {}",
-            last.map_or_else(|| "no address".to_owned(), |e| e.to_string())
-        )))
+        send_framed(&request.url, &request.data, self.timeout).map_err(error)
     }
+}
+
+/// Sends one KDC message (DER, no length prefix) to `kdc_url` (`tcp://host:port`) and returns
+/// the reply without its prefix.
+pub(crate) fn send(kdc_url: &str, message: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let url = url::Url::parse(kdc_url).map_err(|e| format!("bad KDC URL {kdc_url}: {e}"))?;
+    if url.scheme() != "tcp" {
+        return Err(format!("KDC URL {kdc_url}: only tcp:// is supported"));
+    }
+    let length = u32::try_from(message.len()).map_err(|_| "KDC request too large".to_owned())?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    let mut reply = send_framed(&url, &framed, timeout)?;
+    reply.drain(..4);
+    Ok(reply)
+}
+
+fn send_framed(url: &url::Url, data: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let port = url.port().unwrap_or(88);
+    let addresses: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve KDC {host}:{port}: {e}"))?
+        .collect();
+    let mut last = None;
+    for address in addresses {
+        match exchange(address, data, timeout) {
+            Ok(reply) => return Ok(reply),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(format!(
+        "cannot reach the KDC at {host}:{port}: {}",
+        last.map_or_else(|| "no address".to_owned(), |e| e.to_string())
+    ))
 }
 
 /// One request (already carrying its 4-byte length prefix) and its reply, prefix included.

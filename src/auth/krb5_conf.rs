@@ -9,6 +9,8 @@ use std::collections::HashMap;
 pub struct Krb5Config {
     /// `[libdefaults] default_realm`.
     pub default_realm: Option<String>,
+    /// `[libdefaults] default_ccache_name`.
+    pub default_ccache_name: Option<String>,
     /// `[realms]`: the KDCs of each realm, in order.
     pub kdcs: HashMap<String, Vec<String>>,
 }
@@ -23,6 +25,8 @@ impl Krb5Config {
             if let Ok(text) = std::fs::read_to_string(path) {
                 let parsed = Self::parse(&text);
                 config.default_realm = config.default_realm.or(parsed.default_realm);
+                config.default_ccache_name =
+                    config.default_ccache_name.or(parsed.default_ccache_name);
                 for (realm, kdcs) in parsed.kdcs {
                     config.kdcs.entry(realm).or_insert(kdcs);
                 }
@@ -56,6 +60,9 @@ impl Krb5Config {
             match section.as_str() {
                 "libdefaults" if key == "default_realm" => {
                     config.default_realm = Some(value.to_owned())
+                }
+                "libdefaults" if key == "default_ccache_name" => {
+                    config.default_ccache_name = Some(value.to_owned())
                 }
                 "realms" if value.starts_with('{') => realm = Some(key.to_owned()),
                 "realms" if key == "kdc" => {

@@ -6,6 +6,7 @@ pub mod channel_binding;
 pub mod context;
 pub mod framing;
 mod kdc;
+pub mod kerberos;
 pub mod keytab;
 pub mod krb5_conf;
 

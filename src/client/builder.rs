@@ -33,6 +33,16 @@ pub struct ClientBuilder {
     client_identity: Option<Vec<u8>>,
     hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
     keytab: Option<(String, PathBuf)>,
+    ticket_cache: Option<TicketCache>,
+}
+
+/// Which credential cache [`ClientBuilder::kerberos_ticket_cache`] reads.
+#[derive(Clone, Debug)]
+enum TicketCache {
+    /// `KRB5CCNAME`, krb5.conf's `default_ccache_name`, or `/tmp/krb5cc_<uid>`.
+    Default,
+    /// A `FILE:` cache.
+    File(PathBuf),
 }
 
 impl ClientBuilder {
@@ -56,6 +66,7 @@ impl ClientBuilder {
             client_identity: None,
             hook: None,
             keytab: None,
+            ticket_cache: None,
         }
     }
 
@@ -183,6 +194,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Kerberos with the tickets of a user who already ran `kinit`: the credential cache named
+    /// by `KRB5CCNAME` (a `FILE:` or `DIR:` cache), else krb5.conf's `default_ccache_name`,
+    /// else `/tmp/krb5cc_<uid>`. No password is needed; the cache's default principal is the
+    /// user. Sets [`Auth::Kerberos`].
+    pub fn kerberos_ticket_cache(mut self) -> Self {
+        self.ticket_cache = Some(TicketCache::Default);
+        self.auth = Auth::Kerberos;
+        self
+    }
+
+    /// Like [`Self::kerberos_ticket_cache`], with the cache file given.
+    pub fn kerberos_ticket_cache_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ticket_cache = Some(TicketCache::File(path.into()));
+        self.auth = Auth::Kerberos;
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -216,6 +244,25 @@ impl ClientBuilder {
                 })?,
             });
         }
+        let ticket_cache = match &self.ticket_cache {
+            None => None,
+            Some(cache) => {
+                let path = match cache {
+                    TicketCache::File(path) => path.clone(),
+                    TicketCache::Default => crate::auth::kerberos::ccache::default_location(
+                        crate::auth::krb5_conf::Krb5Config::load()
+                            .default_ccache_name
+                            .as_deref(),
+                    )
+                    .map_err(|e| Error::config(e.to_string()))?,
+                };
+                // Read now: a missing or unreadable cache is a configuration error, not a
+                // failure of the first request.
+                crate::auth::kerberos::ccache::read(&path)
+                    .map_err(|e| Error::config(e.to_string()))?;
+                Some(path)
+            }
+        };
         let config = Config {
             target: self.target,
             endpoint,
@@ -234,6 +281,7 @@ impl ClientBuilder {
             spn: self.spn,
             client_identity: self.client_identity,
             hook: self.hook,
+            ticket_cache,
             keytab: match &self.keytab {
                 None => None,
                 Some((principal, path)) => {

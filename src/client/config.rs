@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub client_identity: Option<Vec<u8>>,
     /// A keytab key for Kerberos (instead of the password).
     pub keytab: Option<crate::auth::keytab::KeytabKey>,
+    /// Kerberos from this MIT credential cache file (instead of a password).
+    pub ticket_cache: Option<PathBuf>,
     /// Sees every exchange in clear (recording).
     pub hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
 }

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
 use crate::auth::context::{KerberosClient, NtlmClient, SecurityContext};
+use crate::auth::kerberos::initiator::{TicketCacheClient, TicketStore};
 use crate::auth::krb5_conf::{Krb5Config, kdc_url};
 use crate::auth::{Auth, Credentials, basic_authorization};
 use crate::client::Config;
@@ -71,19 +72,35 @@ enum Mechanism {
     Basic(HeaderValue),
     /// TLS client certificate, announced by the WS-Management mutual-authentication header.
     Certificate,
-    Sealed(Credentials, Sealing),
+    Sealed(Sealing),
 }
 
 /// A connection-bound mechanism, chosen when the client is built.
 #[derive(Clone, Debug)]
 enum Sealing {
-    Ntlm,
+    Ntlm(Credentials),
+    /// Kerberos with a password or keytab key, through sspi.
     Kerberos {
+        credentials: Credentials,
         kdc_url: String,
         spn: String,
         /// Negotiate: use NTLM when Kerberos fails for a reason other than the credentials.
         fallback_to_ntlm: bool,
     },
+    /// Kerberos from the tickets of a credential cache, through [`crate::auth::kerberos`].
+    TicketCache {
+        store: Arc<TicketStore>,
+        spn: String,
+    },
+}
+
+impl Sealing {
+    fn mechanism(&self) -> &'static str {
+        match self {
+            Sealing::Ntlm(_) => "NTLM",
+            Sealing::Kerberos { .. } | Sealing::TicketCache { .. } => "Kerberos",
+        }
+    }
 }
 
 impl Mechanism {
@@ -92,8 +109,7 @@ impl Mechanism {
             Mechanism::Anonymous => "none",
             Mechanism::Basic(_) => "Basic",
             Mechanism::Certificate => "Certificate",
-            Mechanism::Sealed(_, Sealing::Ntlm) => "NTLM",
-            Mechanism::Sealed(_, Sealing::Kerberos { .. }) => "Kerberos",
+            Mechanism::Sealed(sealing) => sealing.mechanism(),
         }
     }
 }
@@ -102,6 +118,7 @@ impl Mechanism {
 /// the user names a realm with a known KDC (or a KDC is given), falling back to NTLM if the KDC
 /// cannot be used; NTLM for a bare (local) user name.
 fn choose_sealing(config: &Config, credentials: &Credentials) -> Result<Sealing> {
+    let credentials = credentials.clone();
     let krb5 = Krb5Config::load();
     let user = credentials.user();
     let realm = match config.auth {
@@ -113,20 +130,17 @@ fn choose_sealing(config: &Config, credentials: &Credentials) -> Result<Sealing>
         .as_deref()
         .map(kdc_url)
         .or_else(|| realm.as_deref().and_then(|r| krb5.kdc_url(r)));
-    let host = config
-        .endpoint
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']']);
-    let spn = config.spn.clone().unwrap_or_else(|| format!("HTTP/{host}"));
+    let spn = service_principal(config);
     match (config.auth, kdc_url) {
-        (Auth::Ntlm, _) => Ok(Sealing::Ntlm),
+        (Auth::Ntlm, _) => Ok(Sealing::Ntlm(credentials)),
         (Auth::Kerberos, Some(kdc_url)) => Ok(Sealing::Kerberos {
+            credentials,
             kdc_url,
             spn,
             fallback_to_ntlm: false,
         }),
         (Auth::Negotiate, Some(kdc_url)) => Ok(Sealing::Kerberos {
+            credentials,
             kdc_url,
             spn,
             fallback_to_ntlm: true,
@@ -135,8 +149,23 @@ fn choose_sealing(config: &Config, credentials: &Credentials) -> Result<Sealing>
             Some(realm) => format!("no KDC known for realm {realm}: pass --kdc or add it to krb5.conf"),
             None => "no Kerberos realm: give the user as user@REALM or REALM\\user, or set default_realm in krb5.conf".into(),
         })),
-        _ => Ok(Sealing::Ntlm),
+        _ => Ok(Sealing::Ntlm(credentials)),
     }
+}
+
+/// The SPN of the endpoint: the configured one, or `HTTP/<host>`.
+fn service_principal(config: &Config) -> String {
+    let host = config
+        .endpoint
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']']);
+    config.spn.clone().unwrap_or_else(|| format!("HTTP/{host}"))
+}
+
+/// How long a KDC may take: the connect timeout, at least 5 seconds.
+fn kdc_timeout(connect_timeout: std::time::Duration) -> std::time::Duration {
+    connect_timeout.max(std::time::Duration::from_secs(5))
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -163,6 +192,17 @@ impl HttpTransport {
                 }
                 Mechanism::Certificate
             }
+            (Auth::Kerberos | Auth::Negotiate, _) if config.ticket_cache.is_some() => {
+                let path = config.ticket_cache.clone().unwrap_or_default();
+                Mechanism::Sealed(Sealing::TicketCache {
+                    store: TicketStore::new(
+                        path,
+                        config.kdc.as_deref().map(kdc_url),
+                        kdc_timeout(config.connect_timeout),
+                    ),
+                    spn: service_principal(config),
+                })
+            }
             (_, None) => Mechanism::Anonymous,
             (Auth::Basic, Some(credentials)) => {
                 if !https && !config.allow_basic_over_http {
@@ -176,7 +216,7 @@ impl HttpTransport {
                 Mechanism::Basic(value)
             }
             (Auth::Negotiate | Auth::Ntlm | Auth::Kerberos, Some(credentials)) => {
-                Mechanism::Sealed(credentials.clone(), choose_sealing(config, credentials)?)
+                Mechanism::Sealed(choose_sealing(config, credentials)?)
             }
         };
         let settings = HttpSettings::new(config)?;
@@ -213,10 +253,7 @@ impl HttpTransport {
                 self.post_plain(envelope, Some(header)).await
             }
             Mechanism::Basic(header) => self.post_plain(envelope, Some(header.clone())).await,
-            Mechanism::Sealed(credentials, sealing) => {
-                self.post_sealed(credentials, sealing, envelope, resend)
-                    .await
-            }
+            Mechanism::Sealed(sealing) => self.post_sealed(sealing, envelope, resend).await,
         }
     }
 
@@ -268,76 +305,67 @@ impl HttpTransport {
         }
     }
 
-    fn new_context(
-        &self,
-        credentials: &Credentials,
-        sealing: &Sealing,
-    ) -> Result<Box<dyn SecurityContext>> {
+    fn new_context(&self, sealing: &Sealing) -> Result<Box<dyn SecurityContext>> {
         let host = self.inner.endpoint.host_str().unwrap_or_default();
         let failed = |e: crate::auth::context::ContextError| Error::config(e.message);
         Ok(match sealing {
-            Sealing::Ntlm => Box::new(NtlmClient::new(credentials, host, None).map_err(failed)?),
-            Sealing::Kerberos { kdc_url, spn, .. } => {
-                let timeout = self
-                    .inner
-                    .settings
-                    .connect_timeout
-                    .max(std::time::Duration::from_secs(5));
-                Box::new(
-                    KerberosClient::new(
-                        credentials,
-                        self.inner.keytab.as_ref(),
-                        spn,
-                        kdc_url,
-                        timeout,
-                    )
-                    .map_err(failed)?,
+            Sealing::Ntlm(credentials) => {
+                Box::new(NtlmClient::new(credentials, host, None).map_err(failed)?)
+            }
+            Sealing::Kerberos {
+                credentials,
+                kdc_url,
+                spn,
+                ..
+            } => Box::new(
+                KerberosClient::new(
+                    credentials,
+                    self.inner.keytab.as_ref(),
+                    spn,
+                    kdc_url,
+                    kdc_timeout(self.inner.settings.connect_timeout),
                 )
+                .map_err(failed)?,
+            ),
+            Sealing::TicketCache { store, spn } => {
+                Box::new(TicketCacheClient::new(store.clone(), spn))
             }
         })
     }
 
-    async fn new_session(
-        &self,
-        credentials: &Credentials,
-        sealing: &Sealing,
-    ) -> Result<NegotiateSession> {
+    async fn new_session(&self, sealing: &Sealing) -> Result<NegotiateSession> {
         use std::sync::atomic::Ordering;
         let endpoint = &self.inner.endpoint;
-        let fallback = matches!(
-            sealing,
+        let ntlm = match sealing {
             Sealing::Kerberos {
+                credentials,
                 fallback_to_ntlm: true,
                 ..
-            }
-        );
-        if fallback && self.inner.kerberos_unusable.load(Ordering::Relaxed) {
-            return self.connect(credentials, &Sealing::Ntlm).await;
+            } => Some(Sealing::Ntlm(credentials.clone())),
+            _ => None,
+        };
+        let Some(ntlm) = ntlm else {
+            return self.connect(sealing).await;
+        };
+        if self.inner.kerberos_unusable.load(Ordering::Relaxed) {
+            return self.connect(&ntlm).await;
         }
-        match self.connect(credentials, sealing).await {
-            Err(e) if fallback && !e.is_authentication() => {
+        match self.connect(sealing).await {
+            Err(e) if !e.is_authentication() => {
                 tracing::debug!(endpoint = %endpoint, error = %e, "Kerberos unusable; Negotiate falls back to NTLM");
                 self.inner.kerberos_unusable.store(true, Ordering::Relaxed);
-                self.connect(credentials, &Sealing::Ntlm).await
+                self.connect(&ntlm).await
             }
             other => other,
         }
     }
 
-    async fn connect(
-        &self,
-        credentials: &Credentials,
-        sealing: &Sealing,
-    ) -> Result<NegotiateSession> {
-        let context = self.new_context(credentials, sealing)?;
-        let mechanism = match sealing {
-            Sealing::Ntlm => "NTLM",
-            Sealing::Kerberos { .. } => "Kerberos",
-        };
+    async fn connect(&self, sealing: &Sealing) -> Result<NegotiateSession> {
+        let context = self.new_context(sealing)?;
         NegotiateSession::connect(
             &self.inner.settings,
             &self.inner.endpoint,
-            mechanism,
+            sealing.mechanism(),
             context,
         )
         .await
@@ -360,7 +388,6 @@ impl HttpTransport {
 
     async fn post_sealed(
         &self,
-        credentials: &Credentials,
         sealing: &Sealing,
         envelope: String,
         resend: Resend,
@@ -368,7 +395,7 @@ impl HttpTransport {
         let (settings, endpoint) = (&self.inner.settings, &self.inner.endpoint);
         let mut session = match self.take_idle() {
             Some(session) => session,
-            None => self.new_session(credentials, sealing).await?,
+            None => self.new_session(sealing).await?,
         };
         match session.send(settings, endpoint, envelope.as_bytes()).await {
             Ok(body) => {
@@ -384,7 +411,7 @@ impl HttpTransport {
             Err(SendError::Lost(e) | SendError::Failed(e)) => return Err(e),
         }
         drop(session);
-        let mut session = self.new_session(credentials, sealing).await?;
+        let mut session = self.new_session(sealing).await?;
         match session.send(settings, endpoint, envelope.as_bytes()).await {
             Ok(body) => {
                 self.put_idle(session);

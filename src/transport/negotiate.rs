@@ -129,6 +129,28 @@ impl NegotiateSession {
         let http = settings.client(true)?;
         let https = endpoint.scheme() == "https";
         let scheme = context.http_scheme();
+        let mut bound = false;
+        if https && context.needs_channel_bindings_first() {
+            // The first token must carry the channel bindings: learn the certificate from an
+            // unauthenticated request (answered 401) on this session's connection.
+            let response = http
+                .post(endpoint.clone())
+                .header(CONTENT_LENGTH, 0)
+                .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
+                .body(Vec::new())
+                .send()
+                .await
+                .map_err(|e| settings.classify(e))?;
+            if let Some(cert) = response
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(|info| info.peer_certificate())
+            {
+                context.set_channel_bindings(&tls_server_end_point(cert));
+            }
+            settings.read_body(response).await?;
+            bound = true;
+        }
         let (mut token, mut complete) = match run_step(&mut context, None)
             .await
             .map_err(|e| context_failure(mechanism, e))?
@@ -139,7 +161,6 @@ impl NegotiateSession {
                 return Err(Error::protocol("the security context produced no token"));
             }
         };
-        let mut bound = false;
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
                 .map_err(|_| Error::protocol("unencodable token"))?;

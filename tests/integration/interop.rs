@@ -147,6 +147,7 @@ struct Realm {
     krb5_config: String,
     keytab: String,
     user_keytab: String,
+    ccache: String,
 }
 
 impl Drop for Realm {
@@ -178,6 +179,7 @@ fn realm() -> Realm {
         krb5_config: field("krb5_config"),
         keytab: field("keytab"),
         user_keytab: field("user_keytab"),
+        ccache: field("ccache"),
         child,
     }
 }
@@ -301,4 +303,66 @@ async fn kerberos_from_a_keytab_without_a_password() {
             .contains("no AES key for bob@WINRM.TEST"),
         "{missing}"
     );
+}
+
+#[tokio::test]
+async fn kerberos_from_the_ticket_cache_kinit_wrote() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    let client = Client::builder(&server.url)
+        .kerberos_ticket_cache_file(&realm.ccache)
+        .kdc(realm.kdc.clone())
+        .spn("HTTP/winrm.example.test")
+        .build()
+        .unwrap();
+    // Several requests: the service ticket is asked for once, then sealing goes on in order.
+    for _ in 0..3 {
+        let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+        assert_eq!(sessions.len(), 2);
+    }
+    // A cache that already holds the service ticket (`kvno` put it there) needs no KDC.
+    let with_service_ticket = tempfile::tempdir().unwrap();
+    let ccache = with_service_ticket.path().join("krb5cc");
+    std::fs::copy(&realm.ccache, &ccache).unwrap();
+    let kvno = Command::new("kvno")
+        .arg("HTTP/winrm.example.test@WINRM.TEST")
+        .env("KRB5_CONFIG", &realm.krb5_config)
+        .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+        .status()
+        .expect("kvno runs");
+    assert!(kvno.success());
+    let offline = Client::builder(&server.url)
+        .kerberos_ticket_cache_file(&ccache)
+        .kdc("127.0.0.1:1")
+        .spn("HTTP/winrm.example.test")
+        .build()
+        .unwrap();
+    let sessions: Vec<SmbSession> = offline.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 2);
+
+    let unknown_spn = Client::builder(&server.url)
+        .kerberos_ticket_cache_file(&realm.ccache)
+        .kdc(realm.kdc.clone())
+        .spn("HTTP/nowhere.example.test")
+        .build()
+        .unwrap()
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        unknown_spn.to_string().contains("service principal"),
+        "{unknown_spn}"
+    );
+    let missing = Client::builder(&server.url)
+        .kerberos_ticket_cache_file("/nonexistent/krb5cc")
+        .build()
+        .unwrap_err();
+    assert!(missing.to_string().contains("run kinit"), "{missing}");
 }

@@ -4,7 +4,8 @@
 Creates a KDC database in a temporary directory with a user `alice` (password in
 KRB5_TEST_PASSWORD, pre-authentication required, as Active Directory does) and a service
 `HTTP/winrm.example.test` exported to a keytab, starts krb5kdc in the foreground on a free port,
-prints one JSON line {"kdc": "127.0.0.1:PORT", "krb5_config": PATH, "keytab": PATH, "realm": ...},
+prints one JSON line {"kdc": "127.0.0.1:PORT", "krb5_config": PATH, "keytab": PATH, "ccache": PATH,
+"realm": ...} (the credential cache holds alice's ticket-granting ticket, from MIT kinit),
 and stops the KDC and removes everything when its standard input closes or it is killed.
 """
 import json
@@ -78,8 +79,12 @@ def main():
                 sys.stderr.write("krb5kdc did not start\n")
                 stop()
             time.sleep(0.05)
+    # A ticket cache as a user's `kinit` leaves it.
+    ccache = os.path.join(work, "krb5cc_alice")
+    run("kinit", "-k", "-t", user_keytab, "-c", "FILE:" + ccache, "alice@" + REALM)
     print(json.dumps({"kdc": "127.0.0.1:%d" % port, "krb5_config": krb5_conf, "keytab": keytab,
-                      "user_keytab": user_keytab, "realm": REALM, "service": SERVICE}), flush=True)
+                      "user_keytab": user_keytab, "ccache": ccache, "realm": REALM,
+                      "service": SERVICE}), flush=True)
     sys.stdin.read()
     stop()
 

@@ -1,0 +1,95 @@
+//! Kerberos from an existing ticket cache, implemented here rather than in sspi.
+//!
+//! sspi (behind [`crate::auth::context`]) authenticates with a password or a keytab key: it
+//! always runs the AS exchange itself and cannot start from a ticket-granting ticket someone
+//! else obtained. Users who ran `kinit` (or whose login did) expect a tool to use that ticket,
+//! so this module does the rest of the client side from the cache: the TGS exchange, the AP
+//! exchange with mutual authentication, and RFC 4121 Wrap tokens for message encryption, in
+//! the layout Windows uses. It is sans-IO except for [`initiator`], which reaches the KDC
+//! through the same bounded TCP transport sspi uses.
+//!
+//! - [`ccache`]: MIT `FILE:` credential caches and where to find them.
+//! - [`messages`]: TGS-REQ/TGS-REP and AP-REQ/AP-REP.
+//! - [`gss`]: GSS-API token framing, the authenticator checksum, and Wrap tokens.
+//! - [`initiator`]: the [`crate::auth::context::SecurityContext`] that ties them together.
+
+pub mod ccache;
+pub mod gss;
+pub mod initiator;
+pub mod messages;
+
+use std::fmt;
+
+use ccache::Principal;
+
+/// Why Kerberos from the ticket cache failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KerberosError {
+    /// What failed, in plain words.
+    pub message: String,
+    /// True when the credentials themselves were refused (an expired or revoked ticket, an
+    /// unknown user): retrying cannot help.
+    pub credentials_rejected: bool,
+}
+
+impl KerberosError {
+    /// A malformed, unexpected or unverifiable token or message.
+    pub fn token(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            credentials_rejected: false,
+        }
+    }
+
+    /// A problem with the credentials that retrying cannot fix.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            credentials_rejected: true,
+        }
+    }
+
+    /// A KRB-ERROR from the KDC or the server, in plain words.
+    pub fn from_krb_error(code: u32, service: &Principal) -> Self {
+        let plain = |m: String| format!("{m} (Kerberos error {code})");
+        match code {
+            6 => Self::rejected(plain("the KDC does not know this user".into())),
+            7 => Self::token(plain(format!(
+                "the KDC does not know the service principal {service} (the SPN, HTTP/<host> \
+                 by default; set it with --spn)"
+            ))),
+            12 => Self::rejected(plain("the KDC's policy refuses this ticket".into())),
+            14 => Self::token(plain(
+                "the KDC and this client share no encryption type (this client needs AES)".into(),
+            )),
+            18 => Self::rejected(plain("the account is disabled, locked or expired".into())),
+            32 => Self::rejected(plain(
+                "the ticket in the cache has expired: run kinit again".into(),
+            )),
+            34 => Self::token(plain(
+                "the server saw this authenticator before (replay)".into(),
+            )),
+            37 => Self::token(plain(
+                "the clocks of this machine and the KDC or server differ by more than the \
+                 allowed skew (usually 5 minutes): synchronise them"
+                    .into(),
+            )),
+            31 | 41 => Self::token(plain(format!(
+                "the server cannot decrypt the ticket for {service}: its key differs from the \
+                 KDC's (a wrong SPN, or a stale keytab on the server)"
+            ))),
+            68 => Self::token(plain(format!(
+                "{service} belongs to another realm; set --spn HTTP/host@REALM"
+            ))),
+            _ => Self::token(format!("Kerberos error {code}")),
+        }
+    }
+}
+
+impl fmt::Display for KerberosError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KerberosError {}
