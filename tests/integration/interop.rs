@@ -147,7 +147,8 @@ struct Realm {
     krb5_config: String,
     keytab: String,
     user_keytab: String,
-    ccache: String,
+    /// Alice's cache from MIT kinit; `None` when kinit is not installed.
+    ccache: Option<String>,
 }
 
 impl Drop for Realm {
@@ -179,7 +180,7 @@ fn realm() -> Realm {
         krb5_config: field("krb5_config"),
         keytab: field("keytab"),
         user_keytab: field("user_keytab"),
-        ccache: field("ccache"),
+        ccache: info["ccache"].as_str().map(str::to_owned),
         child,
     }
 }
@@ -311,12 +312,20 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
         return;
     }
     let realm = realm();
+    let Some(ccache) = realm.ccache.clone() else {
+        assert!(
+            std::env::var("WINRM_SESSIONS_INTEROP").as_deref() != Ok("required"),
+            "MIT kinit and kvno (krb5-user) are required for the interop tests"
+        );
+        eprintln!("kinit not available: ticket cache interop test skipped");
+        return;
+    };
     let server = acceptor(&[
         ("KRB5_CONFIG", &realm.krb5_config),
         ("KRB5_KTNAME", &realm.keytab),
     ]);
     let client = Client::builder(&server.url)
-        .kerberos_ticket_cache_file(&realm.ccache)
+        .kerberos_ticket_cache_file(&ccache)
         .kdc(realm.kdc.clone())
         .spn("HTTP/winrm.example.test")
         .build()
@@ -327,9 +336,10 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
         assert_eq!(sessions.len(), 2);
     }
     // A cache that already holds the service ticket (`kvno` put it there) needs no KDC.
+    let realm_ccache = ccache.clone();
     let with_service_ticket = tempfile::tempdir().unwrap();
     let ccache = with_service_ticket.path().join("krb5cc");
-    std::fs::copy(&realm.ccache, &ccache).unwrap();
+    std::fs::copy(&realm_ccache, &ccache).unwrap();
     let kvno = Command::new("kvno")
         .arg("HTTP/winrm.example.test@WINRM.TEST")
         .env("KRB5_CONFIG", &realm.krb5_config)
@@ -347,7 +357,7 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
     assert_eq!(sessions.len(), 2);
 
     let unknown_spn = Client::builder(&server.url)
-        .kerberos_ticket_cache_file(&realm.ccache)
+        .kerberos_ticket_cache_file(&realm_ccache)
         .kdc(realm.kdc.clone())
         .spn("HTTP/nowhere.example.test")
         .build()

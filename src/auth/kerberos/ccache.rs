@@ -387,7 +387,7 @@ pub(crate) mod tests {
             },
             start_time: now - 60,
             end_time: now + 3600,
-            ticket: vec![0x61, 0x03, 0x02, 0x01, 0x05],
+            ticket: crate::auth::kerberos::messages::tests::ticket_der(),
         };
         CredentialCache {
             default_principal: user(),

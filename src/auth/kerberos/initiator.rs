@@ -306,3 +306,230 @@ impl SecurityContext for TicketCacheClient {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use picky_asn1::wrapper::{
+        ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, ExplicitContextTag3,
+        OctetStringAsn1, Optional,
+    };
+    use picky_krb::data_types::{Authenticator, EncApRepPart, EncApRepPartInner, EncryptionKey};
+    use picky_krb::messages::{ApRep, ApRepInner, ApReq};
+
+    use super::*;
+    use crate::auth::kerberos::ccache::tests::{sample, write};
+    use crate::auth::kerberos::messages::{decrypted, der, encrypted, integer, integer_value};
+
+    fn now() -> u32 {
+        u32::try_from(KerberosTime::now().seconds).unwrap()
+    }
+
+    /// A cache file with `tickets` of the sample cache (0: the TGT, 1: HTTP/fs01), ending at
+    /// `end`.
+    fn cache_file(tickets: &[usize], end: u32) -> (tempfile::TempDir, Arc<TicketStore>) {
+        let mut cache = sample(now());
+        cache.tickets = tickets.iter().map(|i| cache.tickets[*i].clone()).collect();
+        for t in &mut cache.tickets {
+            t.end_time = end;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("krb5cc");
+        std::fs::write(&path, write(&cache)).unwrap();
+        // A KDC that cannot be reached: these tests must not need one.
+        let store = TicketStore::new(
+            path,
+            Some("tcp://127.0.0.1:1".into()),
+            Duration::from_millis(200),
+        );
+        (dir, store)
+    }
+
+    /// Plays the server: reads the AP-REQ with the ticket's session key and answers with an
+    /// AP-REP, as an acceptor does. Returns the AP-REP token and the acceptor's sealer.
+    fn accept(token: &[u8], session: &SessionKey, echo: bool) -> (Vec<u8>, Sealer) {
+        let (id, message) = gss::parse_context_token(token).unwrap();
+        assert_eq!(id, gss::TOK_AP_REQ);
+        let request: ApReq = picky_asn1_der::from_bytes(message).unwrap();
+        let plain = decrypted(session, 11, &request.0.authenticator.0, "authenticator").unwrap();
+        let authenticator: Authenticator = picky_asn1_der::from_bytes(&plain).unwrap();
+        let a = authenticator.0;
+        let checksum = &a.cksum.0.as_ref().unwrap().0;
+        assert_eq!(integer_value(&checksum.cksumtype.0).unwrap(), 0x8003);
+        assert_eq!(
+            checksum.checksum.0.0[20..],
+            gss::CONTEXT_FLAGS.to_le_bytes(),
+            "mutual, replay, sequence, confidentiality, integrity"
+        );
+        let initiator_seq = integer_value(&a.seq_number.0.as_ref().unwrap().0).unwrap();
+        let acceptor_key = SessionKey {
+            enctype: 18,
+            value: Zeroizing::new(vec![9; 32]),
+        };
+        let cusec = if echo {
+            a.cusec.0.clone()
+        } else {
+            integer(integer_value(&a.cusec.0).unwrap() + 1)
+        };
+        let part = EncApRepPart::from(EncApRepPartInner {
+            ctime: ExplicitContextTag0::from(a.ctime.0.clone()),
+            cusec: ExplicitContextTag1::from(cusec),
+            subkey: Optional::from(Some(ExplicitContextTag2::from(EncryptionKey {
+                key_type: ExplicitContextTag0::from(integer(18)),
+                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(
+                    acceptor_key.value.to_vec(),
+                )),
+            }))),
+            seq_number: Optional::from(Some(ExplicitContextTag3::from(integer(4242)))),
+        });
+        let reply = ApRep::from(ApRepInner {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(15)),
+            enc_part: ExplicitContextTag2::from(
+                encrypted(session, 12, &der(&part).unwrap()).unwrap(),
+            ),
+        });
+        let token = gss::context_token(gss::TOK_AP_REP, &der(&reply).unwrap());
+        let sealer = Sealer::new(
+            Role::Acceptor,
+            acceptor_key,
+            true,
+            4242,
+            u64::try_from(initiator_seq).unwrap(),
+        )
+        .unwrap();
+        (token, sealer)
+    }
+
+    #[test]
+    fn a_cached_service_ticket_authenticates_and_seals_without_a_kdc() {
+        let (_dir, store) = cache_file(&[0, 1], now() + 3600);
+        let session = sample(now()).tickets[1].key.clone();
+        let mut client = TicketCacheClient::new(store, "HTTP/fs01.corp.example");
+        client.set_channel_bindings(b"tls-server-end-point:abc");
+        let Step::Continue(token) = client.step(None).unwrap() else {
+            panic!("an AP-REQ first")
+        };
+        let (reply, mut server) = accept(&token, &session, true);
+        assert_eq!(client.step(Some(&reply)).unwrap(), Step::Done(None));
+        for message in [&b"<s:Envelope/>"[..], b"", b"page 2"] {
+            let sealed = client.wrap(message).unwrap();
+            assert_eq!(server.unwrap(&sealed).unwrap(), message);
+            let answer = server.wrap(b"<s:Envelope>answer</s:Envelope>").unwrap();
+            assert_eq!(
+                client.unwrap(&answer).unwrap(),
+                b"<s:Envelope>answer</s:Envelope>"
+            );
+        }
+        assert!(
+            client.step(Some(&reply)).is_err(),
+            "a second AP-REP is refused"
+        );
+    }
+
+    #[test]
+    fn a_server_that_cannot_prove_itself_is_refused() {
+        let session = sample(now()).tickets[1].key.clone();
+        let start = || {
+            let (dir, store) = cache_file(&[0, 1], now() + 3600);
+            let mut client = TicketCacheClient::new(store, "HTTP/fs01.corp.example");
+            let Step::Continue(token) = client.step(None).unwrap() else {
+                panic!()
+            };
+            (dir, client, token)
+        };
+        let (_d, mut client, token) = start();
+        let (wrong_echo, _) = accept(&token, &session, false);
+        let e = client.step(Some(&wrong_echo)).unwrap_err();
+        assert!(e.message.contains("mutual authentication"), "{e}");
+        assert!(client.wrap(b"x").is_err(), "no sealing after a failure");
+
+        let (_d, mut client, token) = start();
+        let other_key = SessionKey {
+            enctype: 18,
+            value: Zeroizing::new(vec![3; 32]),
+        };
+        // An AP-REP sealed with another key than the ticket's: not the real server.
+        let (reply, _) = accept(&token, &session, true);
+        let (_, message) = gss::parse_context_token(&reply).unwrap();
+        let mut forged: ApRep = picky_asn1_der::from_bytes(message).unwrap();
+        forged.0.enc_part.0 = encrypted(&other_key, 12, b"\x30\x00").unwrap();
+        let forged = gss::context_token(gss::TOK_AP_REP, &der(&forged).unwrap());
+        assert!(client.step(Some(&forged)).is_err());
+
+        let (_d, mut client, token) = start();
+        let (reply, _) = accept(&token, &session, true);
+        for cut in (0..reply.len()).step_by(5) {
+            let mut c = TicketCacheClient::new(client.store.clone(), "HTTP/fs01.corp.example");
+            c.step(None).unwrap();
+            assert!(c.step(Some(&reply[..cut])).is_err(), "cut at {cut}");
+        }
+        let e = client.step(None).unwrap_err();
+        assert!(e.message.contains("mutual authentication"), "{e}");
+    }
+
+    #[test]
+    fn a_krb_error_from_the_server_is_explained() {
+        let (_dir, store) = cache_file(&[0, 1], now() + 3600);
+        let mut client = TicketCacheClient::new(store, "HTTP/fs01.corp.example");
+        client.step(None).unwrap();
+        // KRB_AP_ERR_SKEW (37), as a server whose clock is off sends it.
+        let error = picky_krb::messages::KrbError::from(picky_krb::messages::KrbErrorInner {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(30)),
+            ctime: Optional::from(None),
+            cusec: Optional::from(None),
+            stime: picky_asn1::wrapper::ExplicitContextTag4::from(
+                KerberosTime::now().asn1().unwrap(),
+            ),
+            susec: picky_asn1::wrapper::ExplicitContextTag5::from(integer(0)),
+            error_code: picky_asn1::wrapper::ExplicitContextTag6::from(37),
+            crealm: Optional::from(None),
+            cname: Optional::from(None),
+            realm: picky_asn1::wrapper::ExplicitContextTag9::from(
+                picky_krb::data_types::KerberosStringAsn1::from(
+                    picky_asn1::restricted_string::IA5String::from_string("CORP.EXAMPLE".into())
+                        .unwrap(),
+                ),
+            ),
+            sname: picky_asn1::wrapper::ExplicitContextTag10::from(
+                picky_krb::data_types::PrincipalName {
+                    name_type: ExplicitContextTag0::from(integer(2)),
+                    name_string: ExplicitContextTag1::from(
+                        picky_asn1::wrapper::Asn1SequenceOf::from(vec![]),
+                    ),
+                },
+            ),
+            e_text: Optional::from(None),
+            e_data: Optional::from(None),
+        });
+        let token = gss::context_token(gss::TOK_KRB_ERROR, &der(&error).unwrap());
+        let e = client.step(Some(&token)).unwrap_err();
+        assert!(e.message.contains("clocks"), "{e}");
+    }
+
+    #[test]
+    fn expired_or_missing_tickets_say_run_kinit() {
+        let (_dir, store) = cache_file(&[0], now() - 10);
+        let e = TicketCacheClient::new(store, "HTTP/fs01.corp.example")
+            .step(None)
+            .unwrap_err();
+        assert!(
+            e.credentials_rejected && e.message.contains("expired"),
+            "{e}"
+        );
+
+        let (_dir, store) = cache_file(&[], now() + 3600);
+        let e = TicketCacheClient::new(store, "HTTP/fs01.corp.example")
+            .step(None)
+            .unwrap_err();
+        assert!(e.message.contains("no ticket-granting ticket"), "{e}");
+
+        // A valid TGT but no service ticket: the KDC is asked, and here it cannot be reached.
+        let (_dir, store) = cache_file(&[0], now() + 3600);
+        let e = TicketCacheClient::new(store, "HTTP/fs01.corp.example")
+            .step(None)
+            .unwrap_err();
+        assert!(e.message.contains("cannot reach the KDC"), "{e}");
+        assert!(!e.credentials_rejected, "unreachable is not a refusal");
+    }
+}
