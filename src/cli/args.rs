@@ -156,6 +156,11 @@ pub struct ConnectionArgs {
     /// --auth kerberos)
     #[arg(long, value_name = "FILE")]
     pub keytab: Option<PathBuf>,
+    /// Kerberos with the tickets of this credential cache (from kinit) instead of a password
+    /// (implies --auth kerberos). Without --user and a password, KRB5CCNAME or the default cache
+    /// is used by itself
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keytab", "password_file"])]
+    pub ccache: Option<PathBuf>,
     /// Kerberos KDC (host, host:port or tcp://host:port) instead of krb5.conf
     #[arg(long, value_name = "HOST")]
     pub kdc: Option<String>,

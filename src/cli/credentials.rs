@@ -2,22 +2,53 @@
 //! it does not land in shell history or the process list.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use winrm_sessions::auth::kerberos::ccache;
 use winrm_sessions::{Credentials, Password};
 
-use super::args::ConnectionArgs;
+use super::args::{AuthArg, ConnectionArgs};
 
 /// A usage problem: exit status 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
+/// The Kerberos credential cache to authenticate with, if any: the one `--ccache` names, or,
+/// when Negotiate or Kerberos is asked for with no user and no password, the user's default
+/// cache if `kinit` left one (as Windows clients use the logged-on user's tickets).
+pub fn ticket_cache(args: &ConnectionArgs) -> Result<Option<PathBuf>, UsageError> {
+    if let Some(path) = &args.ccache {
+        if !matches!(args.auth, AuthArg::Negotiate | AuthArg::Kerberos) {
+            return Err(UsageError(
+                "--ccache needs --auth kerberos (or the default, negotiate)".into(),
+            ));
+        }
+        return Ok(Some(path.clone()));
+    }
+    let no_user = args.user.as_deref().is_none_or(str::is_empty);
+    let no_password = args.password_file.is_none() && std::env::var_os("WINRM_PASSWORD").is_none();
+    if !(no_user
+        && no_password
+        && args.keytab.is_none()
+        && matches!(args.auth, AuthArg::Negotiate | AuthArg::Kerberos))
+    {
+        return Ok(None);
+    }
+    let config = winrm_sessions::auth::krb5_conf::Krb5Config::load();
+    let Ok(path) = ccache::default_location(config.default_ccache_name.as_deref()) else {
+        return Ok(None);
+    };
+    Ok(ccache::read(&path).is_ok().then_some(path))
+}
+
 pub fn resolve(args: &ConnectionArgs) -> Result<Credentials, UsageError> {
-    let user = args
-        .user
-        .clone()
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| UsageError("no user: pass --user or set WINRM_USER".into()))?;
+    let user = args.user.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+        UsageError(
+            "no user: pass --user or set WINRM_USER (or run kinit first to use your Kerberos \
+             tickets)"
+                .into(),
+        )
+    })?;
     let password = if let Some(path) = &args.password_file {
         read_password_file(path)?
     } else if let Some(p) = std::env::var_os("WINRM_PASSWORD") {

@@ -198,18 +198,24 @@ pub struct Settings {
     record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
     record_per_target: bool,
     keytab: Option<(String, std::path::PathBuf)>,
+    /// Kerberos from this credential cache.
+    ticket_cache: Option<std::path::PathBuf>,
 }
 
 impl Settings {
     /// The credentials (not for certificate authentication) and everything else of the
     /// connection options.
     fn resolve(args: &ConnectionArgs) -> Result<Self, UsageError> {
-        let credentials = if args.auth == AuthArg::Certificate || args.keytab.is_some() {
-            None
-        } else {
-            Some(credentials::resolve(args)?)
-        };
+        let ticket_cache = credentials::ticket_cache(args)?;
+        let credentials =
+            if args.auth == AuthArg::Certificate || args.keytab.is_some() || ticket_cache.is_some()
+            {
+                None
+            } else {
+                Some(credentials::resolve(args)?)
+            };
         let mut settings = Self::from_args(args, credentials)?;
+        settings.ticket_cache = ticket_cache;
         if let Some(keytab) = &args.keytab {
             let principal = args.user.clone().ok_or_else(|| {
                 UsageError("--keytab needs --user (the principal, user@REALM)".into())
@@ -275,6 +281,7 @@ impl Settings {
             },
             record_per_target: false,
             keytab: None,
+            ticket_cache: None,
         })
     }
 
@@ -298,6 +305,7 @@ impl Settings {
             record: None,
             record_per_target: false,
             keytab: None,
+            ticket_cache: None,
         }
     }
 
@@ -311,6 +319,9 @@ impl Settings {
         }
         if let Some((principal, keytab)) = &self.keytab {
             builder = builder.kerberos_keytab(principal, keytab);
+        }
+        if let Some(cache) = &self.ticket_cache {
+            builder = builder.kerberos_ticket_cache_file(cache);
         }
         builder = builder
             .https(self.https)

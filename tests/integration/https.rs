@@ -8,8 +8,8 @@ use winrm_sessions::{Client, Credentials};
 
 use crate::support::demo_fixtures;
 
-/// A throwaway CA and a server certificate it signed for `names`.
-fn pki(names: &[&str]) -> (String, String, String) {
+/// A throwaway CA and a server certificate it signed for `names`: (CA, certificate, key) PEM.
+pub(crate) fn pki(names: &[&str]) -> (String, String, String) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

@@ -356,6 +356,28 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
     let sessions: Vec<SmbSession> = offline.enumerate().try_collect().await.unwrap();
     assert_eq!(sessions.len(), 2);
 
+    // The CLI after `kinit`: no user, no password, KRB5CCNAME names the cache.
+    let output = Command::new(env!("CARGO_BIN_EXE_winrm-sessions"))
+        .args(["smb-sessions", &server.url, "--format", "json"])
+        .args(["--kdc", &realm.kdc, "--spn", "HTTP/winrm.example.test"])
+        .env("KRB5CCNAME", format!("FILE:{realm_ccache}"))
+        .env_remove("WINRM_USER")
+        .env_remove("WINRM_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{stdout}");
+
     let unknown_spn = Client::builder(&server.url)
         .kerberos_ticket_cache_file(&realm_ccache)
         .kdc(realm.kdc.clone())
@@ -375,4 +397,53 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
         .build()
         .unwrap_err();
     assert!(missing.to_string().contains("run kinit"), "{missing}");
+}
+
+#[tokio::test]
+async fn kerberos_over_https_is_bound_to_the_tls_channel() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let (ca, cert, key) = crate::https::pki(&["127.0.0.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let server = |bindings: &str| {
+        acceptor(&[
+            ("KRB5_CONFIG", &realm.krb5_config),
+            ("KRB5_KTNAME", &realm.keytab),
+            ("TLS_CERT_FILE", cert_file.to_str().unwrap()),
+            ("TLS_KEY_FILE", key_file.to_str().unwrap()),
+            ("CHANNEL_BINDINGS", bindings),
+        ])
+    };
+    let Some(ccache) = realm.ccache.clone() else {
+        return; // kinit missing: reported by kerberos_from_the_ticket_cache_kinit_wrote
+    };
+    let enumerate = |url: String| {
+        let client = Client::builder(url)
+            .ca_pem(ca.clone())
+            .kdc(realm.kdc.clone())
+            .spn("HTTP/winrm.example.test")
+            .kerberos_ticket_cache_file(&ccache)
+            .build()
+            .unwrap();
+        async move {
+            client
+                .enumerate::<SmbSession>()
+                .try_collect::<Vec<_>>()
+                .await
+        }
+    };
+    let bound = server("cert");
+    assert!(bound.url.starts_with("https://"));
+    let sessions = enumerate(bound.url.clone()).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    // An acceptor that expects the bindings of another certificate (what a man in the middle
+    // presenting its own certificate would see) refuses: ours are present and checked.
+    let mismatched = server("wrong");
+    let refused = enumerate(mismatched.url.clone()).await.unwrap_err();
+    assert!(refused.is_authentication(), "{refused}");
 }

@@ -9,14 +9,23 @@ KRB5_CONFIG), answering the AP-REP for mutual authentication. Then it accepts on
 multipart/encrypted bodies, unwrapped with pyspnego's unwrap_winrm, and answers every request
 with an EnumerateResponse of two MSFT_SmbSession, sealed with wrap_winrm.
 
+With TLS_CERT_FILE and TLS_KEY_FILE it serves HTTPS instead, as WinRM on 5986 does: no message
+encryption, and the authentication must carry channel bindings (tls-server-end-point, RFC 5929)
+that match its certificate, or those of a certificate it does not have when
+CHANNEL_BINDINGS=wrong.
+
 Prints its URL on the first line of stdout, then serves until killed.
 """
 import base64
+import hashlib
+import os
 import re
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import spnego
+from spnego.channel_bindings import GssChannelBindings
 
 BOUNDARY = b"--Encrypted Boundary"
 PROTOCOLS = {
@@ -110,7 +119,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.challenge()
             if self.context is None or self.context.complete or self.scheme != scheme:
                 self.scheme = scheme
-                self.context = spnego.server(protocol=PROTOCOLS[scheme.lower()][0], service="HTTP")
+                self.context = spnego.server(
+                    protocol=PROTOCOLS[scheme.lower()][0], service="HTTP", channel_bindings=BINDINGS
+                )
             try:
                 out = self.context.step(base64.b64decode(token))
             except Exception as error:  # wrong password, bad token
@@ -125,6 +136,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400 if body else 200, headers=headers)
         if self.context is None or not self.context.complete:
             return self.challenge()
+        if BINDINGS is not None:  # HTTPS: TLS protects the body
+            message_id = re.search(rb"<a:MessageID>([^<]+)</a:MessageID>", body).group(1).decode()
+            return self.reply(200, response_for(message_id),
+                              headers=[("Content-Type", "application/soap+xml;charset=UTF-8")])
         if not self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
             return self.reply(400, b"unencrypted request refused")
         protocol = PROTOCOLS[self.scheme.lower()][1]
@@ -137,9 +152,25 @@ class Handler(BaseHTTPRequestHandler):
         )])
 
 
+BINDINGS = None
+
+
 def main():
+    global BINDINGS
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    print("http://127.0.0.1:%d/wsman" % server.server_address[1], flush=True)
+    scheme = "http"
+    if os.environ.get("TLS_CERT_FILE"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(os.environ["TLS_CERT_FILE"], os.environ["TLS_KEY_FILE"])
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        with open(os.environ["TLS_CERT_FILE"]) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        if os.environ.get("CHANNEL_BINDINGS") == "wrong":
+            der = b"another certificate"
+        # The test certificates are signed with SHA-256, so the hash is SHA-256 (RFC 5929 4.1).
+        BINDINGS = GssChannelBindings(application_data=b"tls-server-end-point:" + hashlib.sha256(der).digest())
+        scheme = "https"
+    print("%s://127.0.0.1:%d/wsman" % (scheme, server.server_address[1]), flush=True)
     server.serve_forever()
 
 
