@@ -12,7 +12,9 @@ async fn run(args: Vec<String>, password: Option<&str>) -> Output {
     command
         .args(&args)
         .env_remove("WINRM_PASSWORD")
-        .env_remove("WINRM_USER");
+        .env_remove("WINRM_USER")
+        // No Kerberos tickets of the machine's user leak into the tests.
+        .env("KRB5CCNAME", "FILE:/nonexistent/winrm-sessions-test-ccache");
     if let Some(password) = password {
         command.env("WINRM_PASSWORD", password);
     }
@@ -451,4 +453,47 @@ async fn close_smb_session_dry_run_confirmation_and_outcomes() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("returned 2 (no such session"), "{stderr}");
     assert!(stderr.contains("AccessDenied"), "{stderr}");
+}
+
+#[tokio::test]
+async fn ticket_cache_misuse_is_a_usage_or_configuration_error() {
+    let server = demo_server().await;
+    let ntlm = [
+        "smb-sessions",
+        server.url(),
+        "--auth",
+        "ntlm",
+        "--ccache",
+        "/tmp/x",
+    ]
+    .map(String::from)
+    .to_vec();
+    let output = run(ntlm, None).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--ccache needs"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("krb5cc");
+    std::fs::write(&garbage, b"not a cache").unwrap();
+    let args = [
+        "smb-sessions",
+        server.url(),
+        "--ccache",
+        garbage.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let output = run(args, None).await;
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("credential cache"), "{stderr}");
+
+    // No user, no password, no tickets: the hint names kinit.
+    let output = run(
+        ["smb-sessions", server.url()].map(String::from).to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("kinit"));
 }
