@@ -347,6 +347,35 @@ pub fn read_tgs_reply(
             "the TGS-REP answers another request (nonce mismatch)",
         ));
     }
+    let sname: Vec<String> = part
+        .0
+        .sname
+        .0
+        .name_string
+        .0
+        .0
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let same = sname.len() == request.service.components.len()
+        && sname
+            .iter()
+            .zip(&request.service.components)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if !same {
+        return Err(match sname.as_slice() {
+            [tgs, realm] if tgs == "krbtgt" => KerberosError::token(format!(
+                "the KDC refers {} to realm {realm}; following referrals across realms is not \
+                 supported: kinit in that realm, or give the SPN as HTTP/host@{realm}",
+                request.service
+            )),
+            _ => KerberosError::token(format!(
+                "the KDC answered with a ticket for {} instead of {}",
+                sname.join("/"),
+                request.service
+            )),
+        });
+    }
     let end = &part.0.end_time.0.0;
     let end_time = time::Date::from_calendar_date(
         i32::from(end.year()),
@@ -526,6 +555,74 @@ pub(crate) mod tests {
         );
     }
 
+    /// A KDC's answer, issuing a ticket for `sname` (sealed with the TGT's key).
+    fn tgs_reply(tgt: &CachedTicket, sname: &Principal, nonce: i64) -> Vec<u8> {
+        use picky_asn1::wrapper::{ExplicitContextTag6, ExplicitContextTag9, ExplicitContextTag10};
+        let now = KerberosTime::now();
+        let part = EncTgsRepPart::from(picky_krb::messages::EncKdcRepPart {
+            key: ExplicitContextTag0::from(EncryptionKey {
+                key_type: ExplicitContextTag0::from(integer(18)),
+                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(vec![5; 32])),
+            }),
+            last_req: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![])),
+            nonce: ExplicitContextTag2::from(integer(nonce)),
+            key_expiration: Optional::from(None),
+            flags: ExplicitContextTag4::from(flags(0x40e1_0000)),
+            auth_time: ExplicitContextTag5::from(now.asn1().unwrap()),
+            start_time: Optional::from(None),
+            end_time: ExplicitContextTag7::from(
+                KerberosTime {
+                    seconds: now.seconds + 3600,
+                    micros: 0,
+                }
+                .asn1()
+                .unwrap(),
+            ),
+            renew_till: Optional::from(None),
+            srealm: ExplicitContextTag9::from(string(&sname.realm).unwrap()),
+            sname: ExplicitContextTag10::from(principal_name(sname).unwrap()),
+            caddr: Optional::from(None),
+            encrypted_pa_data: Optional::from(None),
+        });
+        let reply = TgsRep::from(picky_krb::messages::KdcRep {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(13)),
+            padata: Optional::from(None),
+            crealm: ExplicitContextTag3::from(string("CORP.EXAMPLE").unwrap()),
+            cname: ExplicitContextTag4::from(principal_name(&user()).unwrap()),
+            ticket: picky_asn1::wrapper::ExplicitContextTag5::from(
+                picky_asn1_der::from_bytes::<Ticket>(&ticket_der()).unwrap(),
+            ),
+            enc_part: ExplicitContextTag6::from(
+                encrypted(&tgt.key, TGS_REP_SESSION_KEY, &der(&part).unwrap()).unwrap(),
+            ),
+        });
+        der(&reply).unwrap()
+    }
+
+    #[test]
+    fn a_tgs_reply_gives_the_service_ticket_and_nothing_else_is_taken_for_it() {
+        let tgt = sample(1_900_000_000).tickets[0].clone();
+        let service = Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE");
+        let request = tgs_request(&tgt, &service, KerberosTime::now(), 77).unwrap();
+        let canonical = Principal::service("http/FS01.corp.example", "CORP.EXAMPLE");
+        let ticket = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &canonical, 77)).unwrap();
+        assert_eq!(ticket.key.value.as_slice(), &[5; 32]);
+        assert!(ticket.end_time > KerberosTime::now().seconds);
+
+        let stale = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &service, 78));
+        assert!(stale.unwrap_err().to_string().contains("nonce"));
+        let referral = Principal::service("krbtgt/EMEA.CORP.EXAMPLE", "CORP.EXAMPLE");
+        let e = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &referral, 77)).unwrap_err();
+        assert!(e.to_string().contains("refers"), "{e}");
+        let mut other_key = tgt.clone();
+        other_key.key.value = Zeroizing::new(vec![2; 32]);
+        assert!(
+            read_tgs_reply(&request, &other_key, &tgs_reply(&tgt, &service, 77)).is_err(),
+            "an answer not sealed with our TGT's key"
+        );
+    }
+
     #[test]
     fn kdc_refusals_are_explained_and_garbage_is_an_error() {
         let tgt = sample(1_900_000_000).tickets[0].clone();
@@ -557,6 +654,5 @@ pub(crate) mod tests {
         for garbage in [&b""[..], b"\x6d\x03\x02\x01", &[0x30; 40]] {
             assert!(read_tgs_reply(&request, &tgt, garbage).is_err());
         }
-        let _ = user();
     }
 }
