@@ -93,3 +93,40 @@ impl fmt::Display for KerberosError {
 }
 
 impl std::error::Error for KerberosError {}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use zeroize::Zeroizing;
+
+    use super::ccache::{self, SessionKey};
+    use super::gss::{self, Role, Sealer};
+    use crate::auth::framing::SealedPart;
+
+    proptest! {
+        /// Whatever a cache file, a server or a KDC sends: an error or a value, never a panic.
+        #[test]
+        fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = ccache::parse(&bytes);
+            let mut v4 = vec![0x05, 0x04];
+            v4.extend_from_slice(&bytes);
+            let _ = ccache::parse(&v4);
+            let _ = gss::parse_context_token(&bytes);
+            let mut token = vec![0x60];
+            token.extend_from_slice(&bytes);
+            let _ = gss::parse_context_token(&token);
+            let _ = super::messages::krb_error_code(&bytes);
+            let key = SessionKey { enctype: 18, value: Zeroizing::new(vec![1; 32]) };
+            let mut sealer = Sealer::new(Role::Initiator, key, true, 0, 0).unwrap();
+            let split = bytes.len().min(60);
+            let mut header = vec![0x05, 0x04, 0x07, 0xff];
+            header.extend_from_slice(&bytes[..split]);
+            let part = SealedPart {
+                original_length: bytes.len() - split,
+                header,
+                data: bytes[split..].to_vec(),
+            };
+            prop_assert!(sealer.unwrap(&part).is_err());
+        }
+    }
+}
