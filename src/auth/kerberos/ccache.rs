@@ -316,7 +316,8 @@ fn uid() -> Result<u32, CcacheError> {
 
 /// Reads and parses the cache at `path`.
 pub fn read(path: &Path) -> Result<CredentialCache, CcacheError> {
-    let data = std::fs::read(path).map_err(|e| {
+    // The file holds session keys: its bytes are wiped once parsed.
+    let data = std::fs::read(path).map(Zeroizing::new).map_err(|e| {
         err(if e.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "no ticket cache at {} (run kinit first, or set KRB5CCNAME)",

@@ -213,7 +213,11 @@ fn ap_req(
         msg_type: ExplicitContextTag1::from(integer(14)),
         ap_options: ExplicitContextTag2::from(flags(options)),
         ticket: ExplicitContextTag3::from(ticket),
-        authenticator: ExplicitContextTag4::from(encrypted(key, usage, &der(authenticator)?)?),
+        authenticator: ExplicitContextTag4::from(encrypted(
+            key,
+            usage,
+            &Zeroizing::new(der(authenticator)?),
+        )?),
     }))
 }
 
