@@ -7,7 +7,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
@@ -20,25 +20,12 @@ static ALLOC: common::MeteredAlloc = common::MeteredAlloc;
 
 const ITEMS: u64 = 5_000;
 
-/// Runs `f` until `budget` is spent (at least 5 times) and returns the median duration.
-fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
-    let mut samples = Vec::new();
-    let start = Instant::now();
-    while samples.len() < 5 || start.elapsed() < budget {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed());
-    }
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn main() {
     let body = common::pull_response(0, ITEMS, "uuid:1", Some("uuid:2")).into_bytes();
     let mb = body.len() as f64 / 1e6;
     let budget = Duration::from_secs(3);
 
-    let raw = measure(budget, || {
+    let raw = common::measure(budget, || {
         let mut reader = NsReader::from_reader(body.as_slice());
         let mut elements = 0usize;
         loop {
@@ -50,11 +37,11 @@ fn main() {
         }
         black_box(elements);
     });
-    let dynamic = measure(budget, || {
+    let dynamic = common::measure(budget, || {
         let response = parse_response(&body).expect("parses");
         black_box(response);
     });
-    let typed = measure(budget, || {
+    let typed = common::measure(budget, || {
         let ResponseBody::Pull(page) = parse_response(&body).expect("parses").body else {
             panic!("not a page")
         };

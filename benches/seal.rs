@@ -7,7 +7,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use winrm_sessions::Password;
 use winrm_sessions::auth::Credentials;
@@ -17,19 +17,6 @@ use winrm_sessions::auth::kerberos::gss::{Role, Sealer};
 
 #[global_allocator]
 static ALLOC: common::MeteredAlloc = common::MeteredAlloc;
-
-/// Runs `f` until `budget` is spent (at least 5 times) and returns the median duration.
-fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
-    let mut samples = Vec::new();
-    let start = Instant::now();
-    while samples.len() < 5 || start.elapsed() < budget {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed());
-    }
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 fn ntlm_pair() -> (NtlmClient, NtlmServer) {
     let mut client = NtlmClient::new(&Credentials::new("demo", "demo"), "fs01", None).unwrap();
@@ -60,7 +47,7 @@ fn main() {
     let budget = Duration::from_secs(3);
 
     let (mut client, mut server) = ntlm_pair();
-    let ntlm = measure(budget, || {
+    let ntlm = common::measure(budget, || {
         let sealed = server.wrap(&page).unwrap();
         black_box(client.unwrap(&sealed).unwrap());
     });
@@ -72,7 +59,7 @@ fn main() {
     };
     let mut acceptor = Sealer::new(Role::Acceptor, key(), true, 1, 1).unwrap();
     let mut initiator = Sealer::new(Role::Initiator, key(), true, 1, 1).unwrap();
-    let kerberos = measure(budget, || {
+    let kerberos = common::measure(budget, || {
         let sealed = acceptor.wrap(&page).unwrap();
         black_box(initiator.unwrap(&sealed).unwrap());
     });

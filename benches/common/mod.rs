@@ -1,9 +1,10 @@
-//! Shared by the benchmarks: Windows-shaped MSFT_SmbSession pages, and a heap meter.
+//! Shared by the benchmarks: Windows-shaped MSFT_SmbSession pages, a heap meter, and a timer.
 
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Counts live heap bytes and remembers the peak since the last reset.
 pub struct MeteredAlloc;
@@ -101,4 +102,17 @@ pub fn pull_response(
     }
     out.push_str("</n:PullResponse></s:Body></s:Envelope>");
     out
+}
+
+/// Runs `f` until `budget` is spent (at least 5 times) and returns the median duration.
+pub fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < 5 || start.elapsed() < budget {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    samples[samples.len() / 2]
 }

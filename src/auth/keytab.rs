@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use super::wire::{BigEndian, Truncated};
+
 /// A long-term key from a keytab.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeytabKey {
@@ -37,31 +39,15 @@ impl fmt::Debug for KeytabKey {
 #[error("keytab: {0}")]
 pub struct KeytabError(pub String);
 
-struct Reader<'a> {
-    data: &'a [u8],
+impl From<Truncated> for KeytabError {
+    fn from(_: Truncated) -> Self {
+        KeytabError("truncated entry".into())
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], KeytabError> {
-        if self.data.len() < n {
-            return Err(KeytabError("truncated entry".into()));
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, KeytabError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, KeytabError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, KeytabError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn string(&mut self) -> Result<String, KeytabError> {
+impl BigEndian<'_> {
+    /// A `u16`-counted UTF-8 name.
+    fn u16_string(&mut self) -> Result<String, KeytabError> {
         let len = usize::from(self.u16()?);
         String::from_utf8(self.take(len)?.to_vec())
             .map_err(|_| KeytabError("a name is not UTF-8".into()))
@@ -70,7 +56,7 @@ impl<'a> Reader<'a> {
 
 /// Every AES key in a keytab.
 pub fn parse(data: &[u8]) -> Result<Vec<KeytabKey>, KeytabError> {
-    let mut reader = Reader { data };
+    let mut reader = BigEndian { data };
     if reader.u16()? != 0x0502 {
         return Err(KeytabError("not a version 2 (0x0502) MIT keytab".into()));
     }
@@ -81,13 +67,13 @@ pub fn parse(data: &[u8]) -> Result<Vec<KeytabKey>, KeytabError> {
             reader.take(size.unsigned_abs() as usize)?;
             continue;
         }
-        let mut entry = Reader {
+        let mut entry = BigEndian {
             data: reader.take(size as usize)?,
         };
         let components = entry.u16()?;
-        let realm = entry.string()?;
+        let realm = entry.u16_string()?;
         let names = (0..components)
-            .map(|_| entry.string())
+            .map(|_| entry.u16_string())
             .collect::<Result<Vec<_>, _>>()?;
         let _name_type = entry.u32()?;
         let _timestamp = entry.u32()?;

@@ -9,6 +9,7 @@ mod kdc;
 pub mod kerberos;
 pub mod keytab;
 pub mod krb5_conf;
+mod wire;
 
 use std::fmt;
 

@@ -192,11 +192,10 @@ impl HttpTransport {
                 }
                 Mechanism::Certificate
             }
-            (Auth::Kerberos | Auth::Negotiate, _) if config.ticket_cache.is_some() => {
-                let path = config.ticket_cache.clone().unwrap_or_default();
+            (Auth::Kerberos | Auth::Negotiate, _) if let Some(path) = &config.ticket_cache => {
                 Mechanism::Sealed(Sealing::TicketCache {
                     store: TicketStore::new(
-                        path,
+                        path.clone(),
                         config.kdc.as_deref().map(kdc_url),
                         kdc_timeout(config.connect_timeout),
                     ),

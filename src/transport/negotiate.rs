@@ -69,6 +69,35 @@ fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec
     Ok(None)
 }
 
+/// A handshake POST: no body (a SOAP body never crosses before the context is established).
+async fn empty_post(
+    http: &reqwest::Client,
+    settings: &HttpSettings,
+    endpoint: &url::Url,
+    authorization: Option<HeaderValue>,
+) -> Result<reqwest::Response> {
+    let mut request = http
+        .post(endpoint.clone())
+        .header(CONTENT_LENGTH, 0)
+        .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
+        .body(Vec::new());
+    if let Some(authorization) = authorization {
+        request = request.header(AUTHORIZATION, authorization);
+    }
+    request.send().await.map_err(|e| settings.classify(e))
+}
+
+/// Channel bindings from the certificate of the connection that carried `response`.
+fn bind_to_channel(response: &reqwest::Response, context: &mut dyn SecurityContext) {
+    if let Some(cert) = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+    {
+        context.set_channel_bindings(&tls_server_end_point(cert));
+    }
+}
+
 /// One handshake step; on the blocking pool when it may talk to a KDC.
 async fn run_step(
     context: &mut Box<dyn SecurityContext>,
@@ -133,21 +162,8 @@ impl NegotiateSession {
         if https && context.needs_channel_bindings_first() {
             // The first token must carry the channel bindings: learn the certificate from an
             // unauthenticated request (answered 401) on this session's connection.
-            let response = http
-                .post(endpoint.clone())
-                .header(CONTENT_LENGTH, 0)
-                .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-                .body(Vec::new())
-                .send()
-                .await
-                .map_err(|e| settings.classify(e))?;
-            if let Some(cert) = response
-                .extensions()
-                .get::<reqwest::tls::TlsInfo>()
-                .and_then(|info| info.peer_certificate())
-            {
-                context.set_channel_bindings(&tls_server_end_point(cert));
-            }
+            let response = empty_post(&http, settings, endpoint, None).await?;
+            bind_to_channel(&response, context.as_mut());
             settings.read_body(response).await?;
             bound = true;
         }
@@ -164,24 +180,9 @@ impl NegotiateSession {
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
                 .map_err(|_| Error::protocol("unencodable token"))?;
-            let response = http
-                .post(endpoint.clone())
-                .header(AUTHORIZATION, header)
-                .header(CONTENT_LENGTH, 0)
-                .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-                .body(Vec::new())
-                .send()
-                .await
-                .map_err(|e| settings.classify(e))?;
+            let response = empty_post(&http, settings, endpoint, Some(header)).await?;
             if https && !bound {
-                // Channel bindings come from the certificate of this very connection.
-                if let Some(cert) = response
-                    .extensions()
-                    .get::<reqwest::tls::TlsInfo>()
-                    .and_then(|info| info.peer_certificate())
-                {
-                    context.set_channel_bindings(&tls_server_end_point(cert));
-                }
+                bind_to_channel(&response, context.as_mut());
                 bound = true;
             }
             let status = response.status().as_u16();

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::auth::wire::{BigEndian, Truncated};
+
 /// A principal: `components[0]/components[1]@realm`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -137,37 +139,20 @@ const MAX_TICKETS: usize = 10_000;
 /// Most components in a principal.
 const MAX_COMPONENTS: u32 = 16;
 
-struct Reader<'a> {
-    data: &'a [u8],
+impl From<Truncated> for CcacheError {
+    fn from(_: Truncated) -> Self {
+        err("truncated")
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CcacheError> {
-        if self.data.len() < n {
-            return Err(err("truncated"));
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, CcacheError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, CcacheError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, CcacheError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
+impl<'a> BigEndian<'a> {
     /// `u32`-counted bytes; the count is checked against what is left before anything is
     /// allocated.
     fn counted(&mut self) -> Result<&'a [u8], CcacheError> {
         let n = self.u32()? as usize;
-        self.take(n)
+        Ok(self.take(n)?)
     }
-    fn string(&mut self) -> Result<String, CcacheError> {
+    fn u32_string(&mut self) -> Result<String, CcacheError> {
         String::from_utf8(self.counted()?.to_vec()).map_err(|_| err("a name is not UTF-8"))
     }
     fn principal(&mut self) -> Result<Principal, CcacheError> {
@@ -176,9 +161,9 @@ impl<'a> Reader<'a> {
         if count > MAX_COMPONENTS {
             return Err(err(format!("a principal with {count} components")));
         }
-        let realm = self.string()?;
+        let realm = self.u32_string()?;
         let components = (0..count)
-            .map(|_| self.string())
+            .map(|_| self.u32_string())
             .collect::<Result<_, _>>()?;
         Ok(Principal {
             name_type,
@@ -199,7 +184,7 @@ impl<'a> Reader<'a> {
 
 /// Parses a version 3 or 4 `FILE:` cache.
 pub fn parse(data: &[u8]) -> Result<CredentialCache, CcacheError> {
-    let mut r = Reader { data };
+    let mut r = BigEndian { data };
     match r.u16()? {
         0x0504 => {
             let header_len = r.u16()? as usize;

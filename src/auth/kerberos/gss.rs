@@ -151,6 +151,7 @@ pub enum Role {
 /// numbers strictly: a message out of order or replayed is refused.
 pub struct Sealer {
     role: Role,
+    suite: CipherSuite,
     key: SessionKey,
     /// True when the key is the acceptor's subkey (then the flag says so).
     acceptor_subkey: bool,
@@ -167,9 +168,9 @@ impl Sealer {
         send_seq: u64,
         receive_seq: u64,
     ) -> Result<Self, KerberosError> {
-        cipher_suite(key.enctype)?;
         Ok(Self {
             role,
+            suite: cipher_suite(key.enctype)?,
             key,
             acceptor_subkey,
             send_seq,
@@ -197,7 +198,7 @@ impl Sealer {
 
     /// A Wrap token with confidentiality, split where the plaintext begins.
     pub fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, KerberosError> {
-        let cipher = cipher_suite(self.key.enctype)?.cipher();
+        let cipher = self.suite.cipher();
         let mut header = [0u8; HEADER_LEN];
         header[0..2].copy_from_slice(&[0x05, 0x04]);
         header[2] = self.flags(self.role);
@@ -258,7 +259,7 @@ impl Sealer {
         // Windows rotates by RRC + EC (MS-KILE 3.4.5.4.1); with EC 0 that is RRC.
         let rotation = (rrc + ec) % sealed.len();
         sealed.rotate_left(rotation);
-        let cipher = cipher_suite(self.key.enctype)?.cipher();
+        let cipher = self.suite.cipher();
         let decrypted = cipher
             .decrypt(&self.key.value, Self::usage(peer), &sealed)
             .map_err(|_| bad("bad signature (the message was altered, or the key is wrong)"))?;

@@ -50,19 +50,6 @@ impl TicketStore {
         })
     }
 
-    /// The cache file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    /// The client principal of the cache, read now: a missing or unreadable cache is reported
-    /// when the client is built rather than on the first request.
-    pub fn principal(&self) -> Result<Principal, KerberosError> {
-        ccache::read(&self.path)
-            .map(|c| c.default_principal)
-            .map_err(|e| KerberosError::rejected(e.to_string()))
-    }
-
     /// A ticket for `spn`: remembered, in the cache, or from the KDC with the cache's
     /// ticket-granting ticket.
     pub fn service_ticket(&self, spn: &str) -> Result<ServiceTicket, KerberosError> {
@@ -318,6 +305,7 @@ mod tests {
 
     use super::*;
     use crate::auth::kerberos::ccache::tests::{sample, write};
+    use crate::auth::kerberos::messages::tests::krb_error;
     use crate::auth::kerberos::messages::{decrypted, der, encrypted, integer, integer_value};
 
     fn now() -> u32 {
@@ -473,36 +461,11 @@ mod tests {
         let mut client = TicketCacheClient::new(store, "HTTP/fs01.corp.example");
         client.step(None).unwrap();
         // KRB_AP_ERR_SKEW (37), as a server whose clock is off sends it.
-        let error = picky_krb::messages::KrbError::from(picky_krb::messages::KrbErrorInner {
-            pvno: ExplicitContextTag0::from(integer(5)),
-            msg_type: ExplicitContextTag1::from(integer(30)),
-            ctime: Optional::from(None),
-            cusec: Optional::from(None),
-            stime: picky_asn1::wrapper::ExplicitContextTag4::from(
-                KerberosTime::now().asn1().unwrap(),
-            ),
-            susec: picky_asn1::wrapper::ExplicitContextTag5::from(integer(0)),
-            error_code: picky_asn1::wrapper::ExplicitContextTag6::from(37),
-            crealm: Optional::from(None),
-            cname: Optional::from(None),
-            realm: picky_asn1::wrapper::ExplicitContextTag9::from(
-                picky_krb::data_types::KerberosStringAsn1::from(
-                    picky_asn1::restricted_string::IA5String::from_string("CORP.EXAMPLE".into())
-                        .unwrap(),
-                ),
-            ),
-            sname: picky_asn1::wrapper::ExplicitContextTag10::from(
-                picky_krb::data_types::PrincipalName {
-                    name_type: ExplicitContextTag0::from(integer(2)),
-                    name_string: ExplicitContextTag1::from(
-                        picky_asn1::wrapper::Asn1SequenceOf::from(vec![]),
-                    ),
-                },
-            ),
-            e_text: Optional::from(None),
-            e_data: Optional::from(None),
-        });
-        let token = gss::context_token(gss::TOK_KRB_ERROR, &der(&error).unwrap());
+        let error = krb_error(
+            37,
+            &Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE"),
+        );
+        let token = gss::context_token(gss::TOK_KRB_ERROR, &error);
         let e = client.step(Some(&token)).unwrap_err();
         assert!(e.message.contains("clocks"), "{e}");
     }

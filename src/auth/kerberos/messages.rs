@@ -514,6 +514,27 @@ pub(crate) mod tests {
         der(&ticket).unwrap()
     }
 
+    /// A KRB-ERROR, DER, as a KDC or a server sends it about `service`.
+    pub(crate) fn krb_error(code: u32, service: &Principal) -> Vec<u8> {
+        use picky_asn1::wrapper::{ExplicitContextTag6, ExplicitContextTag9, ExplicitContextTag10};
+        let error = picky_krb::messages::KrbErrorInner {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(30)),
+            ctime: Optional::from(None),
+            cusec: Optional::from(None),
+            stime: ExplicitContextTag4::from(KerberosTime::now().asn1().unwrap()),
+            susec: ExplicitContextTag5::from(integer(0)),
+            error_code: ExplicitContextTag6::from(code),
+            crealm: Optional::from(None),
+            cname: Optional::from(None),
+            realm: ExplicitContextTag9::from(string(&service.realm).unwrap()),
+            sname: ExplicitContextTag10::from(principal_name(service).unwrap()),
+            e_text: Optional::from(None),
+            e_data: Optional::from(None),
+        };
+        der(&KrbError::from(error)).unwrap()
+    }
+
     #[test]
     fn integers_round_trip_including_the_sign_bit() {
         for v in [0, 5, 127, 128, 0x7fff_ffff, 0xffff_ffff, -1] {
@@ -632,26 +653,7 @@ pub(crate) mod tests {
         let tgt = sample(1_900_000_000).tickets[0].clone();
         let service = Principal::service("HTTP/nowhere", "CORP.EXAMPLE");
         let request = tgs_request(&tgt, &service, KerberosTime::now(), 1).unwrap();
-        let error = picky_krb::messages::KrbErrorInner {
-            pvno: ExplicitContextTag0::from(integer(5)),
-            msg_type: ExplicitContextTag1::from(integer(30)),
-            ctime: Optional::from(None),
-            cusec: Optional::from(None),
-            stime: picky_asn1::wrapper::ExplicitContextTag4::from(
-                KerberosTime::now().asn1().unwrap(),
-            ),
-            susec: picky_asn1::wrapper::ExplicitContextTag5::from(integer(0)),
-            error_code: picky_asn1::wrapper::ExplicitContextTag6::from(7),
-            crealm: Optional::from(None),
-            cname: Optional::from(None),
-            realm: picky_asn1::wrapper::ExplicitContextTag9::from(string("CORP.EXAMPLE").unwrap()),
-            sname: picky_asn1::wrapper::ExplicitContextTag10::from(
-                principal_name(&service).unwrap(),
-            ),
-            e_text: Optional::from(None),
-            e_data: Optional::from(None),
-        };
-        let bytes = der(&KrbError::from(error)).unwrap();
+        let bytes = krb_error(7, &service);
         let e = read_tgs_reply(&request, &tgt, &bytes).unwrap_err();
         assert!(e.to_string().contains("service principal"), "{e}");
         assert_eq!(krb_error_code(&bytes), Some(7));
