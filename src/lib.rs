@@ -51,6 +51,9 @@ pub mod classes;
 mod client;
 mod error;
 pub mod fleet;
+#[cfg(feature = "__internals")]
+#[doc(hidden)]
+pub mod internals;
 pub mod record;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// The application data of the channel bindings: `tls-server-end-point:` and the hash.
-pub fn tls_server_end_point(certificate_der: &[u8]) -> Vec<u8> {
+pub(crate) fn tls_server_end_point(certificate_der: &[u8]) -> Vec<u8> {
     let hash = match signature_hash(certificate_der) {
         Hash::Sha384 => Sha384::digest(certificate_der).to_vec(),
         Hash::Sha512 => Sha512::digest(certificate_der).to_vec(),
@@ -38,26 +38,17 @@ fn signature_hash(der: &[u8]) -> Hash {
         .unwrap_or(Hash::Sha256)
 }
 
-/// One DER TLV: (tag, content, rest).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
+use super::der::read as tlv;
+
+/// The MD5 of the RFC 2744 channel bindings structure with no addresses and this application
+/// data: what NTLM puts in `MsvAvChannelBindings` and Kerberos in the authenticator checksum.
+pub(crate) fn gss_bindings_md5(application_data: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    let mut md5 = md5::Md5::new();
+    md5.update([0u8; 16]); // initiator and acceptor address types and lengths
+    md5.update((application_data.len() as u32).to_le_bytes());
+    md5.update(application_data);
+    md5.finalize().into()
 }
 
 fn signature_oid(der: &[u8]) -> Option<&[u8]> {

@@ -16,6 +16,9 @@
 //! depends on it (the declared lengths must add up exactly).
 
 use std::fmt;
+use std::ops::Range;
+
+use super::context::{ContextError, SecurityContext};
 
 /// The protocol of a connection authenticated with the `Negotiate` HTTP scheme (NTLM or SPNEGO).
 pub const SPNEGO_PROTOCOL: &str = "application/HTTP-SPNEGO-session-encrypted";
@@ -101,9 +104,22 @@ pub fn parse_content_type(content_type: &str) -> Option<(String, String)> {
     Some((protocol?, boundary.unwrap_or_else(|| BOUNDARY.to_owned())))
 }
 
-/// Splits an encrypted body into its sealed parts. `boundary` comes from the Content-Type.
-pub fn decode(boundary: &str, body: &[u8]) -> Result<Vec<SealedPart>, FramingError> {
+/// Where one sealed part lies in a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartLayout {
+    /// `Length=` of OriginalContent.
+    pub original_length: usize,
+    /// The security header.
+    pub header: Range<usize>,
+    /// The sealed data.
+    pub data: Range<usize>,
+}
+
+/// Splits an encrypted body into its sealed parts, as positions in `body`, so that they can be
+/// opened where they lie. `boundary` comes from the Content-Type.
+pub fn decode(boundary: &str, body: &[u8]) -> Result<Vec<PartLayout>, FramingError> {
     let mut parts = Vec::new();
+    let offset = |rest: &[u8]| body.len() - rest.len();
     let mut rest = body;
     loop {
         rest = skip_line_breaks(rest);
@@ -136,10 +152,11 @@ pub fn decode(boundary: &str, body: &[u8]) -> Result<Vec<SealedPart>, FramingErr
                 rest.len()
             )));
         }
-        parts.push(SealedPart {
+        let start = offset(rest);
+        parts.push(PartLayout {
             original_length,
-            header: rest[..header_len].to_vec(),
-            data: rest[header_len..needed].to_vec(),
+            header: start..start + header_len,
+            data: start + header_len..start + needed,
         });
         rest = &rest[needed..];
         if parts.len() > 1024 {
@@ -150,6 +167,44 @@ pub fn decode(boundary: &str, body: &[u8]) -> Result<Vec<SealedPart>, FramingErr
         return Err(err("no encrypted part"));
     }
     Ok(parts)
+}
+
+/// Opens every sealed part of `body` in place with `context` and returns where the whole
+/// plaintext lies: where the one part's plaintext is, or, with several parts, their plaintexts
+/// moved together to the front. Each part must unseal to exactly its declared length.
+pub(crate) fn open_in_place(
+    context: &mut dyn SecurityContext,
+    boundary: &str,
+    body: &mut [u8],
+) -> Result<Range<usize>, ContextError> {
+    let malformed = |message: String| ContextError {
+        message,
+        credentials_rejected: false,
+    };
+    let parts = decode(boundary, body).map_err(|e| malformed(e.to_string()))?;
+    let mut written = 0;
+    let mut only = None;
+    for part in &parts {
+        let (head, tail) = body.split_at_mut(part.data.start);
+        let header = &head[part.header.clone()];
+        let data = &mut tail[..part.data.len()];
+        let plain = context.open(header, data)?;
+        if plain.len() != part.original_length {
+            return Err(malformed(format!(
+                "unsealed {} bytes but the message declares Length={}",
+                plain.len(),
+                part.original_length
+            )));
+        }
+        let absolute = part.data.start + plain.start..part.data.start + plain.end;
+        if parts.len() == 1 {
+            only = Some(absolute);
+        } else {
+            body.copy_within(absolute.clone(), written);
+            written += absolute.len();
+        }
+    }
+    Ok(only.unwrap_or(0..written))
 }
 
 fn skip_line_breaks(mut s: &[u8]) -> &[u8] {
@@ -221,10 +276,22 @@ mod tests {
         }
     }
 
+    /// The parts of a body as `SealedPart`s again.
+    fn parts(boundary: &str, body: &[u8]) -> Result<Vec<SealedPart>, FramingError> {
+        Ok(decode(boundary, body)?
+            .into_iter()
+            .map(|p| SealedPart {
+                original_length: p.original_length,
+                header: body[p.header].to_vec(),
+                data: body[p.data].to_vec(),
+            })
+            .collect())
+    }
+
     #[test]
     fn round_trips() {
         let body = encode(SPNEGO_PROTOCOL, &part(1));
-        assert_eq!(decode(BOUNDARY, &body).unwrap(), vec![part(1)]);
+        assert_eq!(parts(BOUNDARY, &body).unwrap(), vec![part(1)]);
         let (protocol, boundary) = parse_content_type(&content_type(SPNEGO_PROTOCOL)).unwrap();
         assert_eq!(
             (protocol.as_str(), boundary.as_str()),
@@ -240,7 +307,7 @@ mod tests {
         body.extend_from_slice(&[1; 16]);
         body.extend_from_slice(&[b'-', b'-', 1, 0, 255]);
         body.extend_from_slice(b"\r\n--Encrypted Boundary--\r\n");
-        assert_eq!(decode(BOUNDARY, &body).unwrap(), vec![part(1)]);
+        assert_eq!(parts(BOUNDARY, &body).unwrap(), vec![part(1)]);
     }
 
     #[test]
@@ -248,7 +315,7 @@ mod tests {
         let mut body = encode(SPNEGO_PROTOCOL, &part(1));
         body.truncate(body.len() - "--Encrypted Boundary--\r\n".len());
         body.extend_from_slice(&encode(SPNEGO_PROTOCOL, &part(2)));
-        assert_eq!(decode(BOUNDARY, &body).unwrap(), vec![part(1), part(2)]);
+        assert_eq!(parts(BOUNDARY, &body).unwrap(), vec![part(1), part(2)]);
     }
 
     #[test]
@@ -268,5 +335,31 @@ mod tests {
             .collect::<Vec<u8>>();
         assert!(decode(BOUNDARY, &huge).is_err());
         assert!(decode("Other Boundary", &body).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The multipart/encrypted parser never panics on arbitrary or mutated bodies.
+        #[test]
+        fn the_parser_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+            header in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+            text in ".{0,120}",
+        ) {
+            let _ = decode("Encrypted Boundary", &bytes);
+            let _ = parse_content_type(&text);
+            let part = SealedPart { original_length: data.len(), header, data };
+            let body = encode(SPNEGO_PROTOCOL, &part);
+            proptest::prop_assert_eq!(parts("Encrypted Boundary", &body).unwrap(), vec![part]);
+            let _ = decode("Encrypted Boundary", &body[..cut.index(body.len() + 1)]);
+            let mut flipped = body.clone();
+            let at = flip.index(flipped.len());
+            flipped[at] ^= 0x5a;
+            let _ = decode("Encrypted Boundary", &flipped);
+        }
     }
 }

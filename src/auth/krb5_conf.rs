@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 /// The parts of krb5.conf this crate uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Krb5Config {
+pub(crate) struct Krb5Config {
     /// `[libdefaults] default_realm`.
     pub default_realm: Option<String>,
     /// `[libdefaults] default_ccache_name`.
@@ -106,14 +106,13 @@ impl Krb5Config {
         self.default_realm.clone()
     }
 
-    /// `tcp://host:port` of the first KDC of a realm.
-    pub fn kdc_url(&self, realm: &str) -> Option<String> {
-        let kdc = self
-            .kdcs
+    /// `tcp://host:port` of every KDC of a realm, in order.
+    pub fn kdc_urls(&self, realm: &str) -> Vec<String> {
+        self.kdcs
             .iter()
             .find(|(r, _)| r.eq_ignore_ascii_case(realm))
-            .and_then(|(_, kdcs)| kdcs.first())?;
-        Some(kdc_url(kdc))
+            .map(|(_, kdcs)| kdcs.iter().map(|k| kdc_url(k)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -161,14 +160,11 @@ mod tests {
         let c = Krb5Config::parse(CONF);
         assert_eq!(c.default_realm.as_deref(), Some("CORP.EXAMPLE"));
         assert_eq!(
-            c.kdc_url("corp.example").as_deref(),
-            Some("tcp://dc01.corp.example:88")
+            c.kdc_urls("corp.example"),
+            ["tcp://dc01.corp.example:88", "tcp://dc02.corp.example:88"]
         );
-        assert_eq!(
-            c.kdc_url("LAB.TEST").as_deref(),
-            Some("tcp://127.0.0.1:8888")
-        );
-        assert_eq!(c.kdc_url("OTHER"), None);
+        assert_eq!(c.kdc_urls("LAB.TEST"), ["tcp://127.0.0.1:8888"]);
+        assert!(c.kdc_urls("OTHER").is_empty());
     }
 
     #[test]

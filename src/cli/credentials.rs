@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use winrm_sessions::auth::kerberos::ccache;
 use winrm_sessions::{Credentials, Password};
 
 use super::args::{AuthArg, ConnectionArgs};
@@ -34,11 +33,7 @@ pub fn ticket_cache(args: &ConnectionArgs) -> Result<Option<PathBuf>, UsageError
     {
         return Ok(None);
     }
-    let config = winrm_sessions::auth::krb5_conf::Krb5Config::load();
-    let Ok(path) = ccache::default_location(config.default_ccache_name.as_deref()) else {
-        return Ok(None);
-    };
-    Ok(ccache::read(&path).is_ok().then_some(path))
+    Ok(winrm_sessions::auth::usable_ticket_cache())
 }
 
 pub fn resolve(args: &ConnectionArgs) -> Result<Credentials, UsageError> {

@@ -6,85 +6,66 @@ use std::time::Duration;
 
 use super::config::{CaSource, Config, endpoint_url};
 use super::{Client, ClientInner};
-use crate::auth::{Auth, Credentials};
+use crate::auth::{Auth, AuthSettings, Authenticator, Credentials, TicketCacheChoice};
 use crate::error::{Error, Result};
-use crate::transport::HttpTransport;
+use crate::transport::{HttpOptions, HttpSettings, HttpTransport, Shared};
 
 /// Builds a [`Client`]. Defaults: HTTP on 5985 (HTTPS on 5986 with [`ClientBuilder::https`]),
 /// TLS verified against the system roots, Basic refused over plain HTTP, connect timeout 10 s,
 /// operation timeout 60 s, responses capped at 16 MiB, 500 items per page.
+///
+/// Settings that contradict each other (a password and a ticket cache, a keytab and a
+/// password, a client certificate on plain HTTP, `auth(Ntlm)` with a keytab) are reported by
+/// [`ClientBuilder::build`]; no setter silently overrides another.
 #[must_use]
 pub struct ClientBuilder {
     target: String,
-    https: bool,
-    credentials: Option<Credentials>,
-    auth: Auth,
+    auth: AuthSettings,
     ca: Vec<CaSource>,
     danger_accept_invalid_certs: bool,
-    allow_basic_over_http: bool,
     connect_timeout: Duration,
     operation_timeout: Duration,
     max_envelope_size: u32,
     max_response_size: usize,
     max_elements: u32,
     locale: Option<String>,
-    kdc: Option<String>,
-    spn: Option<String>,
     client_identity: Option<Vec<u8>>,
-    hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
-    keytab: Option<(String, PathBuf)>,
-    ticket_cache: Option<TicketCache>,
-}
-
-/// Which credential cache [`ClientBuilder::kerberos_ticket_cache`] reads.
-#[derive(Clone, Debug)]
-enum TicketCache {
-    /// `KRB5CCNAME`, krb5.conf's `default_ccache_name`, or `/tmp/krb5cc_<uid>`.
-    Default,
-    /// A `FILE:` cache.
-    File(PathBuf),
+    hook: Option<Arc<dyn crate::record::ExchangeHook>>,
 }
 
 impl ClientBuilder {
     pub(crate) fn new(target: impl Into<String>) -> Self {
         Self {
             target: target.into(),
-            https: false,
-            credentials: None,
-            auth: Auth::default(),
+            auth: AuthSettings::default(),
             ca: Vec::new(),
             danger_accept_invalid_certs: false,
-            allow_basic_over_http: false,
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(60),
             max_envelope_size: 512_000,
             max_response_size: 16 << 20,
             max_elements: 500,
             locale: Some("en-US".into()),
-            kdc: None,
-            spn: None,
             client_identity: None,
             hook: None,
-            keytab: None,
-            ticket_cache: None,
         }
     }
 
     /// The user and password to authenticate with.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
+        self.auth.credentials = Some(credentials);
         self
     }
 
-    /// The authentication mechanism.
+    /// The authentication mechanism (default [`Auth::Negotiate`]).
     pub fn auth(mut self, auth: Auth) -> Self {
-        self.auth = auth;
+        self.auth.auth = Some(auth);
         self
     }
 
     /// Uses HTTPS (port 5986) when the target is a host name rather than a URL.
     pub fn https(mut self, https: bool) -> Self {
-        self.https = https;
+        self.auth.https = https;
         self
     }
 
@@ -110,7 +91,7 @@ impl ClientBuilder {
     /// Allows Basic authentication over plain HTTP, which sends the password in clear. Only for
     /// loopback or lab networks.
     pub fn danger_allow_basic_over_http(mut self, allow: bool) -> Self {
-        self.allow_basic_over_http = allow;
+        self.auth.allow_basic_over_http = allow;
         self
     }
 
@@ -147,19 +128,19 @@ impl ClientBuilder {
 
     /// The KDC for Kerberos (`host`, `host:port` or `tcp://host:port`), instead of krb5.conf.
     pub fn kdc(mut self, kdc: impl Into<String>) -> Self {
-        self.kdc = Some(kdc.into());
+        self.auth.kdc = Some(kdc.into());
         self
     }
 
     /// The service principal name for Kerberos, instead of `HTTP/<host>` (some sites use
     /// `WSMAN/<host>` or `host/<host>`).
     pub fn spn(mut self, spn: impl Into<String>) -> Self {
-        self.spn = Some(spn.into());
+        self.auth.spn = Some(spn.into());
         self
     }
 
     /// Authenticates with a client certificate (PEM certificate, then its PEM private key) over
-    /// HTTPS, as WinRM's certificate authentication expects; sets [`Auth::Certificate`].
+    /// HTTPS, as WinRM's certificate authentication expects; implies [`Auth::Certificate`].
     pub fn client_certificate(
         mut self,
         certificate_pem: impl AsRef<[u8]>,
@@ -169,45 +150,40 @@ impl ClientBuilder {
         identity.push(b'\n');
         identity.extend_from_slice(private_key_pem.as_ref());
         self.client_identity = Some(identity);
-        self.auth = Auth::Certificate;
+        self.auth.client_certificate = true;
         self
     }
 
     /// Shows every exchange, in clear, to a hook: a [`crate::record::Recorder`] writes them as
     /// fixtures to replay in tests.
-    pub fn exchange_hook(mut self, hook: std::sync::Arc<dyn crate::record::ExchangeHook>) -> Self {
+    pub fn exchange_hook(mut self, hook: Arc<dyn crate::record::ExchangeHook>) -> Self {
         self.hook = Some(hook);
         self
     }
 
     /// Kerberos with the key of `principal` (`user@REALM`) from an MIT keytab instead of a
-    /// password, for accounts that audit on a schedule; sets [`Auth::Kerberos`].
+    /// password, for accounts that audit on a schedule; implies [`Auth::Kerberos`].
     pub fn kerberos_keytab(
         mut self,
         principal: impl Into<String>,
         keytab: impl Into<PathBuf>,
     ) -> Self {
-        let principal = principal.into();
-        self.credentials = Some(Credentials::new(principal.clone(), ""));
-        self.keytab = Some((principal, keytab.into()));
-        self.auth = Auth::Kerberos;
+        self.auth.keytab = Some((principal.into(), keytab.into()));
         self
     }
 
     /// Kerberos with the tickets of a user who already ran `kinit`: the credential cache named
     /// by `KRB5CCNAME` (a `FILE:` or `DIR:` cache), else krb5.conf's `default_ccache_name`,
     /// else `/tmp/krb5cc_<uid>`. No password is needed; the cache's default principal is the
-    /// user. Sets [`Auth::Kerberos`].
+    /// user. Implies [`Auth::Kerberos`].
     pub fn kerberos_ticket_cache(mut self) -> Self {
-        self.ticket_cache = Some(TicketCache::Default);
-        self.auth = Auth::Kerberos;
+        self.auth.ticket_cache = Some(TicketCacheChoice::Default);
         self
     }
 
     /// Like [`Self::kerberos_ticket_cache`], with the cache file given.
     pub fn kerberos_ticket_cache_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ticket_cache = Some(TicketCache::File(path.into()));
-        self.auth = Auth::Kerberos;
+        self.auth.ticket_cache = Some(TicketCacheChoice::File(path.into()));
         self
     }
 
@@ -217,19 +193,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client.
+    /// Builds the client: checks the settings, reads the files they name (CA bundle, client
+    /// key, keytab, credential cache, krb5.conf) once. Clients made from it with
+    /// [`Client::with_target`], and a [`crate::fleet::Fleet`], share all of that.
     ///
     /// # Errors
     ///
-    /// A config error for a bad target, an unreadable CA file or a zero limit; a refusal when
-    /// Basic credentials would cross plain HTTP without [`Self::danger_allow_basic_over_http`].
+    /// A config error for a bad target, an unreadable or invalid file, a zero limit, or
+    /// settings that contradict each other; a refusal when Basic credentials would cross plain
+    /// HTTP without [`Self::danger_allow_basic_over_http`].
     pub fn build(self) -> Result<Client> {
         let target = self.target.clone();
         self.build_inner().map_err(|e| e.with_target(target))
     }
 
-    fn build_inner(self) -> Result<Client> {
-        let endpoint = endpoint_url(&self.target, self.https)?;
+    fn build_inner(mut self) -> Result<Client> {
+        let endpoint = endpoint_url(&self.target, self.auth.https)?;
         if self.max_elements == 0 || self.max_envelope_size < 8192 || self.max_response_size == 0 {
             return Err(Error::config(
                 "max_elements must be at least 1 and max_envelope_size at least 8192",
@@ -244,66 +223,32 @@ impl ClientBuilder {
                 })?,
             });
         }
-        let ticket_cache = match &self.ticket_cache {
-            None => None,
-            Some(cache) => {
-                let path = match cache {
-                    TicketCache::File(path) => path.clone(),
-                    TicketCache::Default => crate::auth::kerberos::ccache::default_location(
-                        crate::auth::krb5_conf::Krb5Config::load()
-                            .default_ccache_name
-                            .as_deref(),
-                    )
-                    .map_err(|e| Error::config(e.to_string()))?,
-                };
-                // Read now: a missing or unreadable cache is a configuration error, not a
-                // failure of the first request.
-                crate::auth::kerberos::ccache::read(&path)
-                    .map_err(|e| Error::config(e.to_string()))?;
-                Some(path)
-            }
-        };
-        let config = Config {
-            target: self.target,
-            endpoint,
-            credentials: self.credentials,
-            auth: self.auth,
-            root_certificates,
-            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
-            allow_basic_over_http: self.allow_basic_over_http,
+        let http = HttpSettings::new(&HttpOptions {
+            max_response_size: self.max_response_size,
             connect_timeout: self.connect_timeout,
             operation_timeout: self.operation_timeout,
+            root_certificates,
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
+            client_identity: self.client_identity,
+        })?;
+        let https = self.auth.https;
+        self.auth.https = endpoint.scheme() == "https";
+        let auth = Authenticator::prepare(self.auth)?;
+        let shared = Arc::new(Shared::new(http, auth, self.hook));
+        let config = Config {
+            target: self.target,
+            endpoint: endpoint.clone(),
+            https,
+            operation_timeout: self.operation_timeout,
             max_envelope_size: self.max_envelope_size,
-            max_response_size: self.max_response_size,
             max_elements: self.max_elements,
             locale: self.locale,
-            kdc: self.kdc,
-            spn: self.spn,
-            client_identity: self.client_identity,
-            hook: self.hook,
-            ticket_cache,
-            keytab: match &self.keytab {
-                None => None,
-                Some((principal, path)) => {
-                    let data = std::fs::read(path).map_err(|e| {
-                        Error::config(format!("cannot read keytab {}: {e}", path.display()))
-                    })?;
-                    let keys = crate::auth::keytab::parse(&data)
-                        .map_err(|e| Error::config(e.to_string()))?;
-                    Some(
-                        crate::auth::keytab::key_for(&keys, principal).ok_or_else(|| {
-                            Error::config(format!(
-                                "no AES key for {principal} in keytab {}",
-                                path.display()
-                            ))
-                        })?,
-                    )
-                }
-            },
         };
-        let transport = HttpTransport::new(&config)?;
         Ok(Client {
-            inner: Arc::new(ClientInner { config, transport }),
+            inner: Arc::new(ClientInner {
+                transport: HttpTransport::new(endpoint, shared),
+                config,
+            }),
         })
     }
 }
@@ -312,9 +257,7 @@ impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("target", &self.target)
-            .field("https", &self.https)
             .field("auth", &self.auth)
-            .field("credentials", &self.credentials)
             .field("recording", &self.hook.is_some())
             .finish_non_exhaustive()
     }

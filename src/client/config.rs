@@ -5,35 +5,20 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::auth::{Auth, Credentials};
 use crate::error::{Error, Result};
 
-/// Everything a [`super::Client`] needs; built by [`super::ClientBuilder`].
-#[derive(Clone)]
+/// What a [`super::Client`] needs besides the shared transport settings: its target and the
+/// WS-Management options of its requests.
+#[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub target: String,
     pub endpoint: Url,
-    pub credentials: Option<Credentials>,
-    pub auth: Auth,
-    pub root_certificates: Vec<Vec<u8>>,
-    pub danger_accept_invalid_certs: bool,
-    pub allow_basic_over_http: bool,
-    pub connect_timeout: Duration,
+    /// Whether host names (not URLs) become HTTPS endpoints, for clients retargeted from this one.
+    pub https: bool,
     pub operation_timeout: Duration,
     pub max_envelope_size: u32,
-    pub max_response_size: usize,
     pub max_elements: u32,
     pub locale: Option<String>,
-    pub kdc: Option<String>,
-    pub spn: Option<String>,
-    /// PEM certificate chain followed by its private key, for certificate authentication.
-    pub client_identity: Option<Vec<u8>>,
-    /// A keytab key for Kerberos (instead of the password).
-    pub keytab: Option<crate::auth::keytab::KeytabKey>,
-    /// Kerberos from this MIT credential cache file (instead of a password).
-    pub ticket_cache: Option<PathBuf>,
-    /// Sees every exchange in clear (recording).
-    pub hook: Option<std::sync::Arc<dyn crate::record::ExchangeHook>>,
 }
 
 /// Default ports of the WinRM service.

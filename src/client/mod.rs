@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub use associations::{Associations, MethodInput};
 pub use builder::ClientBuilder;
 pub(crate) use config::Config;
+use config::endpoint_url;
 pub use config::{HTTP_PORT, HTTPS_PORT};
 pub use enumeration::Enumeration;
 pub use joins::{LogonSessionWithProcesses, ServerSessionWithConnections};
@@ -65,6 +66,29 @@ impl Client {
     /// The endpoint URL.
     pub fn endpoint(&self) -> &url::Url {
         &self.inner.config.endpoint
+    }
+
+    /// A client for another target with the same settings, sharing what was prepared when this
+    /// one was built: TLS material, credentials (the NT hash, the keytab key, the credential
+    /// cache, a ticket-granting ticket already obtained), krb5.conf and the recording hook.
+    /// This is how a fleet reaches many hosts without reading anything again.
+    ///
+    /// # Errors
+    ///
+    /// A config error when the target is not a valid host or URL.
+    pub fn with_target(&self, target: impl Into<String>) -> Result<Client> {
+        let target = target.into();
+        let endpoint = endpoint_url(&target, self.inner.config.https)
+            .map_err(|e| e.with_target(target.clone()))?;
+        let mut config = self.inner.config.clone();
+        config.target = target;
+        config.endpoint = endpoint.clone();
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                transport: self.inner.transport.retarget(endpoint),
+                config,
+            }),
+        })
     }
 
     fn addressing(&self) -> Addressing {
@@ -154,8 +178,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("target", &self.inner.config.target)
             .field("endpoint", &self.inner.config.endpoint.as_str())
-            .field("auth", &self.inner.config.auth)
-            .field("credentials", &self.inner.config.credentials)
+            .field("transport", &self.inner.transport)
             .finish_non_exhaustive()
     }
 }

@@ -20,8 +20,9 @@ use super::replay::{ReplayStats, Replayer};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::auth::context::{NtlmServer, SecurityContext, Step};
-use crate::auth::{Credentials, Password, basic_authorization, framing};
+use crate::auth::context::{SecurityContext, Step};
+use crate::auth::ntlm::acceptor::NtlmAcceptor;
+use crate::auth::{Credentials, basic_authorization, framing};
 
 /// The user the fixture server accepts unless told otherwise.
 pub const DEFAULT_USER: &str = "demo";
@@ -196,7 +197,7 @@ impl FixtureServerBuilder {
         let shared = Arc::new(Shared {
             replayer: replayer.clone(),
             expected_authorization: expected.as_str().to_owned(),
-            password: Password::new(self.password),
+            password: zeroize::Zeroizing::new(self.password),
             user: self.user,
             basic: self.basic,
             negotiate: self.negotiate,
@@ -222,7 +223,7 @@ struct Shared {
     replayer: Arc<Replayer>,
     expected_authorization: String,
     user: String,
-    password: Password,
+    password: zeroize::Zeroizing<String>,
     basic: bool,
     negotiate: bool,
     tls: bool,
@@ -233,7 +234,7 @@ struct Shared {
 /// The security context of one connection (Negotiate is connection-bound).
 #[derive(Default)]
 struct Connection {
-    acceptor: Option<NtlmServer>,
+    acceptor: Option<NtlmAcceptor>,
     authenticated: bool,
 }
 
@@ -419,16 +420,7 @@ async fn handle(
             // A new handshake on this connection starts a new context.
             if connection.authenticated || connection.acceptor.is_none() {
                 connection.authenticated = false;
-                match NtlmServer::new(&shared.user, &shared.password) {
-                    Ok(acceptor) => connection.acceptor = Some(acceptor),
-                    Err(e) => {
-                        return Ok(reply(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "text/plain",
-                            e.message,
-                        ));
-                    }
-                }
+                connection.acceptor = Some(NtlmAcceptor::new(&shared.user, &shared.password));
             }
             let Some(acceptor) = connection.acceptor.as_mut() else {
                 return Ok(unauthorized(&shared, None));
@@ -484,16 +476,9 @@ async fn handle(
                     "unencrypted request refused",
                 ));
             };
-            let plaintext = match framing::decode(&boundary, &body)
-                .map_err(|e| e.to_string())
-                .and_then(|parts| {
-                    let mut out = Vec::new();
-                    for part in &parts {
-                        out.extend(acceptor.unwrap(part).map_err(|e| e.to_string())?);
-                    }
-                    Ok(out)
-                }) {
-                Ok(plaintext) => plaintext,
+            let mut body = body.to_vec();
+            let plaintext = match framing::open_in_place(acceptor, &boundary, &mut body) {
+                Ok(range) => &body[range],
                 Err(e) => {
                     tracing::warn!(error = %e, "Cannot unseal a request");
                     connection.authenticated = false;
@@ -503,8 +488,8 @@ async fn handle(
             if !shared.latency.is_zero() {
                 tokio::time::sleep(shared.latency).await;
             }
-            let (status, envelope) = shared.replayer.answer(&plaintext);
-            let sealed = match acceptor.wrap(envelope.as_bytes()) {
+            let (status, envelope) = shared.replayer.answer(plaintext);
+            let sealed = match acceptor.seal(envelope.as_bytes()) {
                 Ok(sealed) => sealed,
                 Err(e) => {
                     return Ok(reply(

@@ -3,15 +3,27 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use reqwest::header::CONTENT_TYPE;
 
-use crate::client::Config;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Limits and TLS settings copied out of the client configuration.
+/// What the HTTP layer is configured with.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HttpOptions {
+    pub max_response_size: usize,
+    pub connect_timeout: Duration,
+    pub operation_timeout: Duration,
+    /// PEM bundles of CA certificates to trust besides the system roots.
+    pub root_certificates: Vec<Vec<u8>>,
+    pub danger_accept_invalid_certs: bool,
+    /// PEM certificate chain followed by its private key.
+    pub client_identity: Option<Vec<u8>>,
+}
+
+/// Limits and TLS material, parsed once per client and shared by its sessions and hosts.
 #[derive(Clone, Debug)]
-pub(super) struct HttpSettings {
+pub(crate) struct HttpSettings {
     pub max_response_size: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
@@ -21,7 +33,7 @@ pub(super) struct HttpSettings {
 }
 
 impl HttpSettings {
-    pub(super) fn new(config: &Config) -> Result<Self> {
+    pub(crate) fn new(config: &HttpOptions) -> Result<Self> {
         let mut root_certificates = Vec::new();
         for pem in &config.root_certificates {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -77,23 +89,22 @@ impl HttpSettings {
             .map_err(|e| Error::config(format!("cannot set up HTTP client: {e}")))
     }
 
-    /// Reads a body to its end (so the connection can be reused), refusing more than the cap.
-    pub(super) async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes> {
+    /// Reads a body to its end (so the connection can be reused) into one buffer sized from
+    /// Content-Length, refusing more than the cap.
+    pub(super) async fn read_body(&self, mut response: reqwest::Response) -> Result<BytesMut> {
         let limit = self.max_response_size;
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
+        let declared = response.content_length();
+        if declared.is_some_and(|len| len > limit as u64) {
             return Err(ErrorKind::ResponseTooLarge { limit }.into());
         }
-        let mut body = BytesMut::new();
+        let mut body = BytesMut::with_capacity(declared.map_or(16 << 10, |len| len as usize));
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
             if body.len() + chunk.len() > limit {
                 return Err(ErrorKind::ResponseTooLarge { limit }.into());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok(body)
     }
 
     pub(super) fn classify(&self, e: reqwest::Error) -> Error {

@@ -260,7 +260,9 @@ async fn kerberos_failures_are_explained() {
     );
     let unknown_user = error("mallory@WINRM.TEST", "x", "HTTP/winrm.example.test").await;
     assert!(
-        unknown_user.to_string().contains("does not know this user"),
+        unknown_user
+            .to_string()
+            .contains("does not know the user mallory@WINRM.TEST"),
         "{unknown_user}"
     );
     let unknown_spn = error(

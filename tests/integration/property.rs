@@ -97,33 +97,3 @@ proptest! {
         prop_assert_eq!(summary.body_element.as_deref(), Some("Enumerate"));
     }
 }
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-
-    /// The multipart/encrypted parser never panics on arbitrary or mutated bodies.
-    #[test]
-    fn encrypted_framing_parser_never_panics(
-        bytes in proptest::collection::vec(any::<u8>(), 0..1024),
-        header in proptest::collection::vec(any::<u8>(), 0..64),
-        data in proptest::collection::vec(any::<u8>(), 0..256),
-        cut in any::<prop::sample::Index>(),
-        flip in any::<prop::sample::Index>(),
-    ) {
-        use winrm_sessions::auth::framing::{SPNEGO_PROTOCOL, SealedPart, decode, encode};
-        let _ = decode("Encrypted Boundary", &bytes);
-        let part = SealedPart { original_length: data.len(), header, data };
-        let body = encode(SPNEGO_PROTOCOL, &part);
-        prop_assert_eq!(decode("Encrypted Boundary", &body).unwrap(), vec![part]);
-        let _ = decode("Encrypted Boundary", &body[..cut.index(body.len() + 1)]);
-        let mut flipped = body.clone();
-        let at = flip.index(flipped.len());
-        flipped[at] ^= 0x5a;
-        let _ = decode("Encrypted Boundary", &flipped);
-    }
-
-    #[test]
-    fn content_type_parser_never_panics(text in ".{0,120}") {
-        let _ = winrm_sessions::auth::framing::parse_content_type(&text);
-    }
-}

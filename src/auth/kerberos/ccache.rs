@@ -62,20 +62,8 @@ impl fmt::Display for Principal {
     }
 }
 
-/// A session key: its encryption type and value, zeroized on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionKey {
-    /// Kerberos encryption type (17, 18: AES; 23: RC4).
-    pub enctype: i32,
-    /// The key.
-    pub value: Zeroizing<Vec<u8>>,
-}
-
-impl fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionKey(enctype {}, <redacted>)", self.enctype)
-    }
-}
+/// A session key (its encryption type and bytes, zeroized on drop).
+pub(crate) use super::crypto::Key as SessionKey;
 
 /// One ticket of the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,7 +212,10 @@ pub fn parse(data: &[u8]) -> Result<CredentialCache, CcacheError> {
         tickets.push(CachedTicket {
             client,
             server,
-            key: SessionKey { enctype, value },
+            key: SessionKey {
+                enctype,
+                bytes: value,
+            },
             start_time: if start_time == 0 {
                 auth_time
             } else {
@@ -339,7 +330,7 @@ pub(crate) mod tests {
             principal(&mut out, &t.client);
             principal(&mut out, &t.server);
             out.extend_from_slice(&(t.key.enctype as u16).to_be_bytes());
-            counted(&mut out, &t.key.value);
+            counted(&mut out, &t.key.bytes);
             for time in [t.start_time, t.start_time, t.end_time, t.end_time] {
                 out.extend_from_slice(&time.to_be_bytes());
             }
@@ -369,7 +360,7 @@ pub(crate) mod tests {
             server,
             key: SessionKey {
                 enctype: 18,
-                value: Zeroizing::new(vec![key; 32]),
+                bytes: Zeroizing::new(vec![key; 32]),
             },
             start_time: now - 60,
             end_time: now + 3600,

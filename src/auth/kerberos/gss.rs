@@ -1,39 +1,49 @@
 //! The Kerberos GSS-API mechanism (RFC 4121) around the Kerberos messages, with no I/O: token
 //! framing, the authenticator checksum that carries the context flags and channel bindings,
-//! and Wrap tokens for WinRM message encryption, laid out as Windows lays them out
-//! (MS-KILE 3.4.5.4.1: EC 0, RRC 28, so the data part lines up with the plaintext).
+//! Wrap tokens for WinRM message encryption, laid out as Windows lays them out (MS-KILE
+//! 3.4.5.4.1: EC 0, RRC 28, so the data part lines up with the plaintext), and MIC tokens.
+//!
+//! Received Wrap tokens are opened in place where the layout is Windows's (the fast path every
+//! large page takes) and through a copy otherwise; both check the HMAC, the header and the
+//! sequence number strictly: a replayed, reordered, reflected or altered message is refused.
 
-use md5::{Digest, Md5};
-use picky_krb::crypto::CipherSuite;
+use std::ops::Range;
+
+use subtle::ConstantTimeEq;
 
 use super::KerberosError;
+use super::ccache::SessionKey;
+use super::crypto::{self, BLOCK, MAC_LEN, UsageKeys};
+use crate::auth::channel_binding::gss_bindings_md5;
+use crate::auth::der;
 use crate::auth::framing::SealedPart;
-use crate::auth::kerberos::ccache::SessionKey;
 
-/// `1.2.840.113554.1.2.2`, the Kerberos 5 GSS-API mechanism, DER-encoded.
-const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+/// `1.2.840.113554.1.2.2`, the Kerberos 5 GSS-API mechanism, DER content of the OID.
+pub(crate) const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
 /// `1.2.840.48018.1.2.2`, the same mechanism under the OID older Windows versions answer with.
-const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
+pub(crate) const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
 
 /// Token identifiers of the initial context tokens (RFC 4121 4.1).
-pub const TOK_AP_REQ: [u8; 2] = [0x01, 0x00];
+pub(crate) const TOK_AP_REQ: [u8; 2] = [0x01, 0x00];
 /// The acceptor's answer.
-pub const TOK_AP_REP: [u8; 2] = [0x02, 0x00];
+pub(crate) const TOK_AP_REP: [u8; 2] = [0x02, 0x00];
 /// The acceptor's refusal.
-pub const TOK_KRB_ERROR: [u8; 2] = [0x03, 0x00];
+pub(crate) const TOK_KRB_ERROR: [u8; 2] = [0x03, 0x00];
 
 /// Context flags of the authenticator checksum (RFC 4121 4.1.1.1): mutual authentication,
 /// replay and sequence detection, confidentiality and integrity.
-pub const CONTEXT_FLAGS: u32 = 0x02 | 0x04 | 0x08 | 0x10 | 0x20;
+pub(crate) const CONTEXT_FLAGS: u32 = 0x02 | 0x04 | 0x08 | 0x10 | 0x20;
 
 /// The authenticator checksum type that carries GSS-API data.
-pub const GSS_CHECKSUM_TYPE: i32 = 0x8003;
+pub(crate) const GSS_CHECKSUM_TYPE: i32 = 0x8003;
 
-/// Key usages of Wrap tokens (RFC 4121 2).
+/// Key usages of Wrap and MIC tokens (RFC 4121 2).
 const ACCEPTOR_SEAL: i32 = 22;
+const ACCEPTOR_SIGN: i32 = 23;
 const INITIATOR_SEAL: i32 = 24;
+const INITIATOR_SIGN: i32 = 25;
 
-/// Wrap token flags (RFC 4121 4.2.2).
+/// Token flags (RFC 4121 4.2.2).
 const SENT_BY_ACCEPTOR: u8 = 0x01;
 const SEALED: u8 = 0x02;
 const ACCEPTOR_SUBKEY: u8 = 0x04;
@@ -41,118 +51,95 @@ const ACCEPTOR_SUBKEY: u8 = 0x04;
 /// The right rotation count Windows uses with confidentiality (MS-KILE 3.4.5.4.1).
 const RRC: u16 = 28;
 const HEADER_LEN: usize = 16;
-
-fn der_length(len: usize, out: &mut Vec<u8>) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-}
+/// The security header of a Wrap token in Windows's layout: token header, the rotated trailer
+/// (last cipher block and HMAC) and the confounder.
+pub(crate) const WINDOWS_HEADER_LEN: usize = HEADER_LEN + RRC as usize + BLOCK;
 
 /// `InitialContextToken` (RFC 2743 3.1): `[APPLICATION 0]` around the mechanism OID, the token
 /// identifier and the Kerberos message.
-pub fn context_token(token_id: [u8; 2], message: &[u8]) -> Vec<u8> {
-    let inner_len = 2 + KRB5_OID.len() + 2 + message.len();
-    let mut out = Vec::with_capacity(inner_len + 6);
-    out.push(0x60);
-    der_length(inner_len, &mut out);
-    out.push(0x06);
-    out.push(KRB5_OID.len() as u8);
-    out.extend_from_slice(KRB5_OID);
-    out.extend_from_slice(&token_id);
-    out.extend_from_slice(message);
-    out
+pub(crate) fn context_token(token_id: [u8; 2], message: &[u8]) -> Vec<u8> {
+    let mut inner = der::tlv(0x06, KRB5_OID);
+    inner.extend_from_slice(&token_id);
+    inner.extend_from_slice(message);
+    der::tlv(0x60, &inner)
 }
 
 /// Splits a context token into its token identifier and Kerberos message.
-pub fn parse_context_token(token: &[u8]) -> Result<([u8; 2], &[u8]), KerberosError> {
+pub(crate) fn parse_context_token(token: &[u8]) -> Result<([u8; 2], &[u8]), KerberosError> {
     let malformed = |what: &str| KerberosError::token(format!("malformed context token: {what}"));
-    let (&tag, rest) = token.split_first().ok_or_else(|| malformed("empty"))?;
+    let (tag, content, rest) = der::read(token).ok_or_else(|| malformed("bad length"))?;
     if tag != 0x60 {
         return Err(malformed("not an InitialContextToken"));
     }
-    let (&first, mut rest) = rest.split_first().ok_or_else(|| malformed("no length"))?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(malformed("bad length"));
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        rest = &rest[n..];
-        len
-    };
-    if rest.len() != len {
+    if !rest.is_empty() {
         return Err(malformed("length does not match"));
     }
-    let oid = match rest {
-        [0x06, n, tail @ ..] if tail.len() >= usize::from(*n) => &tail[..usize::from(*n)],
-        _ => return Err(malformed("no mechanism")),
-    };
-    if oid != KRB5_OID && oid != MS_KRB5_OID {
+    let (tag, oid, rest) = der::read(content).ok_or_else(|| malformed("no mechanism"))?;
+    if tag != 0x06 || (oid != KRB5_OID && oid != MS_KRB5_OID) {
         return Err(malformed("not the Kerberos mechanism"));
     }
-    let rest = &rest[2 + oid.len()..];
-    if rest.len() < 2 {
-        return Err(malformed("no token identifier"));
+    match rest {
+        [a, b, message @ ..] => Ok(([*a, *b], message)),
+        _ => Err(malformed("no token identifier")),
     }
-    Ok(([rest[0], rest[1]], &rest[2..]))
 }
 
 /// The 24-byte authenticator checksum value (RFC 4121 4.1.1): the MD5 of the channel bindings
 /// (zeros without them) and the context flags.
-pub fn authenticator_checksum(channel_bindings: Option<&[u8]>, flags: u32) -> Vec<u8> {
+pub(crate) fn authenticator_checksum(channel_bindings: Option<&[u8]>, flags: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(24);
     out.extend_from_slice(&16u32.to_le_bytes());
     match channel_bindings {
         None => out.extend_from_slice(&[0; 16]),
-        Some(application_data) => {
-            // gss_channel_bindings_struct, flattened: no initiator or acceptor address.
-            let mut flat = vec![0u8; 16];
-            flat.extend_from_slice(&(application_data.len() as u32).to_le_bytes());
-            flat.extend_from_slice(application_data);
-            out.extend_from_slice(&Md5::digest(&flat));
-        }
+        Some(application_data) => out.extend_from_slice(&gss_bindings_md5(application_data)),
     }
     out.extend_from_slice(&flags.to_le_bytes());
     out
 }
 
-/// The AES suite of an encryption type; anything else is refused (RC4 and DES use other token
-/// formats, and Active Directory uses AES by default).
-pub fn cipher_suite(enctype: i32) -> Result<CipherSuite, KerberosError> {
-    match enctype {
-        17 => Ok(CipherSuite::Aes128CtsHmacSha196),
-        18 => Ok(CipherSuite::Aes256CtsHmacSha196),
-        other => Err(KerberosError::token(format!(
-            "encryption type {other} is not supported (only AES: 17, 18); ask for AES tickets \
-             (kinit -e aes256-cts) or use a password"
-        ))),
-    }
-}
-
 /// Which side of the context this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The client.
     Initiator,
     /// The server.
     Acceptor,
 }
 
-/// Seals and unseals WinRM messages with an established context's key, checking sequence
-/// numbers strictly: a message out of order or replayed is refused.
-pub struct Sealer {
+impl Role {
+    fn peer(self) -> Role {
+        match self {
+            Role::Initiator => Role::Acceptor,
+            Role::Acceptor => Role::Initiator,
+        }
+    }
+
+    fn seal_usage(self) -> i32 {
+        match self {
+            Role::Initiator => INITIATOR_SEAL,
+            Role::Acceptor => ACCEPTOR_SEAL,
+        }
+    }
+
+    fn sign_usage(self) -> i32 {
+        match self {
+            Role::Initiator => INITIATOR_SIGN,
+            Role::Acceptor => ACCEPTOR_SIGN,
+        }
+    }
+}
+
+fn bad(what: &str) -> KerberosError {
+    KerberosError::token(format!("unsealing: {what}"))
+}
+
+/// Seals and unseals messages with an established context's key, checking sequence numbers
+/// strictly. The derived keys are computed once, when the context is established.
+pub(crate) struct Sealer {
     role: Role,
-    suite: CipherSuite,
     key: SessionKey,
+    outgoing: UsageKeys,
+    incoming: UsageKeys,
     /// True when the key is the acceptor's subkey (then the flag says so).
     acceptor_subkey: bool,
     send_seq: u64,
@@ -161,7 +148,7 @@ pub struct Sealer {
 
 impl Sealer {
     /// A sealer for `role`, with the first sequence numbers each side announced.
-    pub fn new(
+    pub(crate) fn new(
         role: Role,
         key: SessionKey,
         acceptor_subkey: bool,
@@ -169,8 +156,9 @@ impl Sealer {
         receive_seq: u64,
     ) -> Result<Self, KerberosError> {
         Ok(Self {
+            outgoing: UsageKeys::new(&key, role.seal_usage())?,
+            incoming: UsageKeys::new(&key, role.peer().seal_usage())?,
             role,
-            suite: cipher_suite(key.enctype)?,
             key,
             acceptor_subkey,
             send_seq,
@@ -178,8 +166,8 @@ impl Sealer {
         })
     }
 
-    fn flags(&self, sender: Role) -> u8 {
-        let mut flags = SEALED;
+    fn flags(&self, sender: Role, sealed: bool) -> u8 {
+        let mut flags = if sealed { SEALED } else { 0 };
         if sender == Role::Acceptor {
             flags |= SENT_BY_ACCEPTOR;
         }
@@ -189,88 +177,69 @@ impl Sealer {
         flags
     }
 
-    fn usage(sender: Role) -> i32 {
-        match sender {
-            Role::Initiator => INITIATOR_SEAL,
-            Role::Acceptor => ACCEPTOR_SEAL,
-        }
-    }
-
     /// A Wrap token with confidentiality, split where the plaintext begins.
-    pub fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, KerberosError> {
-        let cipher = self.suite.cipher();
+    pub(crate) fn wrap(&mut self, plaintext: &[u8]) -> Result<SealedPart, KerberosError> {
         let mut header = [0u8; HEADER_LEN];
         header[0..2].copy_from_slice(&[0x05, 0x04]);
-        header[2] = self.flags(self.role);
+        header[2] = self.flags(self.role, true);
         header[3] = 0xff;
-        // EC 0, RRC 0 in the encrypted copy.
+        // EC 0; RRC 0 in the encrypted copy.
         header[8..16].copy_from_slice(&self.send_seq.to_be_bytes());
-        let mut payload = Vec::with_capacity(plaintext.len() + HEADER_LEN);
-        payload.extend_from_slice(plaintext);
-        payload.extend_from_slice(&header);
-        let mut sealed = cipher
-            .encrypt(&self.key.value, Self::usage(self.role), &payload)
-            .map_err(|e| KerberosError::token(format!("sealing: {e}")))?;
+        let confounder = crate::auth::random_bytes(BLOCK).map_err(KerberosError::token)?;
+        let mut stream = Vec::with_capacity(2 * BLOCK + plaintext.len() + MAC_LEN);
+        stream.extend_from_slice(&confounder);
+        stream.extend_from_slice(plaintext);
+        stream.extend_from_slice(&header);
+        let mac = self.outgoing.mac(&[&stream]);
+        crypto::cts_encrypt(&self.outgoing.aes, &mut stream);
+        stream.extend_from_slice(&mac);
         // confounder | data | header copy | checksum  ->  header copy | checksum | confounder | data
-        let rotation = usize::from(RRC) % sealed.len();
-        sealed.rotate_right(rotation);
+        stream.rotate_right(usize::from(RRC));
         header[6..8].copy_from_slice(&RRC.to_be_bytes());
         self.send_seq += 1;
-        let split = sealed.len() - plaintext.len();
+        let split = stream.len() - plaintext.len();
         let mut token = header.to_vec();
-        token.extend_from_slice(&sealed[..split]);
+        token.extend_from_slice(&stream[..split]);
         Ok(SealedPart {
             original_length: plaintext.len(),
             header: token,
-            data: sealed[split..].to_vec(),
+            data: stream.split_off(split),
         })
     }
 
-    /// Checks and unseals the peer's Wrap token.
-    pub fn unwrap(&mut self, part: &SealedPart) -> Result<Vec<u8>, KerberosError> {
-        let bad = |what: &str| KerberosError::token(format!("unsealing: {what}"));
-        if part.header.len() < HEADER_LEN {
+    /// Checks and unseals the peer's Wrap token: `header` is the security header of the
+    /// framing, `data` the rest; returns where the plaintext lies in `data`.
+    pub(crate) fn unwrap(
+        &mut self,
+        header: &[u8],
+        data: &mut [u8],
+    ) -> Result<Range<usize>, KerberosError> {
+        if header.len() < HEADER_LEN {
             return Err(bad("the token is shorter than its header"));
         }
-        let header = &part.header[..HEADER_LEN];
-        let peer = match self.role {
-            Role::Initiator => Role::Acceptor,
-            Role::Acceptor => Role::Initiator,
-        };
-        if header[0..2] != [0x05, 0x04] || header[3] != 0xff {
+        let token: [u8; HEADER_LEN] = header[..HEADER_LEN].try_into().expect("16 bytes");
+        if token[0..2] != [0x05, 0x04] || token[3] != 0xff {
             return Err(bad("not a Wrap token"));
         }
-        let flags = header[2];
+        let flags = token[2];
         if flags & SEALED == 0 {
             return Err(bad("the message is not encrypted"));
         }
-        if (flags & SENT_BY_ACCEPTOR != 0) != (peer == Role::Acceptor) {
+        if (flags & SENT_BY_ACCEPTOR != 0) != (self.role.peer() == Role::Acceptor) {
             return Err(bad("the token claims to come from the wrong side"));
         }
-        let ec = usize::from(u16::from_be_bytes([header[4], header[5]]));
-        let rrc = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        let seq = u64::from_be_bytes(header[8..16].try_into().unwrap_or_default());
-        let mut sealed = Vec::with_capacity(part.header.len() - HEADER_LEN + part.data.len());
-        sealed.extend_from_slice(&part.header[HEADER_LEN..]);
-        sealed.extend_from_slice(&part.data);
-        if sealed.is_empty() {
-            return Err(bad("no data"));
-        }
-        // Windows rotates by RRC + EC (MS-KILE 3.4.5.4.1); with EC 0 that is RRC.
-        let rotation = (rrc + ec) % sealed.len();
-        sealed.rotate_left(rotation);
-        let cipher = self.suite.cipher();
-        let decrypted = cipher
-            .decrypt(&self.key.value, Self::usage(peer), &sealed)
-            .map_err(|_| bad("bad signature (the message was altered, or the key is wrong)"))?;
-        if decrypted.len() < ec + HEADER_LEN {
-            return Err(bad("too short"));
-        }
-        let plain_len = decrypted.len() - ec - HEADER_LEN;
-        let (plaintext, rest) = decrypted.split_at(plain_len);
-        let inner = &rest[ec..];
+        let ec = usize::from(u16::from_be_bytes([token[4], token[5]]));
+        let rrc = usize::from(u16::from_be_bytes([token[6], token[7]]));
+        let seq = u64::from_be_bytes(token[8..16].try_into().expect("8 bytes"));
+        let (copy, plain) =
+            if ec == 0 && rrc == usize::from(RRC) && header.len() == WINDOWS_HEADER_LEN {
+                let copy = crypto::open_rotated_in_place(&self.incoming, header, data)?;
+                (copy, 0..data.len())
+            } else {
+                self.unwrap_copying(header, data, ec, rrc)?
+            };
         // The encrypted copy carries RRC 0; everything else must match the clear header.
-        if inner[..6] != header[..6] || inner[6..8] != [0, 0] || inner[8..] != header[8..] {
+        if copy[..6] != token[..6] || copy[6..8] != [0, 0] || copy[8..] != token[8..] {
             return Err(bad("the header was altered"));
         }
         if seq != self.receive_seq {
@@ -280,28 +249,100 @@ impl Sealer {
             )));
         }
         self.receive_seq += 1;
-        if plaintext.len() != part.original_length {
-            return Err(bad(&format!(
-                "unsealed {} bytes but the message declares Length={}",
-                plaintext.len(),
-                part.original_length
-            )));
+        Ok(plain)
+    }
+
+    /// Any other layout: undo the rotation on a copy, decrypt, and put the plaintext back.
+    fn unwrap_copying(
+        &self,
+        header: &[u8],
+        data: &mut [u8],
+        ec: usize,
+        rrc: usize,
+    ) -> Result<([u8; HEADER_LEN], Range<usize>), KerberosError> {
+        let mut sealed = Vec::with_capacity(header.len() - HEADER_LEN + data.len());
+        sealed.extend_from_slice(&header[HEADER_LEN..]);
+        sealed.extend_from_slice(data);
+        if sealed.len() < 2 * BLOCK + MAC_LEN + ec {
+            return Err(bad("too short"));
         }
-        Ok(plaintext.to_vec())
+        // Windows rotates by RRC + EC (MS-KILE 3.4.5.4.1); with EC 0 that is RRC.
+        let rotation = (rrc + ec) % sealed.len();
+        sealed.rotate_left(rotation);
+        let split = sealed.len() - MAC_LEN;
+        let (ciphertext, mac) = sealed.split_at_mut(split);
+        crypto::cts_decrypt(&self.incoming.aes, ciphertext);
+        let expected = self.incoming.mac(&[ciphertext]);
+        if !bool::from(expected.ct_eq(mac)) {
+            return Err(bad(
+                "bad signature (the message was altered, or the key is wrong)",
+            ));
+        }
+        let plain = &ciphertext[BLOCK..ciphertext.len() - ec - HEADER_LEN];
+        let copy: [u8; HEADER_LEN] = ciphertext[ciphertext.len() - HEADER_LEN..]
+            .try_into()
+            .expect("16 bytes");
+        if plain.len() > data.len() {
+            return Err(bad("the plaintext is longer than the message"));
+        }
+        data[..plain.len()].copy_from_slice(plain);
+        Ok((copy, 0..plain.len()))
+    }
+
+    /// A MIC token over `message` (RFC 4121 4.2.6.1), as SPNEGO's mechListMIC needs.
+    pub(crate) fn get_mic(&mut self, message: &[u8]) -> Result<Vec<u8>, KerberosError> {
+        let mut header = [0xffu8; HEADER_LEN];
+        header[0..2].copy_from_slice(&[0x04, 0x04]);
+        header[2] = self.flags(self.role, false);
+        header[8..16].copy_from_slice(&self.send_seq.to_be_bytes());
+        let checksum = crypto::checksum(
+            &self.key,
+            self.role.sign_usage(),
+            &[message, &header].concat(),
+        )?;
+        self.send_seq += 1;
+        let mut token = header.to_vec();
+        token.extend_from_slice(&checksum);
+        Ok(token)
+    }
+
+    /// Checks the peer's MIC token over `message`.
+    pub(crate) fn verify_mic(&mut self, message: &[u8], token: &[u8]) -> Result<(), KerberosError> {
+        let invalid = |what: &str| KerberosError::token(format!("the server's MIC: {what}"));
+        if token.len() != HEADER_LEN + MAC_LEN {
+            return Err(invalid("wrong length"));
+        }
+        let (header, checksum) = token.split_at(HEADER_LEN);
+        if header[0..2] != [0x04, 0x04] || header[3..8] != [0xff; 5] {
+            return Err(invalid("not a MIC token"));
+        }
+        if (header[2] & SENT_BY_ACCEPTOR != 0) != (self.role.peer() == Role::Acceptor) {
+            return Err(invalid("it claims to come from the wrong side"));
+        }
+        let expected = crypto::checksum(
+            &self.key,
+            self.role.peer().sign_usage(),
+            &[message, header].concat(),
+        )?;
+        if !bool::from(expected.ct_eq(checksum)) {
+            return Err(invalid("bad checksum"));
+        }
+        let seq = u64::from_be_bytes(header[8..16].try_into().expect("8 bytes"));
+        if seq != self.receive_seq {
+            return Err(invalid("unexpected sequence number"));
+        }
+        self.receive_seq += 1;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zeroize::Zeroizing;
 
     fn key(enctype: i32) -> SessionKey {
         let len = if enctype == 17 { 16 } else { 32 };
-        SessionKey {
-            enctype,
-            value: Zeroizing::new((0..len as u8).collect()),
-        }
+        SessionKey::new(enctype, (0..len as u8).collect::<Vec<u8>>()).unwrap()
     }
 
     fn pair(enctype: i32) -> (Sealer, Sealer) {
@@ -309,6 +350,12 @@ mod tests {
             Sealer::new(Role::Initiator, key(enctype), true, 1000, 77).unwrap(),
             Sealer::new(Role::Acceptor, key(enctype), true, 77, 1000).unwrap(),
         )
+    }
+
+    fn open(sealer: &mut Sealer, part: &SealedPart) -> Result<Vec<u8>, KerberosError> {
+        let mut data = part.data.clone();
+        let range = sealer.unwrap(&part.header, &mut data)?;
+        Ok(data[range].to_vec())
     }
 
     #[test]
@@ -324,12 +371,41 @@ mod tests {
                 if message.len() > 4 {
                     assert_ne!(sealed.data, message);
                 }
-                assert_eq!(server.unwrap(&sealed).unwrap(), message);
+                assert_eq!(open(&mut server, &sealed).unwrap(), message);
                 let answer = server.wrap(b"answer").unwrap();
                 assert_eq!(answer.header[2], 0x07, "sent by the acceptor");
-                assert_eq!(client.unwrap(&answer).unwrap(), b"answer");
+                assert_eq!(open(&mut client, &answer).unwrap(), b"answer");
             }
         }
+    }
+
+    /// EC 16 and a rotation of RRC + EC, as sspi and some MIT builds lay it out.
+    #[test]
+    fn other_layouts_open_through_a_copy() {
+        let (client, mut server) = pair(18);
+        let plain = b"<s:Envelope>other layout</s:Envelope>";
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(&[0x05, 0x04, 0x06, 0xff]);
+        header[4..6].copy_from_slice(&16u16.to_be_bytes());
+        header[8..16].copy_from_slice(&1000u64.to_be_bytes());
+        let mut stream = vec![3u8; BLOCK];
+        stream.extend_from_slice(plain);
+        stream.extend_from_slice(&[0xaa; 16]);
+        stream.extend_from_slice(&header);
+        let mac = client.outgoing.mac(&[&stream]);
+        crypto::cts_encrypt(&client.outgoing.aes, &mut stream);
+        stream.extend_from_slice(&mac);
+        stream.rotate_right(28 + 16);
+        header[6..8].copy_from_slice(&28u16.to_be_bytes());
+        let split = stream.len() - plain.len();
+        let mut token = header.to_vec();
+        token.extend_from_slice(&stream[..split]);
+        let part = SealedPart {
+            original_length: plain.len(),
+            header: token,
+            data: stream[split..].to_vec(),
+        };
+        assert_eq!(open(&mut server, &part).unwrap(), plain);
     }
 
     #[test]
@@ -339,39 +415,53 @@ mod tests {
         let second = client.wrap(b"two").unwrap();
         let mut altered = first.clone();
         altered.data[0] ^= 1;
-        assert!(server.unwrap(&altered).is_err());
+        assert!(open(&mut server, &altered).is_err());
         let mut altered_seq = first.clone();
         altered_seq.header[15] ^= 1;
-        assert!(server.unwrap(&altered_seq).is_err(), "header checked");
-        assert!(server.unwrap(&second).is_err(), "out of order");
-        server.unwrap(&first).unwrap();
-        assert!(server.unwrap(&first).is_err(), "replayed");
+        assert!(open(&mut server, &altered_seq).is_err(), "header checked");
+        assert!(open(&mut server, &second).is_err(), "out of order");
+        open(&mut server, &first).unwrap();
+        assert!(open(&mut server, &first).is_err(), "replayed");
         let reflected = client.wrap(b"mine").unwrap();
         assert!(
-            client.unwrap(&reflected).is_err(),
+            open(&mut client, &reflected).is_err(),
             "our own token sent back"
         );
-        let mut wrong_length = client.wrap(b"x").unwrap();
-        wrong_length.original_length = 2;
-        server.unwrap(&second).unwrap();
-        server.unwrap(&reflected).unwrap();
-        assert!(server.unwrap(&wrong_length).is_err());
         for header in [vec![], vec![5, 4], vec![0xff; 16], vec![0; 100]] {
             let part = SealedPart {
                 original_length: 0,
                 header,
                 data: vec![],
             };
-            assert!(server.unwrap(&part).is_err());
+            assert!(open(&mut server, &part).is_err());
         }
     }
 
     #[test]
+    fn mic_tokens_verify_and_advance_the_sequence() {
+        let (mut client, mut server) = pair(17);
+        let mic = server.get_mic(b"mechTypes").unwrap();
+        client.verify_mic(b"mechTypes", &mic).unwrap();
+        assert!(client.verify_mic(b"mechTypes", &mic).is_err(), "replayed");
+        let mine = client.get_mic(b"mechTypes").unwrap();
+        assert!(server.verify_mic(b"other", &mine).is_err());
+        let sealed = client.wrap(b"after the MIC").unwrap();
+        assert!(
+            open(&mut server, &sealed).is_err(),
+            "the MIC used sequence 1000"
+        );
+    }
+
+    #[test]
     fn rc4_and_des_are_refused_with_a_reason() {
-        let e = Sealer::new(Role::Initiator, key(23), false, 0, 0)
+        let rc4 = SessionKey {
+            enctype: 23,
+            bytes: zeroize::Zeroizing::new(vec![0; 16]),
+        };
+        let e = Sealer::new(Role::Initiator, rc4, false, 0, 0)
             .err()
             .unwrap();
-        assert!(e.to_string().contains("only AES"), "{e}");
+        assert!(e.to_string().contains("RC4"), "{e}");
     }
 
     #[test]

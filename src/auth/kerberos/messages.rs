@@ -1,11 +1,12 @@
-//! The Kerberos messages a client with a ticket cache sends and reads (RFC 4120), with no I/O:
-//! the TGS exchange that turns the ticket-granting ticket into a service ticket, and the
-//! AP exchange that presents that ticket to the server. Encoding is picky-krb's; which fields
-//! are filled, and what is checked in the answers, is decided here.
+//! The Kerberos messages of a client (RFC 4120), with no I/O: the AS exchange that turns a
+//! password or a long-term key into a ticket-granting ticket, the TGS exchange that turns that
+//! into a service ticket, and the AP exchange that presents it to the server. Encoding is
+//! picky-krb's; which fields are filled, and what is checked in the answers, is decided here.
 
 use picky_asn1::bit_string::BitString;
 use picky_asn1::date::GeneralizedTime;
 use picky_asn1::restricted_string::IA5String;
+use picky_asn1::wrapper::GeneralizedTimeAsn1 as Asn1Time;
 use picky_asn1::wrapper::{
     Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2,
     ExplicitContextTag3, ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag7,
@@ -13,30 +14,43 @@ use picky_asn1::wrapper::{
 };
 use picky_krb::data_types::{
     Authenticator, AuthenticatorInner, Checksum, EncApRepPart, EncryptedData, EncryptionKey,
-    KerberosFlags, KerberosStringAsn1, PaData, PrincipalName, Ticket,
+    EtypeInfo2, KerbPaPacRequest, KerberosFlags, KerberosStringAsn1, PaData, PaEncTsEnc,
+    PrincipalName, Ticket,
 };
 use picky_krb::messages::{
-    ApRep, ApReq, ApReqInner, EncTgsRepPart, KdcReq, KdcReqBody, KrbError, TgsRep, TgsReq,
+    ApRep, ApReq, ApReqInner, AsRep, AsReq, EncAsRepPart, EncKdcRepPart, EncTgsRepPart, KdcReq,
+    KdcReqBody, KrbError, TgsRep, TgsReq,
 };
 use zeroize::Zeroizing;
 
 use super::KerberosError;
 use super::ccache::{CachedTicket, Principal, SessionKey};
-use super::gss::{GSS_CHECKSUM_TYPE, cipher_suite};
+use super::crypto;
+use super::gss::GSS_CHECKSUM_TYPE;
 
 /// Key usages (RFC 4120 7.5.1).
+const PA_ENC_TIMESTAMP: i32 = 1;
+const AS_REP_PART: i32 = 3;
 const TGS_REQ_CHECKSUM: i32 = 6;
 const TGS_REQ_AUTHENTICATOR: i32 = 7;
 const TGS_REP_SESSION_KEY: i32 = 8;
 const AP_REQ_AUTHENTICATOR: i32 = 11;
 const AP_REP_PART: i32 = 12;
 
-/// Keyed checksum types of the AES suites (RFC 3962).
-const HMAC_SHA1_96_AES128: i32 = 15;
-const HMAC_SHA1_96_AES256: i32 = 16;
+/// Pre-authentication data types (RFC 4120 7.5.2, MS-KILE 2.2.3).
+const PA_TGS_REQ: i64 = 1;
+const PA_ENC_TIMESTAMP_TYPE: i64 = 2;
+const PA_ETYPE_INFO2: i64 = 19;
+const PA_PAC_REQUEST: i64 = 128;
 
-/// KDC options of the TGS request: forwardable, renewable, canonicalize, renewable-ok.
-const TGS_OPTIONS: u32 = 0x4081_0010;
+/// KDC_ERR_PREAUTH_REQUIRED.
+const PREAUTH_REQUIRED: u32 = 25;
+
+/// KDC options of AS and TGS requests: forwardable, renewable, canonicalize, renewable-ok.
+const KDC_OPTIONS: u32 = 0x4081_0010;
+
+/// The encryption types this client asks for, strongest first.
+pub(crate) const ETYPES: [i32; 2] = [18, 17];
 /// AP options: mutual-required (the server proves it holds the service key).
 const AP_OPTIONS: u32 = 0x2000_0000;
 
@@ -117,10 +131,7 @@ pub(super) fn encrypted(
     usage: i32,
     plain: &[u8],
 ) -> Result<EncryptedData, KerberosError> {
-    let cipher = cipher_suite(key.enctype)?.cipher();
-    let sealed = cipher
-        .encrypt(&key.value, usage, plain)
-        .map_err(|e| KerberosError::token(format!("encrypting: {e}")))?;
+    let sealed = crypto::encrypt(key, usage, plain)?;
     Ok(EncryptedData {
         etype: ExplicitContextTag0::from(integer(i64::from(key.enctype))),
         kvno: Optional::from(None),
@@ -141,11 +152,8 @@ pub(super) fn decrypted(
             key.enctype
         )));
     }
-    let cipher = cipher_suite(key.enctype)?.cipher();
-    cipher
-        .decrypt(&key.value, usage, &data.cipher.0.0)
-        .map(Zeroizing::new)
-        .map_err(|_| KerberosError::token(format!("{what} does not decrypt with the session key")))
+    crypto::decrypt(key, usage, &data.cipher.0.0)
+        .map_err(|_| KerberosError::token(format!("{what} does not decrypt with the expected key")))
 }
 
 pub(super) fn der<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, KerberosError> {
@@ -153,11 +161,16 @@ pub(super) fn der<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, KerberosErr
 }
 
 fn session_key(key: &EncryptionKey) -> Result<SessionKey, KerberosError> {
-    Ok(SessionKey {
-        enctype: i32::try_from(integer_value(&key.key_type.0)?)
-            .map_err(|_| KerberosError::token("bad key type"))?,
-        value: Zeroizing::new(key.key_value.0.0.clone()),
-    })
+    let enctype = i32::try_from(integer_value(&key.key_type.0)?)
+        .map_err(|_| KerberosError::token("bad key type"))?;
+    SessionKey::new(enctype, key.key_value.0.0.clone())
+}
+
+fn encryption_key(key: &SessionKey) -> EncryptionKey {
+    EncryptionKey {
+        key_type: ExplicitContextTag0::from(integer(i64::from(key.enctype))),
+        key_value: ExplicitContextTag1::from(OctetStringAsn1::from(key.bytes.to_vec())),
+    }
 }
 
 /// What goes into an authenticator besides the client's name and the time.
@@ -184,12 +197,11 @@ fn authenticator(
         })),
         cusec: ExplicitContextTag4::from(integer(i64::from(now.micros))),
         ctime: ExplicitContextTag5::from(now.asn1()?),
-        subkey: Optional::from(parts.subkey.map(|key| {
-            picky_asn1::wrapper::ExplicitContextTag6::from(EncryptionKey {
-                key_type: ExplicitContextTag0::from(integer(i64::from(key.enctype))),
-                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(key.value.to_vec())),
-            })
-        })),
+        subkey: Optional::from(
+            parts
+                .subkey
+                .map(|key| picky_asn1::wrapper::ExplicitContextTag6::from(encryption_key(&key))),
+        ),
         seq_number: Optional::from(
             parts
                 .sequence_number
@@ -221,8 +233,316 @@ fn ap_req(
     }))
 }
 
+/// A ticket with its session key: a ticket-granting ticket or a service ticket, from the AS or
+/// TGS exchange or from a credential cache.
+#[derive(Clone, Debug)]
+pub(crate) struct Credential {
+    /// The client.
+    pub client: Principal,
+    /// The service the ticket opens.
+    pub server: Principal,
+    /// The ticket, DER.
+    pub ticket: Vec<u8>,
+    /// The session key shared with the service.
+    pub key: SessionKey,
+    /// End of validity, seconds since 1970.
+    pub end_time: i64,
+}
+
+impl Credential {
+    /// True when the ticket has at least `margin` seconds of validity left at `now`.
+    pub(crate) fn valid_for(&self, now: i64, margin: i64) -> bool {
+        self.end_time - now > margin
+    }
+}
+
+impl From<&CachedTicket> for Credential {
+    fn from(t: &CachedTicket) -> Self {
+        Self {
+            client: t.client.clone(),
+            server: t.server.clone(),
+            ticket: t.ticket.clone(),
+            key: t.key.clone(),
+            end_time: i64::from(t.end_time),
+        }
+    }
+}
+
+fn request_body(
+    client: Option<&Principal>,
+    service: &Principal,
+    till: KerberosTime,
+    nonce: u32,
+    etypes: &[i32],
+) -> Result<KdcReqBody, KerberosError> {
+    Ok(KdcReqBody {
+        kdc_options: ExplicitContextTag0::from(flags(KDC_OPTIONS)),
+        cname: Optional::from(match client {
+            Some(client) => Some(picky_asn1::wrapper::ExplicitContextTag1::from(
+                principal_name(client)?,
+            )),
+            None => None,
+        }),
+        realm: ExplicitContextTag2::from(string(&service.realm)?),
+        sname: Optional::from(Some(ExplicitContextTag3::from(principal_name(service)?))),
+        from: Optional::from(None),
+        till: ExplicitContextTag5::from(till.asn1()?),
+        rtime: Optional::from(None),
+        nonce: ExplicitContextTag7::from(integer(i64::from(nonce))),
+        etype: ExplicitContextTag8::from(Asn1SequenceOf::from(
+            etypes
+                .iter()
+                .map(|e| integer(i64::from(*e)))
+                .collect::<Vec<_>>(),
+        )),
+        addresses: Optional::from(None),
+        enc_authorization_data: Optional::from(None),
+        additional_tickets: Optional::from(None),
+    })
+}
+
+fn pa_data(kind: i64, value: Vec<u8>) -> PaData {
+    PaData {
+        padata_type: ExplicitContextTag1::from(integer(kind)),
+        padata_data: ExplicitContextTag2::from(OctetStringAsn1::from(value)),
+    }
+}
+
+fn time_of(t: &Asn1Time) -> i64 {
+    let t = &t.0;
+    time::Date::from_calendar_date(
+        i32::from(t.year()),
+        time::Month::try_from(t.month()).unwrap_or(time::Month::January),
+        t.day(),
+    )
+    .ok()
+    .and_then(|d| d.with_hms(t.hour(), t.minute(), t.second()).ok())
+    .map(|t| t.assume_utc().unix_timestamp())
+    .unwrap_or(0)
+}
+
+fn principal_of(name: &PrincipalName, realm: &str) -> Result<Principal, KerberosError> {
+    Ok(Principal {
+        name_type: i32::try_from(integer_value(&name.name_type.0)?).unwrap_or(1),
+        realm: realm.to_owned(),
+        components: name.name_string.0.0.iter().map(|c| c.to_string()).collect(),
+    })
+}
+
+/// Checks the encrypted part of a KDC reply: the nonce must be ours; gives the credential.
+fn credential_from(
+    part: &EncKdcRepPart,
+    nonce: u32,
+    client: Principal,
+    ticket: &Ticket,
+) -> Result<Credential, KerberosError> {
+    if integer_value(&part.nonce.0)? != i64::from(nonce) {
+        return Err(KerberosError::token(
+            "the KDC's reply answers another request (nonce mismatch)",
+        ));
+    }
+    Ok(Credential {
+        client,
+        server: principal_of(&part.sname.0, &part.srealm.0.to_string())?,
+        ticket: der(ticket)?,
+        key: session_key(&part.key.0)?,
+        end_time: time_of(&part.end_time.0),
+    })
+}
+
+/// A KRB-ERROR, if that is what the bytes are.
+pub(crate) fn krb_error(reply: &[u8]) -> Option<KrbError> {
+    picky_asn1_der::from_bytes::<KrbError>(reply).ok()
+}
+
+/// How a password becomes a key for one encryption type (PA-ETYPE-INFO2, RFC 4120 5.2.7.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EtypeInfo {
+    pub etype: i32,
+    /// The salt; the default (realm and name) when absent.
+    pub salt: Option<Vec<u8>>,
+    /// PBKDF2 iterations for AES (from `s2kparams`).
+    pub iterations: Option<u32>,
+}
+
+fn etype_info(padata: &[PaData]) -> Vec<EtypeInfo> {
+    let Some(data) = padata
+        .iter()
+        .find(|p| integer_value(&p.padata_type.0).ok() == Some(PA_ETYPE_INFO2))
+    else {
+        return Vec::new();
+    };
+    let Ok(entries) = picky_asn1_der::from_bytes::<EtypeInfo2>(&data.padata_data.0.0) else {
+        return Vec::new();
+    };
+    entries
+        .0
+        .iter()
+        .filter_map(|e| {
+            Some(EtypeInfo {
+                etype: i32::try_from(integer_value(&e.etype.0).ok()?).ok()?,
+                salt: e.salt.0.as_ref().map(|s| s.0.to_string().into_bytes()),
+                iterations: e
+                    .s2kparams
+                    .0
+                    .as_ref()
+                    .and_then(|p| <[u8; 4]>::try_from(p.0.0.as_slice()).ok())
+                    .map(u32::from_be_bytes),
+            })
+        })
+        .collect()
+}
+
+/// The default salt of a principal: the realm, then the name components.
+pub(crate) fn default_salt(client: &Principal) -> Vec<u8> {
+    let mut salt = client.realm.clone().into_bytes();
+    for c in &client.components {
+        salt.extend_from_slice(c.as_bytes());
+    }
+    salt
+}
+
+/// An AS request and what is needed to read its answer.
+pub(crate) struct AsRequest {
+    /// The request, DER.
+    pub bytes: Vec<u8>,
+    nonce: u32,
+    client: Principal,
+}
+
+/// Asks for a ticket-granting ticket for `client`, pre-authenticated with `preauth` (the
+/// long-term key) when given.
+pub(crate) fn as_request(
+    client: &Principal,
+    etypes: &[i32],
+    preauth: Option<&SessionKey>,
+    now: KerberosTime,
+    nonce: u32,
+) -> Result<AsRequest, KerberosError> {
+    let nonce = nonce & 0x7fff_ffff;
+    let till = KerberosTime {
+        seconds: now.seconds + 24 * 3600,
+        micros: 0,
+    };
+    let body = request_body(
+        Some(client),
+        &Principal::ticket_granting(&client.realm),
+        till,
+        nonce,
+        etypes,
+    )?;
+    let mut padata = Vec::new();
+    if let Some(key) = preauth {
+        let timestamp = PaEncTsEnc {
+            patimestamp: ExplicitContextTag0::from(now.asn1()?),
+            pausec: Optional::from(Some(picky_asn1::wrapper::ExplicitContextTag1::from(
+                integer(i64::from(now.micros)),
+            ))),
+        };
+        let sealed = encrypted(key, PA_ENC_TIMESTAMP, &der(&timestamp)?)?;
+        padata.push(pa_data(PA_ENC_TIMESTAMP_TYPE, der(&sealed)?));
+    }
+    let pac = KerbPaPacRequest {
+        include_pac: ExplicitContextTag0::from(true),
+    };
+    padata.push(pa_data(PA_PAC_REQUEST, der(&pac)?));
+    let request = AsReq::from(KdcReq {
+        pvno: ExplicitContextTag1::from(integer(5)),
+        msg_type: ExplicitContextTag2::from(integer(10)),
+        padata: Optional::from(Some(ExplicitContextTag3::from(Asn1SequenceOf::from(
+            padata,
+        )))),
+        req_body: ExplicitContextTag4::from(body),
+    });
+    Ok(AsRequest {
+        bytes: der(&request)?,
+        nonce,
+        client: client.clone(),
+    })
+}
+
+/// What the KDC said to an AS request.
+pub(crate) enum AsReply {
+    /// Pre-authentication is required, with these ways to turn the password into a key.
+    PreauthRequired(Vec<EtypeInfo>),
+    /// A ticket, still to be decrypted with the key its `etype_info` says how to make.
+    Granted(Box<AsGrant>),
+}
+
+/// An AS-REP, before decryption.
+pub(crate) struct AsGrant {
+    reply: AsRep,
+    /// The encryption type of the encrypted part.
+    pub etype: i32,
+    /// The salt and iterations the KDC gave, if any.
+    pub etype_info: Vec<EtypeInfo>,
+}
+
+/// Reads the KDC's answer to an AS request; a refusal becomes an error in plain words.
+pub(crate) fn read_as_reply(request: &AsRequest, reply: &[u8]) -> Result<AsReply, KerberosError> {
+    if let Some(error) = krb_error(reply) {
+        let code = error.0.error_code.0;
+        if code == PREAUTH_REQUIRED {
+            let methods = error
+                .0
+                .e_data
+                .0
+                .as_ref()
+                .and_then(|d| picky_asn1_der::from_bytes::<Asn1SequenceOf<PaData>>(&d.0.0).ok())
+                .map(|m| m.0)
+                .unwrap_or_default();
+            return Ok(AsReply::PreauthRequired(etype_info(&methods)));
+        }
+        return Err(KerberosError::from_krb_error(
+            code,
+            &Principal::ticket_granting(&request.client.realm),
+        )
+        .for_client(&request.client));
+    }
+    let reply: AsRep = picky_asn1_der::from_bytes(reply)
+        .map_err(|e| KerberosError::token(format!("the KDC's answer is not an AS-REP: {e}")))?;
+    let etype = i32::try_from(integer_value(&reply.0.enc_part.0.etype.0)?)
+        .map_err(|_| KerberosError::token("bad encryption type"))?;
+    let etype_info = reply
+        .0
+        .padata
+        .0
+        .as_ref()
+        .map(|p| etype_info(&p.0.0))
+        .unwrap_or_default();
+    Ok(AsReply::Granted(Box::new(AsGrant {
+        reply,
+        etype,
+        etype_info,
+    })))
+}
+
+/// Decrypts an AS-REP with the client's long-term key and checks it answers `request`.
+pub(crate) fn finish_as_reply(
+    request: &AsRequest,
+    grant: &AsGrant,
+    key: &SessionKey,
+) -> Result<Credential, KerberosError> {
+    let part =
+        decrypted(key, AS_REP_PART, &grant.reply.0.enc_part.0, "the AS-REP").map_err(|_| {
+            KerberosError::rejected("the KDC's reply does not decrypt with this password or key")
+        })?;
+    // Some KDCs tag the AS reply's part as a TGS part; both carry the same fields.
+    let part = match picky_asn1_der::from_bytes::<EncAsRepPart>(&part) {
+        Ok(p) => p.0,
+        Err(_) => {
+            picky_asn1_der::from_bytes::<EncTgsRepPart>(&part)
+                .map_err(|e| KerberosError::token(format!("the AS-REP's encrypted part: {e}")))?
+                .0
+        }
+    };
+    let reply = &grant.reply.0;
+    let client = principal_of(&reply.cname.0, &reply.crealm.0.to_string())?;
+    credential_from(&part, request.nonce, client, &reply.ticket.0)
+}
+
 /// A TGS request and what is needed to check its answer.
-pub struct TgsRequest {
+pub(crate) struct TgsRequest {
     /// The request, DER, without the TCP length prefix.
     pub bytes: Vec<u8>,
     nonce: u32,
@@ -230,47 +550,24 @@ pub struct TgsRequest {
 }
 
 /// Asks for a ticket to `service` with the ticket-granting ticket `tgt`.
-pub fn tgs_request(
-    tgt: &CachedTicket,
+pub(crate) fn tgs_request(
+    tgt: &Credential,
     service: &Principal,
     now: KerberosTime,
     nonce: u32,
 ) -> Result<TgsRequest, KerberosError> {
     let nonce = nonce & 0x7fff_ffff;
-    let body = KdcReqBody {
-        kdc_options: ExplicitContextTag0::from(flags(TGS_OPTIONS)),
-        cname: Optional::from(None),
-        realm: ExplicitContextTag2::from(string(&service.realm)?),
-        sname: Optional::from(Some(ExplicitContextTag3::from(principal_name(service)?))),
-        from: Optional::from(None),
-        till: ExplicitContextTag5::from(
-            KerberosTime {
-                seconds: i64::from(tgt.end_time),
-                micros: 0,
-            }
-            .asn1()?,
-        ),
-        rtime: Optional::from(None),
-        nonce: ExplicitContextTag7::from(integer(i64::from(nonce))),
-        etype: ExplicitContextTag8::from(Asn1SequenceOf::from(vec![integer(18), integer(17)])),
-        addresses: Optional::from(None),
-        enc_authorization_data: Optional::from(None),
-        additional_tickets: Optional::from(None),
+    let till = KerberosTime {
+        seconds: tgt.end_time,
+        micros: 0,
     };
-    let checksum_type = match tgt.key.enctype {
-        17 => HMAC_SHA1_96_AES128,
-        _ => HMAC_SHA1_96_AES256,
-    };
-    let suite = cipher_suite(tgt.key.enctype)?.cipher().checksum_type();
-    let checksum = suite
-        .hasher()
-        .checksum(&tgt.key.value, TGS_REQ_CHECKSUM, &der(&body)?)
-        .map_err(|e| KerberosError::token(format!("checksum: {e}")))?;
+    let body = request_body(None, service, till, nonce, &ETYPES)?;
+    let checksum = crypto::checksum(&tgt.key, TGS_REQ_CHECKSUM, &der(&body)?)?;
     let authenticator = authenticator(
         &tgt.client,
         now,
         AuthenticatorParts {
-            checksum: Some((checksum_type, checksum)),
+            checksum: Some((crypto::checksum_type(tgt.key.enctype), checksum.to_vec())),
             subkey: None,
             sequence_number: None,
         },
@@ -286,10 +583,7 @@ pub fn tgs_request(
         pvno: ExplicitContextTag1::from(integer(5)),
         msg_type: ExplicitContextTag2::from(integer(12)),
         padata: Optional::from(Some(ExplicitContextTag3::from(Asn1SequenceOf::from(vec![
-            PaData {
-                padata_type: ExplicitContextTag1::from(integer(1)),
-                padata_data: ExplicitContextTag2::from(OctetStringAsn1::from(der(&ap_req)?)),
-            },
+            pa_data(PA_TGS_REQ, der(&ap_req)?),
         ])))),
         req_body: ExplicitContextTag4::from(body),
     });
@@ -300,37 +594,13 @@ pub fn tgs_request(
     })
 }
 
-/// A ticket for the service, from the TGS exchange or the cache.
-#[derive(Clone, Debug)]
-pub struct ServiceTicket {
-    /// The client.
-    pub client: Principal,
-    /// The ticket, DER.
-    pub ticket: Vec<u8>,
-    /// The session key shared with the service.
-    pub key: SessionKey,
-    /// End of validity, seconds since 1970.
-    pub end_time: i64,
-}
-
-impl From<&CachedTicket> for ServiceTicket {
-    fn from(t: &CachedTicket) -> Self {
-        Self {
-            client: t.client.clone(),
-            ticket: t.ticket.clone(),
-            key: t.key.clone(),
-            end_time: i64::from(t.end_time),
-        }
-    }
-}
-
 /// Reads the KDC's answer to `request`: the service ticket, or the KDC's refusal in plain words.
-pub fn read_tgs_reply(
+pub(crate) fn read_tgs_reply(
     request: &TgsRequest,
-    tgt: &CachedTicket,
+    tgt: &Credential,
     reply: &[u8],
-) -> Result<ServiceTicket, KerberosError> {
-    if let Ok(error) = picky_asn1_der::from_bytes::<KrbError>(reply) {
+) -> Result<Credential, KerberosError> {
+    if let Some(error) = krb_error(reply) {
         return Err(KerberosError::from_krb_error(
             error.0.error_code.0,
             &request.service,
@@ -346,21 +616,13 @@ pub fn read_tgs_reply(
     )?;
     let part: EncTgsRepPart = picky_asn1_der::from_bytes(&part)
         .map_err(|e| KerberosError::token(format!("the TGS-REP's encrypted part: {e}")))?;
-    if integer_value(&part.0.nonce.0)? != i64::from(request.nonce) {
-        return Err(KerberosError::token(
-            "the TGS-REP answers another request (nonce mismatch)",
-        ));
-    }
-    let sname: Vec<String> = part
-        .0
-        .sname
-        .0
-        .name_string
-        .0
-        .0
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let credential = credential_from(
+        &part.0,
+        request.nonce,
+        tgt.client.clone(),
+        &reply.0.ticket.0,
+    )?;
+    let sname = &credential.server.components;
     let same = sname.len() == request.service.components.len()
         && sname
             .iter()
@@ -380,22 +642,7 @@ pub fn read_tgs_reply(
             )),
         });
     }
-    let end = &part.0.end_time.0.0;
-    let end_time = time::Date::from_calendar_date(
-        i32::from(end.year()),
-        time::Month::try_from(end.month()).unwrap_or(time::Month::January),
-        end.day(),
-    )
-    .ok()
-    .and_then(|d| d.with_hms(end.hour(), end.minute(), end.second()).ok())
-    .map(|t| t.assume_utc().unix_timestamp())
-    .unwrap_or(0);
-    Ok(ServiceTicket {
-        client: tgt.client.clone(),
-        ticket: der(&reply.0.ticket.0)?,
-        key: session_key(&part.0.key.0)?,
-        end_time,
-    })
+    Ok(credential)
 }
 
 /// An AP-REQ for the service and what is needed to check the AP-REP.
@@ -408,7 +655,7 @@ pub struct ApRequest {
 /// Presents `ticket` to the service with a fresh subkey and initial sequence number, and the
 /// GSS-API checksum (flags and channel bindings).
 pub fn ap_request(
-    ticket: &ServiceTicket,
+    ticket: &Credential,
     now: KerberosTime,
     subkey: SessionKey,
     sequence_number: u32,
@@ -449,7 +696,7 @@ pub struct ApReply {
 /// authenticator's time (mutual authentication).
 pub fn read_ap_reply(
     request: &ApRequest,
-    ticket: &ServiceTicket,
+    ticket: &Credential,
     reply: &[u8],
 ) -> Result<ApReply, KerberosError> {
     let reply: ApRep = picky_asn1_der::from_bytes(reply)
@@ -544,7 +791,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_tgs_request_carries_an_authenticator_the_kdc_can_decrypt() {
-        let tgt = sample(1_900_000_000).tickets[0].clone();
+        let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
         let service = Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE");
         let now = KerberosTime {
             seconds: 1_900_000_000,
@@ -570,10 +817,7 @@ pub(crate) mod tests {
         );
         let checksum = &authenticator.0.cksum.0.as_ref().unwrap().0;
         assert_eq!(integer_value(&checksum.cksumtype.0).unwrap(), 16);
-        let expected = picky_krb::crypto::ChecksumSuite::HmacSha196Aes256
-            .hasher()
-            .checksum(&tgt.key.value, TGS_REQ_CHECKSUM, &der(body).unwrap())
-            .unwrap();
+        let expected = crypto::checksum(&tgt.key, TGS_REQ_CHECKSUM, &der(body).unwrap()).unwrap();
         assert_eq!(
             checksum.checksum.0.0, expected,
             "keyed checksum of the body"
@@ -581,7 +825,7 @@ pub(crate) mod tests {
     }
 
     /// A KDC's answer, issuing a ticket for `sname` (sealed with the TGT's key).
-    fn tgs_reply(tgt: &CachedTicket, sname: &Principal, nonce: i64) -> Vec<u8> {
+    fn tgs_reply(tgt: &Credential, sname: &Principal, nonce: i64) -> Vec<u8> {
         use picky_asn1::wrapper::{ExplicitContextTag6, ExplicitContextTag9, ExplicitContextTag10};
         let now = KerberosTime::now();
         let part = EncTgsRepPart::from(picky_krb::messages::EncKdcRepPart {
@@ -627,12 +871,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_tgs_reply_gives_the_service_ticket_and_nothing_else_is_taken_for_it() {
-        let tgt = sample(1_900_000_000).tickets[0].clone();
+        let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
         let service = Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE");
         let request = tgs_request(&tgt, &service, KerberosTime::now(), 77).unwrap();
         let canonical = Principal::service("http/FS01.corp.example", "CORP.EXAMPLE");
         let ticket = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &canonical, 77)).unwrap();
-        assert_eq!(ticket.key.value.as_slice(), &[5; 32]);
+        assert_eq!(ticket.key.bytes.as_slice(), &[5; 32]);
         assert!(ticket.end_time > KerberosTime::now().seconds);
 
         let stale = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &service, 78));
@@ -641,7 +885,7 @@ pub(crate) mod tests {
         let e = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &referral, 77)).unwrap_err();
         assert!(e.to_string().contains("refers"), "{e}");
         let mut other_key = tgt.clone();
-        other_key.key.value = Zeroizing::new(vec![2; 32]);
+        other_key.key.bytes = Zeroizing::new(vec![2; 32]);
         assert!(
             read_tgs_reply(&request, &other_key, &tgs_reply(&tgt, &service, 77)).is_err(),
             "an answer not sealed with our TGT's key"
@@ -650,7 +894,7 @@ pub(crate) mod tests {
 
     #[test]
     fn kdc_refusals_are_explained_and_garbage_is_an_error() {
-        let tgt = sample(1_900_000_000).tickets[0].clone();
+        let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
         let service = Principal::service("HTTP/nowhere", "CORP.EXAMPLE");
         let request = tgs_request(&tgt, &service, KerberosTime::now(), 1).unwrap();
         let bytes = krb_error(7, &service);

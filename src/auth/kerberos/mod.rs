@@ -1,30 +1,32 @@
-//! Kerberos from an existing ticket cache, implemented here rather than in sspi.
+//! Kerberos (RFC 4120, RFC 4121), sans-IO: the AS exchange from a password or a keytab key,
+//! the TGS exchange, the AP exchange with mutual authentication, and RFC 4121 Wrap tokens for
+//! message encryption in the layout Windows uses. One engine whatever the key came from: a
+//! password, an MIT keytab, or the tickets `kinit` left in a credential cache. Requests to the
+//! KDC are outputs here; the transport sends them under the host's deadline.
 //!
-//! sspi (behind [`crate::auth::context`]) authenticates with a password or a keytab key: it
-//! always runs the AS exchange itself and cannot start from a ticket-granting ticket someone
-//! else obtained. Users who ran `kinit` (or whose login did) expect a tool to use that ticket,
-//! so this module does the rest of the client side from the cache: the TGS exchange, the AP
-//! exchange with mutual authentication, and RFC 4121 Wrap tokens for message encryption, in
-//! the layout Windows uses. It is sans-IO except for [`initiator`], which reaches the KDC
-//! through the same bounded TCP transport sspi uses.
-//!
+//! - [`crypto`]: the AES encryption types (RFC 3961, RFC 3962).
 //! - [`ccache`]: MIT `FILE:` credential caches and where to find them.
-//! - [`messages`]: TGS-REQ/TGS-REP and AP-REQ/AP-REP.
-//! - [`gss`]: GSS-API token framing, the authenticator checksum, and Wrap tokens.
-//! - [`initiator`]: the [`crate::auth::context::SecurityContext`] that ties them together.
+//! - [`messages`]: AS, TGS and AP messages.
+//! - [`exchange`]: the AS exchange as a state machine (pre-authentication, salts).
+//! - [`store`]: the tickets one client shares across its sessions and hosts.
+//! - [`gss`]: GSS-API token framing, the authenticator checksum, Wrap and MIC tokens.
+//! - [`context`]: the security context of one connection.
 
-pub mod ccache;
-pub mod gss;
-pub mod initiator;
-pub mod messages;
+pub(crate) mod ccache;
+pub(crate) mod context;
+pub(crate) mod crypto;
+pub(crate) mod exchange;
+pub(crate) mod gss;
+pub(crate) mod messages;
+pub(crate) mod store;
 
 use std::fmt;
 
 use ccache::Principal;
 
-/// Why Kerberos from the ticket cache failed.
+/// Why a Kerberos step failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KerberosError {
+pub(crate) struct KerberosError {
     /// What failed, in plain words.
     pub message: String,
     /// True when the credentials themselves were refused (an expired or revoked ticket, an
@@ -54,6 +56,10 @@ impl KerberosError {
         let plain = |m: String| format!("{m} (Kerberos error {code})");
         match code {
             6 => Self::rejected(plain("the KDC does not know this user".into())),
+            23 => Self::rejected(plain(
+                "the password has expired: change it before authenticating".into(),
+            )),
+            24 => Self::rejected(plain("the KDC refused the password".into())),
             7 => Self::token(plain(format!(
                 "the KDC does not know the service principal {service} (the SPN, HTTP/<host> \
                  by default; set it with --spn)"
@@ -84,6 +90,16 @@ impl KerberosError {
             _ => Self::token(format!("Kerberos error {code}")),
         }
     }
+
+    /// Names the client in an error about it.
+    pub fn for_client(mut self, client: &Principal) -> Self {
+        if self.message.contains("this user") {
+            self.message = self
+                .message
+                .replace("this user", &format!("the user {client}"));
+        }
+        self
+    }
 }
 
 impl fmt::Display for KerberosError {
@@ -101,7 +117,6 @@ mod tests {
 
     use super::ccache::{self, SessionKey};
     use super::gss::{self, Role, Sealer};
-    use crate::auth::framing::SealedPart;
 
     proptest! {
         /// Whatever a cache file, a server or a KDC sends: an error or a value, never a panic.
@@ -116,17 +131,17 @@ mod tests {
             token.extend_from_slice(&bytes);
             let _ = gss::parse_context_token(&token);
             let _ = super::messages::krb_error_code(&bytes);
-            let key = SessionKey { enctype: 18, value: Zeroizing::new(vec![1; 32]) };
+            let key = SessionKey { enctype: 18, bytes: Zeroizing::new(vec![1; 32]) };
             let mut sealer = Sealer::new(Role::Initiator, key, true, 0, 0).unwrap();
-            let split = bytes.len().min(60);
+            let split = bytes.len().min(56);
             let mut header = vec![0x05, 0x04, 0x07, 0xff];
             header.extend_from_slice(&bytes[..split]);
-            let part = SealedPart {
-                original_length: bytes.len() - split,
-                header,
-                data: bytes[split..].to_vec(),
-            };
-            prop_assert!(sealer.unwrap(&part).is_err());
+            let mut data = bytes[split..].to_vec();
+            prop_assert!(sealer.unwrap(&header, &mut data).is_err());
+            let _ = crate::auth::ntlm::messages::parse_challenge(&bytes);
+            let _ = crate::auth::ntlm::messages::Authenticate::parse(&bytes);
+            let _ = crate::auth::spnego::parse_neg_token_resp(&bytes);
+            let _ = super::messages::krb_error(&bytes);
         }
     }
 }

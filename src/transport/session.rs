@@ -1,5 +1,5 @@
-//! Negotiate sessions: one authenticated HTTP/1.1 connection with its security context, the
-//! handshake in empty-body POSTs (a SOAP body never crosses in clear), then sealed requests.
+//! Authenticated sessions: one HTTP/1.1 connection with its security context, the handshake in
+//! empty-body POSTs (a SOAP body never crosses in clear), then sealed requests, one at a time.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,13 +16,26 @@ use crate::error::{Error, ErrorKind, Result};
 const MAX_ROUNDS: usize = 6;
 
 /// One authenticated connection.
-pub(super) struct NegotiateSession {
+pub(super) struct Session {
     http: reqwest::Client,
     context: Box<dyn SecurityContext>,
-    mechanism: &'static str,
     /// WinRM message encryption: on plain HTTP. On HTTPS, TLS protects the bodies (as with
     /// Windows clients) and the channel bindings tie the authentication to that TLS channel.
     encrypt: bool,
+}
+
+/// How a handshake failed.
+pub(super) enum HandshakeError {
+    /// The server does not take this context's HTTP scheme; it offers these.
+    SchemeNotOffered(Vec<String>),
+    /// Anything else.
+    Failed(Error),
+}
+
+impl From<Error> for HandshakeError {
+    fn from(e: Error) -> Self {
+        HandshakeError::Failed(e)
+    }
 }
 
 /// How sending a sealed request failed.
@@ -44,11 +57,11 @@ fn auth_error(mechanism: &'static str, reason: impl Into<String>) -> Error {
     .into()
 }
 
-fn context_failure(mechanism: &'static str, e: ContextError) -> Error {
+pub(super) fn context_failure(mechanism: &'static str, e: ContextError) -> Error {
     if e.credentials_rejected {
         auth_error(mechanism, e.message)
     } else {
-        Error::protocol(format!("{mechanism}: {}", e.message))
+        Error::protocol(e.message)
     }
 }
 
@@ -98,83 +111,45 @@ fn bind_to_channel(response: &reqwest::Response, context: &mut dyn SecurityConte
     }
 }
 
-/// One handshake step; on the blocking pool when it may talk to a KDC.
-async fn run_step(
-    context: &mut Box<dyn SecurityContext>,
-    input: Option<Vec<u8>>,
-) -> Result<Step, ContextError> {
-    if !context.is_blocking() {
-        return context.step(input.as_deref());
-    }
-    let placeholder: Box<dyn SecurityContext> = Box::new(Unavailable);
-    let mut owned = std::mem::replace(context, placeholder);
-    let (owned, result) = tokio::task::spawn_blocking(move || {
-        let result = owned.step(input.as_deref());
-        (owned, result)
-    })
-    .await
-    .map_err(|e| ContextError {
-        message: format!("handshake step failed: {e}"),
-        credentials_rejected: false,
-    })?;
-    *context = owned;
-    result
-}
-
-/// Stands in for a context while its step runs on another thread.
-struct Unavailable;
-
-impl SecurityContext for Unavailable {
-    fn step(&mut self, _: Option<&[u8]>) -> Result<Step, ContextError> {
-        Err(ContextError {
-            message: "security context unavailable".into(),
-            credentials_rejected: false,
-        })
-    }
-    fn wrap(&mut self, _: &[u8]) -> Result<framing::SealedPart, ContextError> {
-        self.step(None).map(|_| unreachable!())
-    }
-    fn unwrap(&mut self, _: &framing::SealedPart) -> Result<Vec<u8>, ContextError> {
-        self.step(None).map(|_| unreachable!())
-    }
-    fn http_scheme(&self) -> &'static str {
-        "Negotiate"
-    }
-}
-
-impl NegotiateSession {
+impl Session {
     /// `NTLM` or `Kerberos`.
     pub(super) fn mechanism(&self) -> &'static str {
-        self.mechanism
+        self.context.mechanism()
     }
 
     /// Opens a connection and authenticates on it.
     pub(super) async fn connect(
         settings: &HttpSettings,
         endpoint: &url::Url,
-        mechanism: &'static str,
         mut context: Box<dyn SecurityContext>,
-    ) -> Result<Self> {
+    ) -> Result<Self, HandshakeError> {
         let http = settings.client(true)?;
         let https = endpoint.scheme() == "https";
         let scheme = context.http_scheme();
+        let mechanism = context.mechanism();
+        let step = |context: &mut Box<dyn SecurityContext>, input: Option<&[u8]>| {
+            context
+                .step(input)
+                .map_err(|e| HandshakeError::Failed(context_failure(mechanism, e)))
+        };
         let mut bound = false;
         if https && context.needs_channel_bindings_first() {
             // The first token must carry the channel bindings: learn the certificate from an
             // unauthenticated request (answered 401) on this session's connection.
             let response = empty_post(&http, settings, endpoint, None).await?;
             bind_to_channel(&response, context.as_mut());
+            let offered = offered_schemes(&response);
             settings.read_body(response).await?;
+            if !offered.is_empty() && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
+                return Err(HandshakeError::SchemeNotOffered(offered));
+            }
             bound = true;
         }
-        let (mut token, mut complete) = match run_step(&mut context, None)
-            .await
-            .map_err(|e| context_failure(mechanism, e))?
-        {
+        let (mut token, mut complete) = match step(&mut context, None)? {
             Step::Continue(token) => (token, false),
             Step::Done(Some(token)) => (token, true),
             Step::Done(None) => {
-                return Err(Error::protocol("the security context produced no token"));
+                return Err(Error::protocol("the security context produced no token").into());
             }
         };
         for round in 0..MAX_ROUNDS {
@@ -193,69 +168,59 @@ impl NegotiateSession {
             match status {
                 401 => {
                     let Some(server) = server else {
-                        return Err(
-                            if round == 0 && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme))
-                            {
-                                auth_error(
-                                    mechanism,
-                                    format!(
-                                        "the server does not accept {scheme} (it offers {})",
-                                        offered.join(", ")
-                                    ),
-                                )
-                            } else {
-                                auth_error(
-                                    mechanism,
-                                    "the server refused the user name or password",
-                                )
-                            },
-                        );
+                        if round == 0 && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
+                            return Err(HandshakeError::SchemeNotOffered(offered));
+                        }
+                        return Err(auth_error(
+                            mechanism,
+                            "the server refused the user name or password",
+                        )
+                        .into());
                     };
-                    (token, complete) = match run_step(&mut context, Some(server))
-                        .await
-                        .map_err(|e| context_failure(mechanism, e))?
-                    {
+                    (token, complete) = match step(&mut context, Some(&server))? {
                         Step::Continue(token) => (token, false),
                         Step::Done(Some(token)) => (token, true),
                         Step::Done(None) => {
                             return Err(Error::protocol(
                                 "the server asked for another round after the last token",
-                            ));
+                            )
+                            .into());
                         }
                     };
                 }
                 200 => {
                     // Mutual authentication: a final token comes with the 200 (Kerberos).
                     if let Some(server) = server {
-                        complete = matches!(
-                            run_step(&mut context, Some(server))
-                                .await
-                                .map_err(|e| context_failure(mechanism, e))?,
-                            Step::Done(_)
-                        ) || complete;
+                        match step(&mut context, Some(&server))? {
+                            Step::Done(None) => complete = true,
+                            Step::Done(Some(_)) | Step::Continue(_) => {
+                                return Err(Error::protocol(
+                                    "the server ended the handshake while the client had more to say",
+                                )
+                                .into());
+                            }
+                        }
                     }
                     if !complete {
                         return Err(Error::protocol(
                             "the server answered 200 before authentication completed (is it a WinRM endpoint?)",
-                        ));
+                        )
+                        .into());
                     }
                     return Ok(Self {
                         http,
                         context,
-                        mechanism,
                         encrypt: !https,
                     });
                 }
-                _ => return Err(unexpected_status(status, ctype, &body)),
+                _ => return Err(unexpected_status(status, ctype, &body).into()),
             }
         }
-        Err(auth_error(
-            mechanism,
-            format!("no result after {MAX_ROUNDS} rounds"),
-        ))
+        Err(auth_error(mechanism, format!("no result after {MAX_ROUNDS} rounds")).into())
     }
 
-    /// Seals the envelope, posts it on this connection, unseals the answer (200 or 500).
+    /// Seals the envelope, posts it on this connection, unseals the answer (200 or 500) in
+    /// place in the buffer it was read into.
     pub(super) async fn send(
         &mut self,
         settings: &HttpSettings,
@@ -268,10 +233,10 @@ impl NegotiateSession {
         let protocol = self.context.protocol();
         let sealed = self
             .context
-            .wrap(envelope)
+            .seal(envelope)
             .map_err(|e| SendError::Failed(Error::protocol(format!("sealing: {e}"))))?;
         let body = framing::encode(protocol, &sealed);
-        let (status, ctype, body) = exchange(
+        let (status, ctype, mut body) = exchange(
             &self.http,
             settings,
             endpoint,
@@ -292,16 +257,11 @@ impl NegotiateSession {
                 unexpected_status(status, ctype, &body)
             }));
         };
-        let parts = framing::decode(&boundary, &body)
-            .map_err(|e| SendError::Failed(Error::protocol(e.to_string())))?;
-        let mut plaintext = Vec::new();
-        for part in &parts {
-            let opened = self.context.unwrap(part).map_err(|e| {
+        let plain =
+            framing::open_in_place(self.context.as_mut(), &boundary, &mut body).map_err(|e| {
                 SendError::Failed(Error::protocol(format!("unsealing the response: {e}")))
             })?;
-            plaintext.extend_from_slice(&opened);
-        }
-        Ok(Bytes::from(plaintext))
+        Ok(body.freeze().slice(plain))
     }
 
     /// On HTTPS: the plain envelope on the authenticated connection.
@@ -316,7 +276,7 @@ impl NegotiateSession {
             exchange(&self.http, settings, endpoint, soap, envelope.to_vec()).await?;
         match status {
             401 => Err(SendError::Unauthorized),
-            200 | 500 if is_soap(&ctype) => Ok(body),
+            200 | 500 if is_soap(&ctype) => Ok(body.freeze()),
             _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
         }
     }
@@ -330,7 +290,7 @@ async fn exchange(
     endpoint: &url::Url,
     content_type_value: String,
     body: Vec<u8>,
-) -> Result<(u16, String, Bytes), SendError> {
+) -> Result<(u16, String, bytes::BytesMut), SendError> {
     let response = http
         .post(endpoint.clone())
         .header(CONTENT_TYPE, content_type_value)

@@ -1,0 +1,351 @@
+//! Known answers from MS-NLMP 4.2.4 (NTLMv2 with extended session security and key exchange),
+//! written out here and, when `../shared/peer-fixtures/ms-nlmp` is present, also compared with
+//! the transcription there; then the client against the acceptor, and hostile tokens.
+
+use super::keys::{self, direction_keys};
+use super::messages::{self, Authenticate, AvPairs, av, utf16};
+use super::*;
+use crate::auth::Password;
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn arr<const N: usize>(s: &str) -> [u8; N] {
+    hex(s).try_into().unwrap()
+}
+
+// MS-NLMP 4.2.1 and 4.2.4.
+const SERVER_CHALLENGE: &str = "0123456789abcdef";
+const CLIENT_CHALLENGE: &str = "aaaaaaaaaaaaaaaa";
+const RANDOM_SESSION_KEY: &str = "55555555555555555555555555555555";
+const TARGET_INFO: &str =
+    "02000c0044006f006d00610069006e0001000c0053006500720076006500720000000000";
+const NT_HASH: &str = "a4f49c406510bdcab6824ee7c30fd852";
+const NTOWF_V2: &str = "0c868a403bfd7a93a3001ef22ef02e3f";
+const TEMP: &str = "01010000000000000000000000000000aaaaaaaaaaaaaaaa0000000002000c0044006f006d00610069006e0001000c005300650072007600650072000000000000000000";
+const NT_PROOF: &str = "68cd0ab851e51c96aabc927bebef6a1c";
+const LM_V2: &str = "86c35097ac9cec102554764a57cccc19aaaaaaaaaaaaaaaa";
+const SESSION_BASE_KEY: &str = "8de40ccadbc14a82f15cb0ad0de95ca3";
+const ENCRYPTED_SESSION_KEY: &str = "c5dad2544fc9799094ce1ce90bc9d03e";
+const CHALLENGE_MESSAGE: &str = "4e544c4d53535000020000000c000c003800000033828ae20123456789abcdef00000000000000002400240044000000060070170000000f53006500720076006500720002000c0044006f006d00610069006e0001000c0053006500720076006500720000000000";
+const AUTHENTICATE_MESSAGE: &str = "4e544c4d5353500003000000180018006c00000054005400840000000c000c00480000000800080054000000100010005c00000010001000d8000000358288e20501280a0000000f44006f006d00610069006e00550073006500720043004f004d005000550054004500520086c35097ac9cec102554764a57cccc19aaaaaaaaaaaaaaaa68cd0ab851e51c96aabc927bebef6a1c01010000000000000000000000000000aaaaaaaaaaaaaaaa0000000002000c0044006f006d00610069006e0001000c005300650072007600650072000000000000000000c5dad2544fc9799094ce1ce90bc9d03e";
+const CLIENT_SEALING_KEY: &str = "59f600973cc4960a25480a7c196e4c58";
+const CLIENT_SIGNING_KEY: &str = "4788dc861b4782f35d43fd98fe1a2d39";
+const SERVER_SEALING_KEY: &str = "9355f3a957c1583d25c4c2f11e40390e";
+const SERVER_SIGNING_KEY: &str = "d04d6f10741041d1d246d64188d7a8ad";
+const PLAINTEXT: &str = "50006c00610069006e007400650078007400";
+const SEALED: &str = "54e50165bf1936dc996020c1811b0f06fb5f";
+const SIGNATURE: &str = "010000007fb38ec5c55d497600000000";
+
+#[test]
+fn ms_nlmp_4_2_4_responses_and_keys() {
+    let nt_hash = keys::nt_hash("Password");
+    assert_eq!(nt_hash.as_slice(), hex(NT_HASH));
+    let key = keys::ntowf_v2(&nt_hash, "User", "Domain");
+    assert_eq!(key.as_slice(), hex(NTOWF_V2));
+    let blob = keys::client_blob([0; 8], arr(CLIENT_CHALLENGE), &hex(TARGET_INFO));
+    assert_eq!(blob, hex(TEMP));
+    let proof = keys::nt_proof(&key, &arr(SERVER_CHALLENGE), &blob);
+    assert_eq!(proof.to_vec(), hex(NT_PROOF));
+    assert_eq!(
+        keys::lm_v2(&key, &arr(SERVER_CHALLENGE), &arr(CLIENT_CHALLENGE)),
+        hex(LM_V2)
+    );
+    let base = keys::session_base_key(&key, &proof);
+    assert_eq!(base.as_slice(), hex(SESSION_BASE_KEY));
+    assert_eq!(
+        Rc4::once(base.as_slice(), &hex(RANDOM_SESSION_KEY)),
+        hex(ENCRYPTED_SESSION_KEY)
+    );
+}
+
+#[test]
+fn ms_nlmp_4_2_4_3_messages_encode_and_parse_to_the_spec_bytes() {
+    let challenge = messages::parse_challenge(&hex(CHALLENGE_MESSAGE)).unwrap();
+    assert_eq!(challenge.flags, 0xe28a_8233);
+    assert_eq!(challenge.server_challenge, arr(SERVER_CHALLENGE));
+    assert_eq!(challenge.target_name, utf16("Server"));
+    assert_eq!(challenge.target_info, hex(TARGET_INFO));
+    assert_eq!(challenge.encode(), hex(CHALLENGE_MESSAGE));
+
+    let mut nt_response = hex(NT_PROOF);
+    nt_response.extend(hex(TEMP));
+    let message = Authenticate {
+        lm_response: hex(LM_V2),
+        nt_response,
+        domain: utf16("Domain"),
+        user: utf16("User"),
+        workstation: utf16("COMPUTER"),
+        encrypted_session_key: hex(ENCRYPTED_SESSION_KEY),
+        flags: 0xe288_8235,
+        version: Some([5, 1, 0x28, 0x0a, 0, 0, 0, 15]),
+        mic: None,
+    };
+    assert_eq!(message.encode(), hex(AUTHENTICATE_MESSAGE));
+    assert_eq!(
+        Authenticate::parse(&hex(AUTHENTICATE_MESSAGE)).unwrap(),
+        message
+    );
+}
+
+#[test]
+fn ms_nlmp_4_2_4_4_sealing() {
+    let (client, server) = direction_keys(&arr(RANDOM_SESSION_KEY));
+    assert_eq!(client.sealing.as_slice(), hex(CLIENT_SEALING_KEY));
+    assert_eq!(client.signing.as_slice(), hex(CLIENT_SIGNING_KEY));
+    assert_eq!(server.sealing.as_slice(), hex(SERVER_SEALING_KEY));
+    assert_eq!(server.signing.as_slice(), hex(SERVER_SIGNING_KEY));
+    let (mut outgoing, _) = directions(&arr(RANDOM_SESSION_KEY), true);
+    let mut data = hex(PLAINTEXT);
+    let signature = outgoing.seal(&mut data);
+    assert_eq!(data, hex(SEALED));
+    assert_eq!(signature.to_vec(), hex(SIGNATURE));
+    // The server opens it in place.
+    let (_, mut incoming) = directions(&arr(RANDOM_SESSION_KEY), false);
+    incoming.open(&signature, &mut data).unwrap();
+    assert_eq!(data, hex(PLAINTEXT));
+}
+
+/// The transcription in `../shared/peer-fixtures/ms-nlmp`, when present, says the same.
+#[test]
+fn the_shared_transcription_agrees_with_these_values() {
+    let Some(dir) = crate::auth::peer_fixtures("ms-nlmp") else {
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("ms-nlmp-4.2-ntlmv2-vectors.txt")).unwrap();
+    // The first long hex token after the name (values sit after `=`, some on the next line).
+    let value = |name: &str| -> String {
+        let at = text
+            .lines()
+            .scan(0, |offset, l| {
+                let start = *offset;
+                *offset += l.len() + 1;
+                Some((start, l))
+            })
+            .find(|(_, l)| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in the transcription"))
+            .0;
+        text[at + name.len()..]
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .find(|t| t.len() >= 16)
+            .unwrap()
+            .to_owned()
+    };
+    for (name, ours) in [
+        ("NTOWFv2", NTOWF_V2),
+        ("NTProofStr", NT_PROOF),
+        ("EncryptedRandomSessionKey", ""),
+        ("ClientSealingKey", CLIENT_SEALING_KEY),
+        ("ClientSigningKey", CLIENT_SIGNING_KEY),
+        ("ServerSealingKey", SERVER_SEALING_KEY),
+        ("ServerSigningKey", SERVER_SIGNING_KEY),
+    ] {
+        if !ours.is_empty() {
+            assert_eq!(value(name), ours, "{name}");
+        }
+    }
+    assert!(text.contains(ENCRYPTED_SESSION_KEY));
+    assert!(text.contains(SEALED));
+    assert!(text.contains(&AUTHENTICATE_MESSAGE[..64]));
+}
+
+#[test]
+fn the_authenticate_message_carries_mic_bindings_and_target_name() {
+    let credentials = NtlmCredentials::new(&Credentials::new(r"Domain\User", "Password"));
+    let mut client = NtlmClient::new(credentials, "HTTP/fs01.example.test");
+    client.set_channel_bindings(b"tls-server-end-point:abc");
+    let negotiate = messages::negotiate(CLIENT_FLAGS);
+    let random = Randomness {
+        client_challenge: arr(CLIENT_CHALLENGE),
+        exported_session_key: Zeroizing::new(arr(RANDOM_SESSION_KEY)),
+        now: [0; 8],
+    };
+    let (token, flags, exported) = client
+        .authenticate(&negotiate, &hex(CHALLENGE_MESSAGE), &random)
+        .unwrap();
+    assert_eq!(exported.as_slice(), hex(RANDOM_SESSION_KEY));
+    assert!(flags & flags::KEY_EXCH != 0 && flags & flags::SEAL != 0);
+    let message = Authenticate::parse(&token).unwrap();
+    assert_eq!(message.user, utf16("User"));
+    assert_eq!(message.domain, utf16("Domain"));
+    let pairs = AvPairs::parse(&message.nt_response[16 + 28..]).unwrap();
+    assert_eq!(pairs.get(av::FLAGS), Some(&2u32.to_le_bytes()[..]));
+    assert_eq!(
+        pairs.get(av::CHANNEL_BINDINGS),
+        Some(&gss_bindings_md5(b"tls-server-end-point:abc")[..])
+    );
+    assert_eq!(
+        pairs.get(av::TARGET_NAME),
+        Some(&utf16("HTTP/fs01.example.test")[..])
+    );
+    let mut zeroed = token.clone();
+    zeroed[messages::MIC_OFFSET..messages::MIC_OFFSET + 16].fill(0);
+    let mic = keys::hmac_md5(
+        exported.as_slice(),
+        &[&negotiate, &hex(CHALLENGE_MESSAGE), &zeroed],
+    );
+    assert_eq!(message.mic, Some(mic));
+}
+
+fn handshake(
+    client: &mut NtlmClient,
+    server: &mut acceptor::NtlmAcceptor,
+) -> Result<(), ContextError> {
+    let Step::Continue(negotiate) = client.step(None)? else {
+        panic!("NTLM starts with NEGOTIATE")
+    };
+    let Step::Continue(challenge) = server.step(Some(&negotiate))? else {
+        panic!("then CHALLENGE")
+    };
+    let Step::Done(Some(authenticate)) = client.step(Some(&challenge))? else {
+        panic!("then AUTHENTICATE")
+    };
+    server.step(Some(&authenticate))?;
+    Ok(())
+}
+
+fn pair(user: &str, password: &str, server_user: &str) -> (NtlmClient, acceptor::NtlmAcceptor) {
+    let client = NtlmClient::new(
+        NtlmCredentials::new(&Credentials::new(user, Password::new(password))),
+        "HTTP/fs01",
+    );
+    (client, acceptor::NtlmAcceptor::new(server_user, "s3cret"))
+}
+
+fn open(context: &mut dyn SecurityContext, part: &SealedPart) -> Result<Vec<u8>, ContextError> {
+    let mut data = part.data.clone();
+    let range = context.open(&part.header, &mut data)?;
+    Ok(data[range].to_vec())
+}
+
+#[test]
+fn client_and_acceptor_authenticate_and_seal_both_ways() {
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    handshake(&mut client, &mut server).unwrap();
+    assert!(server.is_complete());
+    for message in [b"<s:Envelope/>".as_slice(), b"second", b""] {
+        let sealed = client.seal(message).unwrap();
+        assert_eq!(sealed.header.len(), seal::SIGNATURE_LEN);
+        if !message.is_empty() {
+            assert_ne!(sealed.data, message);
+        }
+        assert_eq!(open(&mut server, &sealed).unwrap(), message);
+        let answer = server.seal(b"answer").unwrap();
+        assert_eq!(open(&mut client, &answer).unwrap(), b"answer");
+    }
+}
+
+#[test]
+fn the_acceptor_admits_exactly_its_user_and_password() {
+    let (mut client, mut server) = pair("DEMO", "s3cret", "demo");
+    handshake(&mut client, &mut server).expect("user names compare without case");
+    for (user, password, server_user) in [
+        ("demo", "wrong", "demo"),
+        ("bob", "s3cret", "demo"),
+        (r"OTHER\demo", "s3cret", r"FS01\demo"),
+    ] {
+        let (mut client, mut server) = pair(user, password, server_user);
+        let e = handshake(&mut client, &mut server).unwrap_err();
+        assert!(e.credentials_rejected, "{user}: {e:?}");
+    }
+}
+
+#[test]
+fn channel_bindings_must_match_when_the_acceptor_knows_them() {
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    client.set_channel_bindings(b"tls-server-end-point:one");
+    server.set_channel_bindings(b"tls-server-end-point:one");
+    handshake(&mut client, &mut server).unwrap();
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    client.set_channel_bindings(b"tls-server-end-point:two");
+    server.set_channel_bindings(b"tls-server-end-point:one");
+    assert!(handshake(&mut client, &mut server).is_err());
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    server.set_channel_bindings(b"tls-server-end-point:one");
+    assert!(handshake(&mut client, &mut server).is_err(), "none given");
+}
+
+#[test]
+fn tampering_replay_and_a_forged_mic_are_refused() {
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    handshake(&mut client, &mut server).unwrap();
+    let mut sealed = client.seal(b"pull page 2").unwrap();
+    sealed.data[0] ^= 1;
+    assert!(open(&mut server, &sealed).is_err());
+
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    handshake(&mut client, &mut server).unwrap();
+    let first = client.seal(b"one").unwrap();
+    let second = client.seal(b"two").unwrap();
+    assert!(open(&mut server, &second).is_err(), "out of order");
+
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    handshake(&mut client, &mut server).unwrap();
+    open(&mut server, &first).unwrap_err(); // sealed by another session
+    let (mut client, mut server) = pair("demo", "s3cret", "demo");
+    let Step::Continue(negotiate) = client.step(None).unwrap() else {
+        panic!()
+    };
+    let Step::Continue(challenge) = server.step(Some(&negotiate)).unwrap() else {
+        panic!()
+    };
+    let Step::Done(Some(mut authenticate)) = client.step(Some(&challenge)).unwrap() else {
+        panic!()
+    };
+    authenticate[messages::MIC_OFFSET] ^= 1;
+    let e = server.step(Some(&authenticate)).unwrap_err();
+    assert!(e.message.contains("MIC"), "{e:?}");
+}
+
+#[test]
+fn real_windows_and_pyspnego_messages() {
+    let Some(dir) = crate::auth::peer_fixtures("pyspnego/data") else {
+        return;
+    };
+    let challenge = std::fs::read(dir.join("ntlm_challenge")).unwrap();
+    let parsed = messages::parse_challenge(&challenge).unwrap();
+    assert_ne!(parsed.server_challenge, [0; 8]);
+    let mut client = NtlmClient::new(
+        NtlmCredentials::new(&Credentials::new(r"DOMAIN\user", "pass")),
+        "HTTP/dc01",
+    );
+    client.step(None).unwrap();
+    let Step::Done(Some(authenticate)) = client.step(Some(&challenge)).unwrap() else {
+        panic!("an AUTHENTICATE for a real CHALLENGE")
+    };
+    assert_eq!(&authenticate[..12], b"NTLMSSP\0\x03\0\0\0");
+    let negotiate = std::fs::read(dir.join("ntlm_negotiate")).unwrap();
+    let mut server = acceptor::NtlmAcceptor::new("demo", "demo");
+    let Step::Continue(answer) = server.step(Some(&negotiate)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(&answer[..12], b"NTLMSSP\0\x02\0\0\0");
+    let authenticate = std::fs::read(dir.join("ntlm_authenticate")).unwrap();
+    let parsed = Authenticate::parse(&authenticate).unwrap();
+    assert!(!parsed.nt_response.is_empty());
+}
+
+#[test]
+fn malformed_and_truncated_tokens_are_errors_not_panics() {
+    let challenge = hex(CHALLENGE_MESSAGE);
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"NTLMSSP\0".to_vec(), vec![0xff; 300]];
+    inputs.extend((0..challenge.len()).map(|cut| challenge[..cut].to_vec()));
+    for input in &inputs {
+        let mut client =
+            NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+        client.step(None).unwrap();
+        let _ = client.step(Some(input));
+        let mut server = acceptor::NtlmAcceptor::new("u", "p");
+        let _ = server.step(Some(input));
+        let _ = Authenticate::parse(input);
+    }
+    let authenticate = hex(AUTHENTICATE_MESSAGE);
+    for cut in 0..authenticate.len() {
+        let _ = Authenticate::parse(&authenticate[..cut]);
+    }
+}

@@ -1,0 +1,80 @@
+//! Entry points to private machinery for this crate's own benchmarks (feature `__internals`).
+//! Not public API: no stability, no documentation promises.
+
+use std::ops::Range;
+
+use crate::auth::context::{SecurityContext, Step};
+use crate::auth::kerberos::ccache::SessionKey;
+use crate::auth::kerberos::gss::{Role, Sealer};
+use crate::auth::ntlm::acceptor::NtlmAcceptor;
+use crate::auth::ntlm::{NtlmClient, NtlmCredentials};
+use crate::auth::{Credentials, rc4::Rc4};
+
+enum Pair {
+    Ntlm(Box<NtlmClient>, Box<NtlmAcceptor>),
+    Kerberos(Box<Sealer>, Box<Sealer>),
+}
+
+/// An established client and server context, to seal responses and open them as the client.
+pub struct SealPair(Pair);
+
+impl SealPair {
+    /// NTLM, after a real handshake between this crate's client and acceptor.
+    pub fn ntlm() -> Self {
+        let mut client = NtlmClient::new(
+            NtlmCredentials::new(&Credentials::new("demo", "demo")),
+            "HTTP/fs01",
+        );
+        let mut server = NtlmAcceptor::new("demo", "demo");
+        let Ok(Step::Continue(negotiate)) = client.step(None) else {
+            panic!("NEGOTIATE")
+        };
+        let Ok(Step::Continue(challenge)) = server.step(Some(&negotiate)) else {
+            panic!("CHALLENGE")
+        };
+        let Ok(Step::Done(Some(authenticate))) = client.step(Some(&challenge)) else {
+            panic!("AUTHENTICATE")
+        };
+        server.step(Some(&authenticate)).expect("authenticated");
+        Self(Pair::Ntlm(Box::new(client), Box::new(server)))
+    }
+
+    /// Kerberos Wrap tokens with an AES-256 session key.
+    pub fn kerberos() -> Self {
+        let key = || SessionKey::new(18, vec![7u8; 32]).expect("AES-256 key");
+        Self(Pair::Kerberos(
+            Box::new(Sealer::new(Role::Initiator, key(), true, 1, 1).expect("sealer")),
+            Box::new(Sealer::new(Role::Acceptor, key(), true, 1, 1).expect("sealer")),
+        ))
+    }
+
+    /// The server seals a response: its security header and sealed data.
+    pub fn seal_response(&mut self, page: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let part = match &mut self.0 {
+            Pair::Ntlm(_, server) => server.seal(page).expect("sealed"),
+            Pair::Kerberos(_, server) => server.wrap(page).expect("sealed"),
+        };
+        (part.header, part.data)
+    }
+
+    /// The client opens it in place.
+    pub fn open_response(&mut self, header: &[u8], data: &mut [u8]) -> Range<usize> {
+        match &mut self.0 {
+            Pair::Ntlm(client, _) => client.open(header, data).expect("opened"),
+            Pair::Kerberos(client, _) => client.unwrap(header, data).expect("opened"),
+        }
+    }
+}
+
+/// The primitives NTLM unsealing is made of, once over `data`: RC4, then HMAC-MD5.
+pub fn raw_ntlm_pass(data: &mut [u8]) -> [u8; 16] {
+    Rc4::new(&[7; 16]).apply(data);
+    crate::auth::ntlm::keys::hmac_md5(&[9; 16], &[&[0, 0, 0, 0], data])
+}
+
+/// The primitives Kerberos AES-256 unsealing is made of, once over `data` (a multiple of 16
+/// bytes): AES-256 block decryption, then HMAC-SHA1.
+pub fn raw_aes_pass(data: &mut [u8]) -> [u8; 12] {
+    crate::auth::kerberos::crypto::raw_decrypt_blocks(&[7; 32], data);
+    crate::auth::kerberos::crypto::hmac_sha1_96(&[9; 32], &[data])
+}
