@@ -401,7 +401,8 @@ impl Authenticator {
                                     kdcs,
                                 )),
                                 spn,
-                                spnego: false,
+                                // Negotiate sends Kerberos in SPNEGO, as Windows clients do.
+                                spnego: auth == Auth::Negotiate,
                             },
                             fallback: (auth == Auth::Negotiate)
                                 .then(|| NtlmCredentials::new(&credentials)),

@@ -3,9 +3,10 @@
 //! throwaway realm and MIT's GSSAPI acceptor (through pyspnego and python-gssapi). Our own server
 //! talking to our own client proves little; these catch a shared misreading of a specification.
 //!
-//! Needs python3 with pyspnego and gssapi, and MIT krb5's KDC (`krb5-kdc`, `krb5-admin-server`);
-//! `.ci/run` installs them and sets `WINRM_SESSIONS_INTEROP=required`, which turns a missing
-//! dependency into a failure instead of a skip.
+//! Needs python3 with pyspnego and gssapi, and MIT krb5's KDC and tools (`krb5-kdc`,
+//! `krb5-admin-server`, `krb5-user`); `.ci/run` installs them. A missing one fails these tests;
+//! only `WINRM_SESSIONS_SKIP_INTEROP=1` turns that into a skip, for machines that cannot
+//! install them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,20 @@ use futures_util::TryStreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::{Auth, Client, Credentials};
 
+/// True when `what` is there; false (a skip) only when `WINRM_SESSIONS_SKIP_INTEROP=1` says
+/// so; otherwise a missing tool fails the test.
+fn present(ok: bool, what: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var("WINRM_SESSIONS_SKIP_INTEROP").as_deref() == Ok("1"),
+            "{what} is required for the interop tests (install it, as .ci/run does, or set \
+             WINRM_SESSIONS_SKIP_INTEROP=1 to skip them)"
+        );
+        eprintln!("{what} not available: interop test skipped (WINRM_SESSIONS_SKIP_INTEROP=1)");
+    }
+    ok
+}
+
 fn available(module: &str) -> bool {
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
@@ -21,14 +36,7 @@ fn available(module: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("WINRM_SESSIONS_INTEROP").as_deref() != Ok("required"),
-            "python3 with {module} is required for the interop tests"
-        );
-        eprintln!("python3 with {module} not available: interop test skipped");
-    }
-    ok
+    present(ok, &format!("python3 with {module}"))
 }
 
 struct Server {
@@ -123,21 +131,23 @@ async fn pyspnego_refuses_a_wrong_password_and_we_say_so_once() {
 }
 
 fn kdc_available() -> bool {
-    let ok = Command::new("krb5kdc")
+    let kdc = Command::new("krb5kdc")
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok()
         || std::path::Path::new("/usr/sbin/krb5kdc").exists();
-    if !ok {
-        assert!(
-            std::env::var("WINRM_SESSIONS_INTEROP").as_deref() != Ok("required"),
-            "MIT krb5kdc is required for the interop tests"
-        );
-        eprintln!("krb5kdc not available: Kerberos interop test skipped");
-    }
-    ok && available("gssapi")
+    let kinit = ["kinit", "kvno"].iter().all(|tool| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    present(kdc, "MIT krb5kdc (krb5-kdc)")
+        && present(kinit, "MIT kinit and kvno (krb5-user)")
+        && available("gssapi")
 }
 
 /// A throwaway MIT realm; it stops when this is dropped (its standard input closes).
@@ -314,14 +324,7 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
         return;
     }
     let realm = realm();
-    let Some(ccache) = realm.ccache.clone() else {
-        assert!(
-            std::env::var("WINRM_SESSIONS_INTEROP").as_deref() != Ok("required"),
-            "MIT kinit and kvno (krb5-user) are required for the interop tests"
-        );
-        eprintln!("kinit not available: ticket cache interop test skipped");
-        return;
-    };
+    let ccache = realm.ccache.clone().expect("kinit wrote a cache");
     let server = acceptor(&[
         ("KRB5_CONFIG", &realm.krb5_config),
         ("KRB5_KTNAME", &realm.keytab),
@@ -421,9 +424,7 @@ async fn kerberos_over_https_is_bound_to_the_tls_channel() {
             ("CHANNEL_BINDINGS", bindings),
         ])
     };
-    let Some(ccache) = realm.ccache.clone() else {
-        return; // kinit missing: reported by kerberos_from_the_ticket_cache_kinit_wrote
-    };
+    let ccache = realm.ccache.clone().expect("kinit wrote a cache");
     let enumerate = |url: String| {
         let client = Client::builder(url)
             .ca_pem(ca.clone())
@@ -448,4 +449,191 @@ async fn kerberos_over_https_is_bound_to_the_tls_channel() {
     let mismatched = server("wrong");
     let refused = enumerate(mismatched.url.clone()).await.unwrap_err();
     assert!(refused.is_authentication(), "{refused}");
+}
+
+#[tokio::test]
+async fn kerberos_with_a_password_against_a_kdc_that_does_not_demand_preauthentication() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    // MIT's default for a new principal: the KDC answers the first AS-REQ with the ticket.
+    for auth in [Auth::Kerberos, Auth::Negotiate] {
+        let sessions: Vec<SmbSession> = kerberos_client(
+            &server.url,
+            &realm,
+            auth,
+            "bob@WINRM.TEST",
+            "Bob-Passw0rd!",
+            "HTTP/winrm.example.test",
+        )
+        .enumerate()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{auth:?}: {e}"));
+        assert_eq!(sessions.len(), 2);
+    }
+    let wrong = kerberos_client(
+        &server.url,
+        &realm,
+        Auth::Kerberos,
+        "bob@WINRM.TEST",
+        "wrong",
+        "HTTP/winrm.example.test",
+    )
+    .enumerate::<SmbSession>()
+    .try_collect::<Vec<_>>()
+    .await
+    .unwrap_err();
+    assert!(wrong.is_authentication(), "{wrong}");
+}
+
+#[tokio::test]
+async fn kerberos_in_spnego_when_the_server_offers_only_negotiate() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+        ("OFFER", "Negotiate"),
+    ]);
+    for (auth, user) in [
+        (Auth::Kerberos, "alice@WINRM.TEST"),
+        (Auth::Negotiate, "alice@WINRM.TEST"),
+    ] {
+        let sessions: Vec<SmbSession> = kerberos_client(
+            &server.url,
+            &realm,
+            auth,
+            user,
+            "Alice-Passw0rd!",
+            "HTTP/winrm.example.test",
+        )
+        .enumerate()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{auth:?}: {e}"));
+        assert_eq!(sessions.len(), 2);
+    }
+}
+
+/// Counts the TCP connections made to a KDC: one per KDC exchange.
+async fn counting_proxy(kdc: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let upstream: std::net::SocketAddr = kdc.parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (address, count)
+}
+
+#[tokio::test]
+async fn a_wrong_kerberos_password_reaches_the_kdc_once_for_a_whole_fleet() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let server = acceptor(&[
+        ("KRB5_CONFIG", &realm.krb5_config),
+        ("KRB5_KTNAME", &realm.keytab),
+    ]);
+    let (kdc, connections) = counting_proxy(&realm.kdc).await;
+    let template = Client::builder(&server.url)
+        .credentials(Credentials::new("alice@WINRM.TEST", "wrong"))
+        .auth(Auth::Kerberos)
+        .kdc(kdc)
+        .spn("HTTP/winrm.example.test")
+        .build()
+        .unwrap();
+    let fleet = winrm_sessions::fleet::Fleet::new(move |target| template.with_target(target))
+        .concurrency(4);
+    let targets = vec![server.url.clone(); 8];
+    let mut failures = 0;
+    let mut events = fleet.enumerate::<SmbSession>(targets);
+    while let Some(event) = futures_util::StreamExt::next(&mut events).await {
+        if let winrm_sessions::fleet::HostEvent::Failed { error, .. } = event {
+            assert!(error.is_authentication(), "{error}");
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 8);
+    // The AS-REQ without pre-authentication, then the one with the wrong key: never again.
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one attempt at the password for the whole fleet"
+    );
+}
+
+#[tokio::test]
+async fn kerberos_with_a_password_and_ntlm_are_bound_to_the_tls_channel_too() {
+    if !kdc_available() {
+        return;
+    }
+    let realm = realm();
+    let (ca, cert, key) = crate::https::pki(&["127.0.0.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let server = |bindings: &str| {
+        acceptor(&[
+            ("KRB5_CONFIG", &realm.krb5_config),
+            ("KRB5_KTNAME", &realm.keytab),
+            ("TLS_CERT_FILE", cert_file.to_str().unwrap()),
+            ("TLS_KEY_FILE", key_file.to_str().unwrap()),
+            ("CHANNEL_BINDINGS", bindings),
+        ])
+    };
+    let enumerate = |url: String, auth: Auth, user: &'static str, password: &'static str| {
+        let client = Client::builder(url)
+            .ca_pem(ca.clone())
+            .credentials(Credentials::new(user, password))
+            .auth(auth)
+            .kdc(realm.kdc.clone())
+            .spn("HTTP/winrm.example.test")
+            .build()
+            .unwrap();
+        async move {
+            client
+                .enumerate::<SmbSession>()
+                .try_collect::<Vec<_>>()
+                .await
+        }
+    };
+    let cases = [
+        (Auth::Kerberos, "alice@WINRM.TEST", "Alice-Passw0rd!"),
+        (Auth::Negotiate, "alice@WINRM.TEST", "Alice-Passw0rd!"),
+        (Auth::Ntlm, r"INTEROP\interop", "Interop-Passw0rd!"),
+    ];
+    let bound = server("cert");
+    for (auth, user, password) in cases {
+        let sessions = enumerate(bound.url.clone(), auth, user, password)
+            .await
+            .unwrap_or_else(|e| panic!("{auth:?}: {e}"));
+        assert_eq!(sessions.len(), 2);
+    }
+    let mismatched = server("wrong");
+    for (auth, user, password) in cases {
+        let refused = enumerate(mismatched.url.clone(), auth, user, password)
+            .await
+            .unwrap_err();
+        assert!(refused.is_authentication(), "{auth:?}: {refused}");
+    }
 }

@@ -2,7 +2,8 @@
 """Starts a throwaway MIT Kerberos realm on loopback for the interoperability tests.
 
 Creates a KDC database in a temporary directory with a user `alice` (password in
-KRB5_TEST_PASSWORD, pre-authentication required, as Active Directory does) and a service
+KRB5_TEST_PASSWORD, pre-authentication required, as Active Directory does), a user `bob`
+(password Bob-Passw0rd!, no pre-authentication: MIT's default for new principals) and a service
 `HTTP/winrm.example.test` exported to a keytab, starts krb5kdc in the foreground on a free port,
 prints one JSON line {"kdc": "127.0.0.1:PORT", "krb5_config": PATH, "keytab": PATH, "ccache": PATH,
 "realm": ...} (the credential cache holds alice's ticket-granting ticket, from MIT kinit),
@@ -53,6 +54,7 @@ def main():
     run = lambda *args: subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run("kdb5_util", "create", "-s", "-r", REALM, "-P", "master-key-for-tests")
     run("kadmin.local", "-r", REALM, "-q", "addprinc +requires_preauth -pw %s alice" % password)
+    run("kadmin.local", "-r", REALM, "-q", "addprinc -pw Bob-Passw0rd! bob")
     run("kadmin.local", "-r", REALM, "-q", "addprinc -randkey %s" % SERVICE)
     run("kadmin.local", "-r", REALM, "-q", "ktadd -k %s %s" % (keytab, SERVICE))
     # alice's own keys, unchanged, for password-less clients.

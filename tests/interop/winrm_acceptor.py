@@ -2,10 +2,11 @@
 """A WinRM-shaped HTTP server whose authentication and message encryption come from pyspnego,
 an implementation independent of ours (and of sspi): the interoperability test for the client.
 
-It authenticates in empty-body POSTs, with NTLM under the `Negotiate` scheme (credentials from
-the file named by NTLM_USER_FILE, DOMAIN:USER:PASSWORD lines) or with Kerberos under the
-`Kerberos` scheme (MIT GSSAPI through python-gssapi; keytab from KRB5_KTNAME, realm from
-KRB5_CONFIG), answering the AP-REP for mutual authentication. Then it accepts only
+It authenticates in empty-body POSTs, under the `Negotiate` scheme with pyspnego's Negotiate
+acceptor (raw NTLM with credentials from the file named by NTLM_USER_FILE, DOMAIN:USER:PASSWORD
+lines, or Kerberos in SPNEGO) or under the `Kerberos` scheme (MIT GSSAPI through python-gssapi;
+keytab from KRB5_KTNAME, realm from KRB5_CONFIG), answering the AP-REP for mutual
+authentication. OFFER (default "Negotiate,Kerberos") names the schemes it offers and accepts. Then it accepts only
 multipart/encrypted bodies, unwrapped with pyspnego's unwrap_winrm, and answers every request
 with an EnumerateResponse of two MSFT_SmbSession, sealed with wrap_winrm.
 
@@ -29,7 +30,7 @@ from spnego.channel_bindings import GssChannelBindings
 
 BOUNDARY = b"--Encrypted Boundary"
 PROTOCOLS = {
-    "negotiate": ("ntlm", "application/HTTP-SPNEGO-session-encrypted"),
+    "negotiate": ("negotiate", "application/HTTP-SPNEGO-session-encrypted"),
     "kerberos": ("kerberos", "application/HTTP-Kerberos-session-encrypted"),
 }
 
@@ -105,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def challenge(self, token=None):
         if token is None:
-            headers = [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "Kerberos")]
+            headers = [("WWW-Authenticate", offered) for offered in OFFER]
         else:
             headers = [("WWW-Authenticate", "%s %s" % (self.scheme, base64.b64encode(token).decode()))]
         return self.reply(401, headers=headers)
@@ -115,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         if auth:
             scheme, _, token = auth.partition(" ")
-            if scheme.lower() not in PROTOCOLS:
+            if scheme.lower() not in PROTOCOLS or scheme.lower() not in [o.lower() for o in OFFER]:
                 return self.challenge()
             if self.context is None or self.context.complete or self.scheme != scheme:
                 self.scheme = scheme
@@ -153,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 BINDINGS = None
+OFFER = [o.strip() for o in os.environ.get("OFFER", "Negotiate,Kerberos").split(",") if o.strip()]
 
 
 def main():

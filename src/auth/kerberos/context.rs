@@ -244,3 +244,263 @@ impl SecurityContext for KerberosContext {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use picky_asn1::wrapper::{
+        ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, ExplicitContextTag3,
+        OctetStringAsn1, Optional,
+    };
+    use picky_krb::data_types::{Authenticator, EncApRepPart, EncApRepPartInner, EncryptionKey};
+    use picky_krb::messages::{ApRep, ApRepInner, ApReq};
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::auth::kerberos::ccache::tests::{sample, write};
+    use crate::auth::kerberos::messages::tests::krb_error;
+    use crate::auth::kerberos::messages::{decrypted, der, encrypted, integer, integer_value};
+
+    fn now() -> u32 {
+        u32::try_from(KerberosTime::now().seconds).unwrap()
+    }
+
+    fn service() -> Principal {
+        Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE")
+    }
+
+    /// A store reading a cache file with `tickets` of the sample cache (0: the TGT, 1:
+    /// HTTP/fs01), ending at `end`; its KDC cannot be reached.
+    fn store(tickets: &[usize], end: u32) -> (tempfile::TempDir, Arc<KerberosCredentials>) {
+        let mut cache = sample(now());
+        cache.tickets = tickets.iter().map(|i| cache.tickets[*i].clone()).collect();
+        for t in &mut cache.tickets {
+            t.end_time = end;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("krb5cc");
+        std::fs::write(&path, write(&cache)).unwrap();
+        let store =
+            KerberosCredentials::from_cache(path, |_| vec!["tcp://127.0.0.1:1".into()]).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    fn context(store: &Arc<KerberosCredentials>, spnego: bool) -> KerberosContext {
+        let ticket = store
+            .service_ticket(&service(), i64::from(now()))
+            .unwrap()
+            .expect("the cache holds the service ticket");
+        KerberosContext::new(ticket, service(), store.clone(), spnego)
+    }
+
+    /// Plays the server: reads the AP-REQ with the ticket's session key and answers with an
+    /// AP-REP, as an acceptor does. Returns the AP-REP token and the acceptor's sealer.
+    fn accept(token: &[u8], session: &SessionKey, echo: bool) -> (Vec<u8>, Sealer) {
+        let (id, message) = gss::parse_context_token(token).unwrap();
+        assert_eq!(id, gss::TOK_AP_REQ);
+        let request: ApReq = picky_asn1_der::from_bytes(message).unwrap();
+        let plain = decrypted(session, 11, &request.0.authenticator.0, "authenticator").unwrap();
+        let authenticator: Authenticator = picky_asn1_der::from_bytes(&plain).unwrap();
+        let a = authenticator.0;
+        let checksum = &a.cksum.0.as_ref().unwrap().0;
+        assert_eq!(integer_value(&checksum.cksumtype.0).unwrap(), 0x8003);
+        assert_eq!(
+            checksum.checksum.0.0[20..],
+            gss::CONTEXT_FLAGS.to_le_bytes(),
+            "mutual, replay, sequence, confidentiality, integrity"
+        );
+        let initiator_seq = integer_value(&a.seq_number.0.as_ref().unwrap().0).unwrap();
+        let acceptor_key = SessionKey {
+            enctype: 18,
+            bytes: Zeroizing::new(vec![9; 32]),
+        };
+        let cusec = if echo {
+            a.cusec.0.clone()
+        } else {
+            integer(integer_value(&a.cusec.0).unwrap() + 1)
+        };
+        let part = EncApRepPart::from(EncApRepPartInner {
+            ctime: ExplicitContextTag0::from(a.ctime.0.clone()),
+            cusec: ExplicitContextTag1::from(cusec),
+            subkey: Optional::from(Some(ExplicitContextTag2::from(EncryptionKey {
+                key_type: ExplicitContextTag0::from(integer(18)),
+                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(
+                    acceptor_key.bytes.to_vec(),
+                )),
+            }))),
+            seq_number: Optional::from(Some(ExplicitContextTag3::from(integer(4242)))),
+        });
+        let reply = ApRep::from(ApRepInner {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(15)),
+            enc_part: ExplicitContextTag2::from(
+                encrypted(session, 12, &der(&part).unwrap()).unwrap(),
+            ),
+        });
+        let token = gss::context_token(gss::TOK_AP_REP, &der(&reply).unwrap());
+        let sealer = Sealer::new(
+            Role::Acceptor,
+            acceptor_key,
+            true,
+            4242,
+            u64::try_from(initiator_seq).unwrap(),
+        )
+        .unwrap();
+        (token, sealer)
+    }
+
+    fn open(context: &mut dyn SecurityContext, part: &SealedPart) -> Vec<u8> {
+        let mut data = part.data.clone();
+        let range = context.open(&part.header, &mut data).unwrap();
+        data[range].to_vec()
+    }
+
+    #[test]
+    fn a_cached_service_ticket_authenticates_and_seals_without_a_kdc() {
+        let (_dir, store) = store(&[0, 1], now() + 3600);
+        let session = sample(now()).tickets[1].key.clone();
+        let mut client = context(&store, false);
+        client.set_channel_bindings(b"tls-server-end-point:abc");
+        let Step::Continue(token) = client.step(None).unwrap() else {
+            panic!("an AP-REQ first")
+        };
+        let (reply, mut server) = accept(&token, &session, true);
+        assert_eq!(client.step(Some(&reply)).unwrap(), Step::Done(None));
+        for message in [&b"<s:Envelope/>"[..], b"", b"page 2"] {
+            let sealed = client.seal(message).unwrap();
+            let mut data = sealed.data.clone();
+            let range = server.unwrap(&sealed.header, &mut data).unwrap();
+            assert_eq!(&data[range], message);
+            let answer = server.wrap(b"<s:Envelope>answer</s:Envelope>").unwrap();
+            assert_eq!(
+                open(&mut client, &answer),
+                b"<s:Envelope>answer</s:Envelope>"
+            );
+        }
+        assert!(
+            client.step(Some(&reply)).is_err(),
+            "a second AP-REP is refused"
+        );
+    }
+
+    #[test]
+    fn spnego_wraps_the_tokens_and_checks_the_acceptors_mic() {
+        let (_dir, store) = store(&[0, 1], now() + 3600);
+        let session = sample(now()).tickets[1].key.clone();
+        let mut client = context(&store, true);
+        assert_eq!(client.http_scheme(), "Negotiate");
+        let Step::Continue(init) = client.step(None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(init[0], 0x60, "NegTokenInit");
+        // The AP-REQ is the mechToken: find the Kerberos InitialContextToken inside.
+        let start = (1..init.len())
+            .find(|&i| init[i] == 0x60 && gss::parse_context_token(&init[i..]).is_ok())
+            .unwrap();
+        let (ap_rep, mut server) = accept(&init[start..], &session, true);
+        let list = spnego::mech_type_list(&[gss::KRB5_OID]);
+        let mic = server.get_mic(&list).unwrap();
+        let resp =
+            spnego::neg_token_resp(Some(spnego::ACCEPT_COMPLETED), Some(&ap_rep), Some(&mic));
+        assert_eq!(client.step(Some(&resp)).unwrap(), Step::Done(None));
+        let sealed = server.wrap(b"after the MIC").unwrap();
+        assert_eq!(open(&mut client, &sealed), b"after the MIC");
+
+        let mut client = context(&store, true);
+        let Step::Continue(init) = client.step(None).unwrap() else {
+            panic!()
+        };
+        let (ap_rep, _) = accept(&init[start..], &session, true);
+        let forged = spnego::neg_token_resp(Some(0), Some(&ap_rep), Some(&[0u8; 28]));
+        assert!(client.step(Some(&forged)).is_err(), "a bad MIC is refused");
+    }
+
+    #[test]
+    fn a_server_that_cannot_prove_itself_is_refused() {
+        let session = sample(now()).tickets[1].key.clone();
+        let (_d, store) = store(&[0, 1], now() + 3600);
+        let start = || {
+            let mut client = context(&store, false);
+            let Step::Continue(token) = client.step(None).unwrap() else {
+                panic!()
+            };
+            (client, token)
+        };
+        let (mut client, token) = start();
+        let (wrong_echo, _) = accept(&token, &session, false);
+        let e = client.step(Some(&wrong_echo)).unwrap_err();
+        assert!(e.message.contains("mutual authentication"), "{e}");
+        assert!(client.seal(b"x").is_err(), "no sealing after a failure");
+
+        let (mut client, token) = start();
+        let other_key = SessionKey {
+            enctype: 18,
+            bytes: Zeroizing::new(vec![3; 32]),
+        };
+        let (reply, _) = accept(&token, &session, true);
+        let (_, message) = gss::parse_context_token(&reply).unwrap();
+        let mut forged: ApRep = picky_asn1_der::from_bytes(message).unwrap();
+        forged.0.enc_part.0 = encrypted(&other_key, 12, b"\x30\x00").unwrap();
+        let forged = gss::context_token(gss::TOK_AP_REP, &der(&forged).unwrap());
+        assert!(client.step(Some(&forged)).is_err());
+
+        let (_, token) = start();
+        let (reply, _) = accept(&token, &session, true);
+        for cut in (0..reply.len()).step_by(5) {
+            let mut c = context(&store, false);
+            c.step(None).unwrap();
+            assert!(c.step(Some(&reply[..cut])).is_err(), "cut at {cut}");
+        }
+        let (mut client, _) = start();
+        let e = client.step(None).unwrap_err();
+        assert!(e.message.contains("mutual authentication"), "{e}");
+    }
+
+    #[test]
+    fn a_krb_error_from_the_server_is_explained_and_the_ticket_forgotten() {
+        let (_dir, store) = store(&[0, 1], now() + 3600);
+        let mut client = context(&store, false);
+        client.step(None).unwrap();
+        // KRB_AP_ERR_SKEW (37), as a server whose clock is off sends it.
+        let token = gss::context_token(gss::TOK_KRB_ERROR, &krb_error(37, &service()));
+        let e = client.step(Some(&token)).unwrap_err();
+        assert!(e.message.contains("clocks"), "{e}");
+    }
+
+    #[test]
+    fn expired_or_missing_tickets_say_run_kinit() {
+        let (_dir, cached) = store(&[0], now() - 10);
+        let e = cached.tgt(i64::from(now())).unwrap_err();
+        assert!(
+            e.credentials_rejected && e.message.contains("expired"),
+            "{e}"
+        );
+        let (_dir, cached) = store(&[], now() + 3600);
+        let e = cached.tgt(i64::from(now())).unwrap_err();
+        assert!(e.message.contains("no ticket-granting ticket"), "{e}");
+        let e = cached.as_exchange(KerberosTime::now(), 1).err().unwrap();
+        assert!(e.message.contains("kinit"), "{e}");
+        let (_dir, cached) = store(&[0], now() + 3600);
+        assert!(cached.tgt(i64::from(now())).unwrap().is_some());
+        assert!(
+            cached
+                .service_ticket(&service(), i64::from(now()))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_renewed_cache_is_read_again() {
+        let (dir, cached) = store(&[0], now() - 10);
+        assert!(cached.tgt(i64::from(now())).is_err());
+        let mut cache = sample(now());
+        cache.tickets.truncate(1);
+        cache.tickets[0].end_time = now() + 7200;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("krb5cc"), write(&cache)).unwrap();
+        assert!(
+            cached.tgt(i64::from(now())).unwrap().is_some(),
+            "kinit -R was seen"
+        );
+    }
+}

@@ -161,3 +161,267 @@ impl AsExchange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use picky_asn1::wrapper::{
+        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2,
+        ExplicitContextTag3, ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6,
+        ExplicitContextTag7, ExplicitContextTag9, ExplicitContextTag10, ExplicitContextTag12,
+        OctetStringAsn1, Optional,
+    };
+    use picky_krb::data_types::{
+        EncryptionKey, EtypeInfo2Entry, KerberosStringAsn1, PaData, PaEncTsEnc, Ticket,
+    };
+    use picky_krb::messages::{AsRep, AsReq, EncAsRepPart, EncKdcRepPart, KdcRep, KrbError};
+
+    use super::*;
+    use crate::auth::kerberos::ccache::tests::user;
+    use crate::auth::kerberos::messages::tests::ticket_der;
+    use crate::auth::kerberos::messages::{decrypted, der, encrypted, integer, integer_value};
+
+    fn kstring(s: &str) -> KerberosStringAsn1 {
+        picky_asn1::restricted_string::IA5String::from_string(s.to_owned())
+            .unwrap()
+            .into()
+    }
+
+    fn now() -> KerberosTime {
+        KerberosTime::now()
+    }
+
+    fn etype_info(etype: i64, salt: &str) -> PaData {
+        let entries = Asn1SequenceOf::from(vec![EtypeInfo2Entry {
+            etype: ExplicitContextTag0::from(integer(etype)),
+            salt: Optional::from(Some(ExplicitContextTag1::from(kstring(salt)))),
+            s2kparams: Optional::from(None),
+        }]);
+        PaData {
+            padata_type: ExplicitContextTag1::from(integer(19)),
+            padata_data: ExplicitContextTag2::from(OctetStringAsn1::from(der(&entries).unwrap())),
+        }
+    }
+
+    /// A KRB-ERROR of `code`, with METHOD-DATA carrying `padata` when given.
+    fn kdc_error(code: u32, padata: Option<PaData>) -> Vec<u8> {
+        let mut error = picky_asn1_der::from_bytes::<KrbError>(
+            &crate::auth::kerberos::messages::tests::krb_error(
+                code,
+                &Principal::ticket_granting("CORP.EXAMPLE"),
+            ),
+        )
+        .unwrap();
+        if let Some(padata) = padata {
+            let methods = Asn1SequenceOf::from(vec![padata]);
+            error.0.e_data = Optional::from(Some(ExplicitContextTag12::from(
+                OctetStringAsn1::from(der(&methods).unwrap()),
+            )));
+        }
+        der(&error).unwrap()
+    }
+
+    /// The nonce of an AS-REQ, and its PA-ENC-TIMESTAMP decrypted with `key` when present.
+    fn read_request(bytes: &[u8], key: Option<&SessionKey>) -> (i64, Option<PaEncTsEnc>) {
+        let request: AsReq = picky_asn1_der::from_bytes(bytes).unwrap();
+        let nonce = integer_value(&request.0.req_body.0.nonce.0).unwrap();
+        let timestamp = request.0.padata.0.as_ref().and_then(|p| {
+            p.0.0
+                .iter()
+                .find(|d| integer_value(&d.padata_type.0).unwrap() == 2)
+                .map(|d| {
+                    let sealed: picky_krb::data_types::EncryptedData =
+                        picky_asn1_der::from_bytes(&d.padata_data.0.0).unwrap();
+                    let plain = decrypted(key.unwrap(), 1, &sealed, "timestamp").unwrap();
+                    picky_asn1_der::from_bytes(&plain).unwrap()
+                })
+        });
+        (nonce, timestamp)
+    }
+
+    /// An AS-REP sealed with `key`, answering `nonce`, optionally carrying ETYPE-INFO2.
+    fn as_rep(key: &SessionKey, nonce: i64, padata: Option<PaData>) -> Vec<u8> {
+        let end = KerberosTime {
+            seconds: now().seconds + 3600,
+            micros: 0,
+        };
+        let part = EncAsRepPart::from(EncKdcRepPart {
+            key: ExplicitContextTag0::from(EncryptionKey {
+                key_type: ExplicitContextTag0::from(integer(18)),
+                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(vec![4; 32])),
+            }),
+            last_req: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![])),
+            nonce: ExplicitContextTag2::from(integer(nonce)),
+            key_expiration: Optional::from(None),
+            flags: ExplicitContextTag4::from(picky_krb::data_types::KerberosFlags::from(
+                picky_asn1::bit_string::BitString::with_bytes(vec![0x40, 0xe1, 0, 0]),
+            )),
+            auth_time: ExplicitContextTag5::from(now().asn1().unwrap()),
+            start_time: Optional::from(None),
+            end_time: ExplicitContextTag7::from(end.asn1().unwrap()),
+            renew_till: Optional::from(None),
+            srealm: ExplicitContextTag9::from(kstring("CORP.EXAMPLE")),
+            sname: ExplicitContextTag10::from(
+                picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
+                    .unwrap()
+                    .0
+                    .sname
+                    .0,
+            ),
+            caddr: Optional::from(None),
+            encrypted_pa_data: Optional::from(None),
+        });
+        let reply = AsRep::from(KdcRep {
+            pvno: ExplicitContextTag0::from(integer(5)),
+            msg_type: ExplicitContextTag1::from(integer(11)),
+            padata: Optional::from(
+                padata.map(|p| ExplicitContextTag2::from(Asn1SequenceOf::from(vec![p]))),
+            ),
+            crealm: ExplicitContextTag3::from(kstring("CORP.EXAMPLE")),
+            cname: ExplicitContextTag4::from(picky_krb::data_types::PrincipalName {
+                name_type: ExplicitContextTag0::from(integer(1)),
+                name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![kstring(
+                    "alice",
+                )])),
+            }),
+            ticket: ExplicitContextTag5::from(
+                picky_asn1_der::from_bytes::<Ticket>(&ticket_der()).unwrap(),
+            ),
+            enc_part: ExplicitContextTag6::from(encrypted(key, 3, &der(&part).unwrap()).unwrap()),
+        });
+        der(&reply).unwrap()
+    }
+
+    fn password() -> LongTermKey {
+        LongTermKey::Password(Password::new("Alice-Passw0rd!"))
+    }
+
+    fn password_key(salt: &str) -> SessionKey {
+        crypto::string_to_key("Alice-Passw0rd!", salt.as_bytes(), DEFAULT_ITERATIONS, 18).unwrap()
+    }
+
+    #[test]
+    fn a_kdc_that_demands_preauthentication_gets_it_with_its_salt() {
+        let (mut exchange, first) = AsExchange::start(user(), password(), now(), 11).unwrap();
+        let (_, timestamp) = read_request(&first, None);
+        assert!(
+            timestamp.is_none(),
+            "no guess at the salt: no pre-authentication yet"
+        );
+        let salt = "CORP.EXAMPLEalice-custom";
+        let preauth_required = kdc_error(25, Some(etype_info(18, salt)));
+        let Next::Send(second) = exchange.handle_reply(&preauth_required, now(), 12).unwrap()
+        else {
+            panic!("a pre-authenticated request")
+        };
+        let key = password_key(salt);
+        let (nonce, timestamp) = read_request(&second, Some(&key));
+        assert!(
+            timestamp.is_some(),
+            "the timestamp decrypts with the salted key"
+        );
+        let reply = as_rep(&key, nonce, None);
+        let Next::Done(tgt) = exchange.handle_reply(&reply, now(), 13).unwrap() else {
+            panic!("a ticket")
+        };
+        assert_eq!(tgt.key.bytes.as_slice(), &[4; 32]);
+        assert_eq!(tgt.client.to_string(), "alice@CORP.EXAMPLE");
+        assert!(tgt.valid_for(now().seconds, 60));
+    }
+
+    #[test]
+    fn a_kdc_that_does_not_demand_it_answers_at_once() {
+        for (padata, salt) in [
+            (Some(etype_info(18, "OTHERsalt")), "OTHERsalt"),
+            (None, "CORP.EXAMPLEalice"),
+        ] {
+            let (mut exchange, first) = AsExchange::start(user(), password(), now(), 21).unwrap();
+            let (nonce, _) = read_request(&first, None);
+            let reply = as_rep(&password_key(salt), nonce, padata);
+            let Next::Done(tgt) = exchange.handle_reply(&reply, now(), 22).unwrap() else {
+                panic!("a ticket")
+            };
+            assert_eq!(tgt.key.enctype, 18);
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_is_one_refusal_never_a_second_guess() {
+        let (mut exchange, _) = AsExchange::start(user(), password(), now(), 31).unwrap();
+        let Next::Send(_) = exchange
+            .handle_reply(
+                &kdc_error(25, Some(etype_info(18, "CORP.EXAMPLEalice"))),
+                now(),
+                32,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        let e = exchange
+            .handle_reply(&kdc_error(24, None), now(), 33)
+            .unwrap_err();
+        assert!(
+            e.credentials_rejected && e.message.contains("refused the password"),
+            "{e}"
+        );
+
+        let (mut exchange, first) = AsExchange::start(user(), password(), now(), 41).unwrap();
+        let (nonce, _) = read_request(&first, None);
+        let wrong = as_rep(&password_key("not the salt"), nonce, None);
+        let e = exchange.handle_reply(&wrong, now(), 42).unwrap_err();
+        assert!(e.credentials_rejected, "{e}");
+
+        let (mut exchange, _) = AsExchange::start(user(), password(), now(), 51).unwrap();
+        let again = kdc_error(25, Some(etype_info(18, "s")));
+        exchange.handle_reply(&again, now(), 52).unwrap();
+        assert!(exchange.handle_reply(&again, now(), 53).is_err(), "no loop");
+    }
+
+    #[test]
+    fn rc4_only_skew_and_unknown_users_are_explained() {
+        let (mut exchange, _) = AsExchange::start(user(), password(), now(), 61).unwrap();
+        let e = exchange
+            .handle_reply(&kdc_error(25, Some(etype_info(23, "s"))), now(), 62)
+            .unwrap_err();
+        assert!(e.message.contains("AES"), "{e}");
+        for (code, words) in [(37, "clocks"), (6, "alice@CORP.EXAMPLE"), (18, "locked")] {
+            let (mut exchange, _) = AsExchange::start(user(), password(), now(), 71).unwrap();
+            let e = exchange
+                .handle_reply(&kdc_error(code, None), now(), 72)
+                .unwrap_err();
+            assert!(e.message.contains(words), "{code}: {e}");
+        }
+        let (mut exchange, _) = AsExchange::start(user(), password(), now(), 81).unwrap();
+        for garbage in [&b""[..], b"\x6b\x03\x02\x01", &[0x30; 50]] {
+            assert!(exchange.handle_reply(garbage, now(), 82).is_err());
+        }
+    }
+
+    #[test]
+    fn a_keytab_key_preauthenticates_in_the_first_request() {
+        let key = password_key("CORP.EXAMPLEalice");
+        let (mut exchange, first) =
+            AsExchange::start(user(), LongTermKey::Key(key.clone()), now(), 91).unwrap();
+        let (nonce, timestamp) = read_request(&first, Some(&key));
+        assert!(timestamp.is_some());
+        let Next::Done(_) = exchange
+            .handle_reply(&as_rep(&key, nonce, None), now(), 92)
+            .unwrap()
+        else {
+            panic!()
+        };
+    }
+
+    #[test]
+    fn a_refused_password_is_remembered_by_the_store() {
+        let store = super::super::store::KerberosCredentials::from_key(
+            user(),
+            password(),
+            vec!["tcp://127.0.0.1:1".into()],
+        );
+        assert!(store.as_exchange(now(), 1).is_ok());
+        store.refuse(KerberosError::rejected("the KDC refused the password"));
+        let e = store.as_exchange(now(), 2).err().unwrap();
+        assert!(e.message.contains("refused"), "{e}");
+    }
+}
