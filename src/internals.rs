@@ -1,23 +1,34 @@
 //! Entry points to private machinery for this crate's own benchmarks (feature `__internals`).
 //! Not public API: no stability, no documentation promises.
 
+#[cfg(feature = "__internals")]
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
+#[cfg(feature = "__internals")]
 use crate::auth::context::{SecurityContext, Step};
+#[cfg(feature = "__internals")]
 use crate::auth::kerberos::ccache::SessionKey;
+#[cfg(feature = "__internals")]
 use crate::auth::kerberos::gss::{Role, Sealer};
+#[cfg(feature = "__internals")]
 use crate::auth::ntlm::acceptor::NtlmAcceptor;
+#[cfg(feature = "__internals")]
 use crate::auth::ntlm::{NtlmClient, NtlmCredentials};
+#[cfg(feature = "__internals")]
 use crate::auth::{Credentials, rc4::Rc4};
 
+#[cfg(feature = "__internals")]
 enum Pair {
     Ntlm(Box<NtlmClient>, Box<NtlmAcceptor>),
     Kerberos(Box<Sealer>, Box<Sealer>),
 }
 
+#[cfg(feature = "__internals")]
 /// An established client and server context, to seal responses and open them as the client.
 pub struct SealPair(Pair);
 
+#[cfg(feature = "__internals")]
 impl SealPair {
     /// NTLM, after a real handshake between this crate's client and acceptor.
     pub fn ntlm() -> Self {
@@ -66,15 +77,55 @@ impl SealPair {
     }
 }
 
+#[cfg(feature = "__internals")]
 /// The primitives NTLM unsealing is made of, once over `data`: RC4, then HMAC-MD5.
 pub fn raw_ntlm_pass(data: &mut [u8]) -> [u8; 16] {
     Rc4::new(&[7; 16]).apply(data);
     crate::auth::ntlm::keys::hmac_md5(&[9; 16], &[&[0, 0, 0, 0], data])
 }
 
+#[cfg(feature = "__internals")]
 /// The primitives Kerberos AES-256 unsealing is made of, once over `data` (a multiple of 16
 /// bytes): AES-256 block decryption, then HMAC-SHA1.
 pub fn raw_aes_pass(data: &mut [u8]) -> [u8; 12] {
     crate::auth::kerberos::crypto::raw_decrypt_blocks(&[7; 32], data);
     crate::auth::kerberos::crypto::hmac_sha1_96(&[9; 32], &[data])
+}
+
+/// The folder of peer captures (real Windows output, the MS-NLMP vectors) that tests read:
+/// `WINRM_SESSIONS_PEER_FIXTURES`, else `../shared/peer-fixtures` next to this repository or
+/// next to the repository it was cloned from. Missing, it fails the calling test unless
+/// `WINRM_SESSIONS_SKIP_PEER_FIXTURES=1` says to skip it (then `None`).
+pub fn peer_fixtures(sub: &str) -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("WINRM_SESSIONS_PEER_FIXTURES") {
+        candidates.push(dir.into());
+    } else {
+        candidates.push(manifest.join("../shared/peer-fixtures"));
+        let origin = std::process::Command::new("git")
+            .args(["config", "--get", "remote.origin.url"])
+            .current_dir(manifest)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if let Some(origin) = origin.filter(|o| Path::new(o).is_absolute()) {
+            candidates.push(Path::new(&origin).join("../shared/peer-fixtures"));
+        }
+    }
+    if let Some(dir) = candidates.iter().map(|c| c.join(sub)).find(|d| d.is_dir()) {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("WINRM_SESSIONS_SKIP_PEER_FIXTURES").as_deref() == Ok("1"),
+        "the peer captures are missing (looked in {}): set WINRM_SESSIONS_PEER_FIXTURES to their \
+         folder, or WINRM_SESSIONS_SKIP_PEER_FIXTURES=1 to skip these tests",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    None
 }

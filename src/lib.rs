@@ -25,8 +25,8 @@
 //!
 //! - [`cim`] and [`wsman`] do no I/O: envelopes, parsing, values, faults, the enumeration state
 //!   machine, WQL building. Bytes in, values out.
-//! - [`auth`]: credentials, the encryption framing (no I/O), channel bindings, and the one seam
-//!   to sspi for NTLM and Kerberos.
+//! - [`auth`]: credentials, and this crate's own NTLM and Kerberos engines (no I/O): handshakes,
+//!   sealing, channel bindings, SPNEGO, the WinRM encryption framing.
 //! - `transport` posts envelopes over HTTP(S) on connection-bound sessions; [`Client`] drives
 //!   the state machines with it: enumerations as streams, `get`, associations, methods, joins.
 //! - [`classes`] holds the typed session classes.
@@ -51,7 +51,7 @@ pub mod classes;
 mod client;
 mod error;
 pub mod fleet;
-#[cfg(feature = "__internals")]
+#[cfg(any(test, feature = "__internals"))]
 #[doc(hidden)]
 pub mod internals;
 pub mod record;

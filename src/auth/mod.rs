@@ -473,27 +473,11 @@ fn client_principal_in(user: &str, realm: &str) -> Principal {
     }
 }
 
-/// Where the peer captures are, for the tests that read them: `WINRM_SESSIONS_PEER_FIXTURES`,
-/// else `../shared/peer-fixtures`. Missing, they fail the test unless
-/// `WINRM_SESSIONS_SKIP_PEER_FIXTURES=1` says to skip it.
+/// Where the peer captures are, for the tests that read them (see
+/// [`crate::internals::peer_fixtures`]).
 #[cfg(test)]
 pub(crate) fn peer_fixtures(sub: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("WINRM_SESSIONS_PEER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-fixtures")
-        })
-        .join(sub);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("WINRM_SESSIONS_SKIP_PEER_FIXTURES").as_deref() == Ok("1"),
-        "the peer captures are missing ({}): set WINRM_SESSIONS_PEER_FIXTURES to their folder, \
-         or WINRM_SESSIONS_SKIP_PEER_FIXTURES=1 to skip these tests",
-        dir.display()
-    );
-    None
+    crate::internals::peer_fixtures(sub)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Real Windows output collected by other projects (../shared/peer-fixtures, when present):
-//! every response parses, and a few are checked value by value.
+//! Real Windows output collected by other projects (`../shared/peer-fixtures`, or the folder
+//! `WINRM_SESSIONS_PEER_FIXTURES` names): every response parses, and a few are checked value
+//! by value. Missing captures fail these tests unless `WINRM_SESSIONS_SKIP_PEER_FIXTURES=1`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +8,7 @@ use winrm_sessions::cim::Value;
 use winrm_sessions::wsman::{ResponseBody, parse_response};
 
 fn peer_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer-fixtures");
-    dir.is_dir().then_some(dir)
+    winrm_sessions::internals::peer_fixtures("")
 }
 
 fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) {
