@@ -30,11 +30,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::cim::{CimClass, FromInstance};
-use crate::client::{Client, Enumeration};
+use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 
 type Connect = dyn Fn(&str) -> Result<Client> + Send + Sync;
@@ -136,7 +136,14 @@ impl Fleet {
         }
     }
 
-    /// Hosts in flight at once (at least 1).
+    /// A fleet whose clients are `template` retargeted ([`Client::with_target`]): every host
+    /// shares what the template prepared (credentials, TLS material, Kerberos tickets).
+    pub fn from_client(template: Client) -> Self {
+        Self::new(move |target| template.with_target(target))
+    }
+
+    /// Hosts in flight at once (at least 1). No more tasks than this exist at any time,
+    /// whatever the number of targets.
     pub fn concurrency(mut self, hosts: usize) -> Self {
         self.concurrency = hosts.max(1);
         self
@@ -165,15 +172,20 @@ impl Fleet {
         self.run(targets, |client: &Client| client.enumerate::<T>())
     }
 
-    /// Runs an enumeration of your choice (a class, a query, associations) on every target.
-    pub fn run<T, F>(
+    /// Runs a stream of your choice on every target: an enumeration (a class, a query,
+    /// associations), its [`crate::Enumeration::pages`], a [`Client::join`]. Items arrive as
+    /// [`HostEvent::Item`]; an item that did not decode is an [`HostEvent::ItemError`] and the
+    /// host goes on; any other error ends the host (retried only while it has delivered
+    /// nothing).
+    pub fn run<T, S, F>(
         &self,
         targets: impl IntoIterator<Item = impl Into<String>>,
         make: F,
     ) -> FleetStream<T>
     where
-        T: FromInstance + Send + 'static,
-        F: Fn(&Client) -> Enumeration<T> + Send + Sync + 'static,
+        T: Send + 'static,
+        S: Stream<Item = Result<T>> + Send + 'static,
+        F: Fn(&Client) -> S + Send + Sync + 'static,
     {
         let make = Arc::new(make);
         self.spawn_hosts(targets, move |fleet, target, tx| {
@@ -183,7 +195,7 @@ impl Fleet {
     }
 
     /// Runs `work` on every target's client (with retries and the deadline) and delivers its
-    /// result as one item per host: for work that is not a single enumeration, such as joins.
+    /// result as one item per host: for work that is not a stream.
     pub fn map<R, F, Fut>(
         &self,
         targets: impl IntoIterator<Item = impl Into<String>>,
@@ -216,8 +228,8 @@ impl Fleet {
         })
     }
 
-    /// One task per target: waits for a place among the hosts in flight, runs `per_host` within
-    /// the deadline, and reports `Done` (with the count it returns) or `Failed`.
+    /// A driver task that keeps at most `concurrency` host tasks alive: each runs `per_host`
+    /// within the deadline and reports `Done` (with the count it returns) or `Failed`.
     fn spawn_hosts<T, F, Fut>(
         &self,
         targets: impl IntoIterator<Item = impl Into<String>>,
@@ -225,62 +237,49 @@ impl Fleet {
     ) -> FleetStream<T>
     where
         T: Send + 'static,
-        F: Fn(Fleet, String, mpsc::Sender<HostEvent<T>>) -> Fut,
+        F: Fn(Fleet, String, mpsc::Sender<HostEvent<T>>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<usize>> + Send + 'static,
     {
         // Bounded: a slow consumer slows the hosts instead of growing memory.
-        let (tx, rx) = mpsc::channel(1024);
-        let permits = Arc::new(Semaphore::new(self.concurrency));
-        let mut tasks = JoinSet::new();
-        for target in targets.into_iter().map(Into::into) {
-            let work = per_host(self.clone(), target.clone(), tx.clone());
-            let (tx, permits, deadline) = (tx.clone(), permits.clone(), self.deadline);
-            tasks.spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
+        let (tx, rx) = mpsc::channel(self.concurrency.clamp(4, 64));
+        let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
+        let fleet = self.clone();
+        let driver = tokio::spawn(async move {
+            let mut running = JoinSet::new();
+            let mut pending = targets.into_iter();
+            loop {
+                while running.len() < fleet.concurrency {
+                    let Some(target) = pending.next() else { break };
+                    let work = per_host(fleet.clone(), target.clone(), tx.clone());
+                    running.spawn(host_outcome(target, fleet.deadline, work, tx.clone()));
+                }
+                if running.join_next().await.is_none() {
                     return;
-                };
-                let started = Instant::now();
-                let event = match tokio::time::timeout(deadline, work).await {
-                    Ok(Ok(items)) => HostEvent::Done {
-                        target,
-                        items,
-                        elapsed: started.elapsed(),
-                    },
-                    Ok(Err(error)) => HostEvent::Failed {
-                        error: error.with_target(target.clone()),
-                        target,
-                    },
-                    Err(_) => HostEvent::Failed {
-                        error: Error::new(ErrorKind::Timeout {
-                            phase: "within the per-host deadline",
-                            after: deadline,
-                        })
-                        .with_target(target.clone()),
-                        target,
-                    },
-                };
-                let _ = tx.send(event).await;
-            });
+                }
+            }
+        });
+        FleetStream {
+            rx,
+            _driver: AbortOnDrop(driver),
         }
-        FleetStream { rx, _tasks: tasks }
     }
 
     /// One host, with retries; returns the number of items delivered.
-    async fn host<T, F>(
+    async fn host<T, S, F>(
         &self,
         target: &str,
         make: &F,
         tx: &mpsc::Sender<HostEvent<T>>,
     ) -> Result<usize>
     where
-        T: FromInstance,
-        F: Fn(&Client) -> Enumeration<T>,
+        S: Stream<Item = Result<T>> + Send,
+        F: Fn(&Client) -> S,
     {
         let client = (self.connect)(target)?;
         let mut delivered = 0usize;
         let mut attempt = 1;
         loop {
-            let mut stream = make(&client);
+            let mut stream = std::pin::pin!(make(&client));
             let mut this_attempt = 0usize;
             let failure = loop {
                 match stream.next().await {
@@ -319,11 +318,50 @@ impl Fleet {
     }
 }
 
+/// Runs one host's work within the deadline and sends its outcome.
+async fn host_outcome<T>(
+    target: String,
+    deadline: Duration,
+    work: impl std::future::Future<Output = Result<usize>>,
+    tx: mpsc::Sender<HostEvent<T>>,
+) {
+    let started = Instant::now();
+    let event = match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(items)) => HostEvent::Done {
+            target,
+            items,
+            elapsed: started.elapsed(),
+        },
+        Ok(Err(error)) => HostEvent::Failed {
+            error: error.with_target(target.clone()),
+            target,
+        },
+        Err(_) => HostEvent::Failed {
+            error: Error::new(ErrorKind::Timeout {
+                phase: "within the per-host deadline",
+                after: deadline,
+            })
+            .with_target(target.clone()),
+            target,
+        },
+    };
+    let _ = tx.send(event).await;
+}
+
+/// Aborts the driver (and with it every host task) when the stream is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The events of a fleet run, as they arrive; the stream ends when every host is done.
 /// Dropping it cancels the hosts still running.
 pub struct FleetStream<T> {
     rx: mpsc::Receiver<HostEvent<T>>,
-    _tasks: JoinSet<()>,
+    _driver: AbortOnDrop,
 }
 
 impl<T> Stream for FleetStream<T> {

@@ -103,6 +103,9 @@ pub trait CimClass {
     const NAMESPACE: &'static str;
     /// The class name.
     const CLASS_NAME: &'static str;
+    /// The key properties: what identifies an instance on its server (and what its reference's
+    /// selectors are). Empty when the type does not say.
+    const KEYS: &'static [&'static str] = &[];
 
     /// The class path.
     fn class_path() -> ClassPath {

@@ -18,6 +18,25 @@ use super::{DecodeError, Instance, Property, Reference, SelectorValue, Value};
 pub(crate) struct InstanceDeserializer<'a> {
     instance: &'a Instance,
     fill_missing: bool,
+    ignored: Option<&'a mut Ignored>,
+}
+
+/// The properties of an instance that a typed struct did not take (it has no field for them),
+/// by position: the first 128 exactly; any beyond count as not taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ignored(u128);
+
+impl Ignored {
+    fn mark(&mut self, index: usize) {
+        if index < 128 {
+            self.0 |= 1 << index;
+        }
+    }
+
+    /// True when the property at `index` was not taken.
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        index >= 128 || self.0 & (1 << index) != 0
+    }
 }
 
 impl<'a> InstanceDeserializer<'a> {
@@ -25,15 +44,20 @@ impl<'a> InstanceDeserializer<'a> {
         Self {
             instance,
             fill_missing: false,
+            ignored: None,
         }
     }
 
     /// Offers the struct's fields the instance lacks as [`MissingValue`]s.
-    pub(crate) fn filling_missing(instance: &'a Instance) -> Self {
-        Self {
-            instance,
-            fill_missing: true,
-        }
+    pub(crate) fn filling_missing(mut self, fill: bool) -> Self {
+        self.fill_missing = fill;
+        self
+    }
+
+    /// Records which properties the target type ignores.
+    pub(crate) fn tracking(mut self, ignored: &'a mut Ignored) -> Self {
+        self.ignored = Some(ignored);
+        self
     }
 }
 
@@ -42,10 +66,11 @@ impl<'de> Deserializer<'de> for InstanceDeserializer<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         visitor.visit_map(PropertiesAccess {
-            iter: self.instance.properties().iter(),
+            iter: self.instance.properties().iter().enumerate(),
             current: None,
             missing: Vec::new().into_iter(),
             in_missing: false,
+            ignored: self.ignored,
         })
     }
 
@@ -65,10 +90,11 @@ impl<'de> Deserializer<'de> for InstanceDeserializer<'_> {
             Vec::new()
         };
         visitor.visit_map(PropertiesAccess {
-            iter: self.instance.properties().iter(),
+            iter: self.instance.properties().iter().enumerate(),
             current: None,
             missing: missing.into_iter(),
             in_missing: false,
+            ignored: self.ignored,
         })
     }
 
@@ -80,10 +106,11 @@ impl<'de> Deserializer<'de> for InstanceDeserializer<'_> {
 }
 
 struct PropertiesAccess<'a> {
-    iter: std::slice::Iter<'a, Property>,
-    current: Option<&'a Property>,
+    iter: std::iter::Enumerate<std::slice::Iter<'a, Property>>,
+    current: Option<(usize, &'a Property)>,
     missing: std::vec::IntoIter<&'static str>,
     in_missing: bool,
+    ignored: Option<&'a mut Ignored>,
 }
 
 impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
@@ -94,8 +121,8 @@ impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
         seed: K,
     ) -> Result<Option<K::Value>, DecodeError> {
         match self.iter.next() {
-            Some(property) => {
-                self.current = Some(property);
+            Some((index, property)) => {
+                self.current = Some((index, property));
                 let key: StrDeserializer<'_, DecodeError> =
                     property.name.as_str().into_deserializer();
                 seed.deserialize(key).map(Some)
@@ -118,12 +145,20 @@ impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
         if std::mem::take(&mut self.in_missing) {
             return seed.deserialize(MissingValue);
         }
-        let property = self
+        let (index, property) = self
             .current
             .take()
             .ok_or_else(|| DecodeError::new("value requested before key"))?;
-        seed.deserialize(ValueDeserializer(&property.value))
-            .map_err(|e| e.in_property(&property.name))
+        let ignored = std::cell::Cell::new(false);
+        let value = seed
+            .deserialize(ValueDeserializer(&property.value, Some(&ignored)))
+            .map_err(|e| e.in_property(&property.name))?;
+        if ignored.get()
+            && let Some(set) = self.ignored.as_deref_mut()
+        {
+            set.mark(index);
+        }
+        Ok(value)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -131,8 +166,11 @@ impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
     }
 }
 
-/// Deserializes one [`Value`].
-pub(crate) struct ValueDeserializer<'a>(pub(crate) &'a Value);
+/// Deserializes one [`Value`]; tells `.1`, when given, that the target ignored it.
+pub(crate) struct ValueDeserializer<'a>(
+    pub(crate) &'a Value,
+    pub(crate) Option<&'a std::cell::Cell<bool>>,
+);
 
 impl ValueDeserializer<'_> {
     fn text(&self, expected: &str) -> Result<&str, DecodeError> {
@@ -333,6 +371,9 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        if let Some(ignored) = self.1 {
+            ignored.set(true);
+        }
         visitor.visit_unit()
     }
 }
@@ -418,7 +459,7 @@ impl<'de> SeqAccess<'de> for ElementsAccess<'_> {
         seed: T,
     ) -> Result<Option<T::Value>, DecodeError> {
         match self.0.next() {
-            Some(value) => seed.deserialize(ValueDeserializer(value)).map(Some),
+            Some(value) => seed.deserialize(ValueDeserializer(value, None)).map(Some),
             None => Ok(None),
         }
     }
@@ -560,4 +601,38 @@ impl de::Error for DecodeError {
     fn missing_field(field: &'static str) -> Self {
         DecodeError::new(format!("required property {field} is missing"))
     }
+}
+
+/// The field names a struct's `Deserialize` asks for, in order: its properties, for a class
+/// schema that is the struct.
+pub(crate) fn struct_fields<T: de::DeserializeOwned>() -> Vec<&'static str> {
+    struct Capture<'a>(&'a mut Vec<&'static str>);
+
+    impl<'de> Deserializer<'de> for Capture<'_> {
+        type Error = DecodeError;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, DecodeError> {
+            Err(DecodeError::new("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, DecodeError> {
+            self.0.extend_from_slice(fields);
+            Err(DecodeError::new("fields captured"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut fields = Vec::new();
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
 }

@@ -2,7 +2,8 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{ClassPath, DecodeError, Reference, Value, de::InstanceDeserializer};
+use super::de::{Ignored, InstanceDeserializer};
+use super::{ClassPath, DecodeError, Reference, Value};
 
 /// One CIM instance: its class, its properties in the order the server sent them, and its
 /// reference when the server sent one (EPR enumeration modes).
@@ -90,12 +91,19 @@ impl Instance {
         self.projection = projection;
     }
 
-    /// Like [`Instance::deserialize`], but properties the type wants and the instance lacks are
-    /// given neutral values (nil, 0, empty): for typing the properties of a projection, where
-    /// the caller then keeps only the properties that were present.
-    pub(crate) fn deserialize_partial<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
-        T::deserialize(InstanceDeserializer::filling_missing(self))
-            .map_err(|e| e.in_class(&self.class_name))
+    /// Like [`Instance::deserialize`] (or the partial form for a projection), and also says which
+    /// properties the type has no field for.
+    pub(crate) fn deserialize_tracked<T: DeserializeOwned>(
+        &self,
+    ) -> Result<(T, Ignored), DecodeError> {
+        let mut ignored = Ignored::default();
+        let value = T::deserialize(
+            InstanceDeserializer::new(self)
+                .filling_missing(self.projection)
+                .tracking(&mut ignored),
+        )
+        .map_err(|e| e.in_class(&self.class_name))?;
+        Ok((value, ignored))
     }
 
     /// Converts into a typed value through serde: property names are the keys, and the target

@@ -9,6 +9,7 @@
 mod class;
 mod datetime;
 mod de;
+mod flatten;
 mod instance;
 mod interval;
 mod reference;
@@ -18,6 +19,9 @@ use std::fmt;
 
 pub use class::{CimClass, ClassPath, FromInstance, wql_resource_uri};
 pub use datetime::Datetime;
+pub(crate) use de::{Ignored, struct_fields};
+pub(crate) use flatten::EntriesInto;
+pub use flatten::flatten_into;
 pub use instance::{Instance, Property};
 pub use interval::Interval;
 pub use reference::{Reference, Selector, SelectorValue, WMI_RESOURCE_PREFIX};

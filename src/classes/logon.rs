@@ -34,6 +34,7 @@ pub struct LogonSession {
 impl CimClass for LogonSession {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_LogonSession";
+    const KEYS: &'static [&'static str] = &["LogonId"];
 }
 
 impl LogonSession {
@@ -77,6 +78,7 @@ pub struct SessionProcess {
 impl CimClass for SessionProcess {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_SessionProcess";
+    const KEYS: &'static [&'static str] = &["Antecedent", "Dependent"];
 }
 
 /// A process.
@@ -144,6 +146,7 @@ pub struct Process {
 impl CimClass for Process {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_Process";
+    const KEYS: &'static [&'static str] = &["Handle"];
 }
 
 impl Process {

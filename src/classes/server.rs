@@ -44,6 +44,7 @@ pub struct ServerSession {
 impl CimClass for ServerSession {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_ServerSession";
+    const KEYS: &'static [&'static str] = &["ComputerName", "UserName"];
 }
 
 impl ServerSession {
@@ -90,6 +91,7 @@ pub struct ServerConnection {
 impl CimClass for ServerConnection {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_ServerConnection";
+    const KEYS: &'static [&'static str] = &["ComputerName", "ShareName", "UserName"];
 }
 
 impl ServerConnection {
@@ -116,4 +118,5 @@ pub struct SessionConnection {
 impl CimClass for SessionConnection {
     const NAMESPACE: &'static str = "root/cimv2";
     const CLASS_NAME: &'static str = "Win32_SessionConnection";
+    const KEYS: &'static [&'static str] = &["Antecedent", "Dependent"];
 }

@@ -36,6 +36,7 @@ pub struct SmbSession {
 impl CimClass for SmbSession {
     const NAMESPACE: &'static str = "root/Microsoft/Windows/SMB";
     const CLASS_NAME: &'static str = "MSFT_SmbSession";
+    const KEYS: &'static [&'static str] = &["SessionId"];
 }
 
 impl SmbSession {

@@ -5,6 +5,17 @@ fn text(s: &str) -> Value {
     Value::Text(s.into())
 }
 
+/// What an output gets from the typed view.
+fn typed_record(
+    instance: &Instance,
+) -> Result<serde_json::Map<String, serde_json::Value>, crate::cim::DecodeError> {
+    let typed = TypedInstance::new(instance)?;
+    match serde_json::to_value(&typed).unwrap() {
+        serde_json::Value::Object(map) => Ok(map),
+        other => panic!("not an object: {other}"),
+    }
+}
+
 #[test]
 fn smb_session_keeps_uint64_and_unknown_properties_in_the_record() {
     let instance = Instance::new("MSFT_SmbSession")
@@ -23,6 +34,18 @@ fn smb_session_keeps_uint64_and_unknown_properties_in_the_record() {
     );
     assert_eq!(record["Dialect"], serde_json::Value::Null);
     assert_eq!(record["FutureProperty"], "from a newer Windows");
+    let keys: Vec<&String> = record.keys().collect();
+    assert_eq!(keys.first().map(|k| k.as_str()), Some("ClientComputerName"));
+    assert_eq!(
+        keys.last().map(|k| k.as_str()),
+        Some("FutureProperty"),
+        "unknown ones last"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.as_str() == "SessionId").count(),
+        1,
+        "a typed property is not repeated as an unknown one"
+    );
     assert_eq!(
         typed.reference().to_string(),
         r#"MSFT_SmbSession.SessionId="1152921504606847001""#
@@ -83,4 +106,17 @@ fn projections_are_typed_without_inventing_unselected_properties() {
     links.set_projection(true);
     let record = typed_record(&links).unwrap();
     assert_eq!(record.len(), 1);
+}
+
+#[test]
+fn schemas_and_keys_of_the_known_classes() {
+    let smb = class_properties("msft_smbsession");
+    assert_eq!(smb.first(), Some(&"ClientComputerName"));
+    assert!(smb.contains(&"SessionId") && smb.len() == 11, "{smb:?}");
+    assert_eq!(
+        key_properties("Win32_ServerSession"),
+        &["ComputerName", "UserName"]
+    );
+    assert!(class_properties("Win32_Share").is_empty());
+    assert!(key_properties("Win32_Share").is_empty());
 }

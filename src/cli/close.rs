@@ -4,13 +4,23 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use futures_util::TryStreamExt;
-use serde_json::Value;
-use winrm_sessions::classes::SmbSession;
+use winrm_sessions::cim::{CimClass, FromInstance, Instance};
+use winrm_sessions::classes::{SmbSession, TypedInstance, class_properties};
 
 use super::args::CloseArgs;
 use super::credentials::UsageError;
-use super::output::{Output, Record, TableColumns};
+use super::output::{Columns, Extra, Layout, Record, Writer};
 use super::{EXIT_FAILED, EXIT_OK, Settings, usage};
+
+/// What a row of `close-smb-session` shows in a table.
+const COLUMNS: &[&str] = &[
+    "SessionId",
+    "ClientComputerName",
+    "ClientUserName",
+    "NumOpens",
+    "Action",
+    "Error",
+];
 
 /// True when the session matches any of the selectors (the selectors are OR-ed per kind and
 /// AND-ed across kinds, as Close-SmbSession's parameters are).
@@ -29,21 +39,39 @@ fn selected(session: &SmbSession, args: &CloseArgs) -> bool {
         && equal(&session.client_user_name, &args.client_user_name)
 }
 
-fn record(target: &str, session: &SmbSession, action: &str, error: Option<String>) -> Record {
-    let mut fields = serde_json::Map::new();
-    fields.insert("SessionId".into(), Value::from(session.session_id));
-    fields.insert(
-        "ClientComputerName".into(),
-        session.client_computer_name.clone().into(),
-    );
-    fields.insert(
-        "ClientUserName".into(),
-        session.client_user_name.clone().into(),
-    );
-    fields.insert("NumOpens".into(), session.num_opens.into());
-    fields.insert("Action".into(), Value::String(action.into()));
-    fields.insert("Error".into(), error.into());
-    Record::new(target, "MSFT_SmbSession", fields)
+/// The writer for this command's rows: the session's properties, `Action` and `Error`.
+fn writer(format: super::args::Format) -> Writer<io::BufWriter<io::StdoutLock<'static>>> {
+    let stdout = io::stdout();
+    let mut layout = Layout::new(
+        Columns::Fixed(COLUMNS.iter().map(|c| c.to_string()).collect()),
+        class_properties(SmbSession::CLASS_NAME)
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    )
+    .extras(&["Action", "Error"]);
+    layout.width = stdout
+        .is_terminal()
+        .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+        .flatten();
+    Writer::new(format, io::BufWriter::new(stdout.lock()), layout)
+}
+
+/// One row: the session as enumerated, what was done, and why it failed.
+fn write_row<W: Write>(
+    writer: &mut Writer<W>,
+    target: &str,
+    instance: &Instance,
+    action: &str,
+    error: Option<&str>,
+) -> io::Result<()> {
+    let typed = TypedInstance::new(instance).map_err(|e| io::Error::other(e.to_string()))?;
+    writer.write(&Record {
+        target,
+        class: instance.class_name(),
+        body: &typed,
+        extras: &[("Action", Extra::Str(action)), ("Error", Extra::Opt(error))],
+    })
 }
 
 pub async fn run(args: CloseArgs) -> u8 {
@@ -67,38 +95,36 @@ pub async fn run(args: CloseArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let sessions: Vec<SmbSession> = match client.enumerate().try_collect().await {
-        Ok(sessions) => sessions,
+    let instances: Vec<Instance> = match client
+        .enumerate_class(&SmbSession::class_path())
+        .try_collect()
+        .await
+    {
+        Ok(instances) => instances,
         Err(e) => {
             eprintln!("winrm-sessions: {target}: {}", e.without_target());
             return EXIT_FAILED;
         }
     };
-    let chosen: Vec<SmbSession> = sessions
-        .into_iter()
-        .filter(|s| selected(s, &args))
-        .collect();
+    let mut chosen: Vec<(SmbSession, Instance)> = Vec::new();
+    for instance in instances {
+        match SmbSession::from_instance(instance.clone()) {
+            Ok(session) if selected(&session, &args) => chosen.push((session, instance)),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("winrm-sessions: {target}: cannot decode: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
     if chosen.is_empty() {
         eprintln!("winrm-sessions: {target}: no SMB session matches; nothing to close");
         return EXIT_OK;
     }
-    let stdout = io::stdout();
-    let width = stdout
-        .is_terminal()
-        .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
-        .flatten();
-    let columns = TableColumns::Custom(&[
-        "SessionId",
-        "ClientComputerName",
-        "ClientUserName",
-        "NumOpens",
-        "Action",
-        "Error",
-    ]);
     if args.dry_run {
-        let mut output = Output::new(args.output.format, stdout.lock(), columns, width, false);
-        for session in &chosen {
-            let _ = output.write(record(&target, session, "WouldClose", None));
+        let mut output = writer(args.output.format);
+        for (_, instance) in &chosen {
+            let _ = write_row(&mut output, &target, instance, "WouldClose", None);
         }
         let _ = output.finish();
         eprintln!(
@@ -117,7 +143,7 @@ pub async fn run(args: CloseArgs) -> u8 {
             "About to close {} SMB session(s) on {target}:",
             chosen.len()
         );
-        for s in &chosen {
+        for (s, _) in &chosen {
             eprintln!(
                 "  {}  {}  from {}  ({} open)",
                 s.session_id,
@@ -136,11 +162,11 @@ pub async fn run(args: CloseArgs) -> u8 {
             return EXIT_OK;
         }
     }
-    let mut output = Output::new(args.output.format, stdout.lock(), columns, width, false);
+    let mut output = writer(args.output.format);
     let mut failed = 0;
-    for session in &chosen {
-        let rec = match client.force_close_smb_session(session.session_id).await {
-            Ok(()) => record(&target, session, "Closed", None),
+    for (session, instance) in &chosen {
+        let _ = match client.force_close_smb_session(session.session_id).await {
+            Ok(()) => write_row(&mut output, &target, instance, "Closed", None),
             Err(e) => {
                 failed += 1;
                 let reason = e.without_target().to_string();
@@ -148,10 +174,10 @@ pub async fn run(args: CloseArgs) -> u8 {
                     "winrm-sessions: {target}: session {}: {reason}",
                     session.session_id
                 );
-                record(&target, session, "Failed", Some(reason))
+                write_row(&mut output, &target, instance, "Failed", Some(&reason))
             }
         };
-        let _ = output.write(rec);
+        let _ = output.end_page();
     }
     let _ = output.finish();
     if failed > 0 { EXIT_FAILED } else { EXIT_OK }

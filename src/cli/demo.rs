@@ -10,7 +10,6 @@ use winrm_sessions::testing::{
 };
 
 use super::args::{DemoArgs, Format, ServeArgs};
-use super::output::TableColumns;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Settings, Source, audit};
 
 include!(concat!(env!("OUT_DIR"), "/demo_fixtures.rs"));
@@ -88,7 +87,6 @@ pub async fn run(args: DemoArgs) -> u8 {
             settings.clone(),
             source,
             args.output.format,
-            TableColumns::ClassDefault,
         )
         .await;
         status = status.max(code);

@@ -5,9 +5,7 @@ mod args;
 mod close;
 mod credentials;
 mod demo;
-mod joins;
 mod output;
-mod table;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -15,15 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use winrm_sessions::cim::{ClassPath, Instance};
-use winrm_sessions::classes::typed_record;
-use winrm_sessions::fleet::{Fleet, FleetStream, HostEvent, RetryPolicy};
-use winrm_sessions::{Auth, Client, Credentials, Enumeration};
+use winrm_sessions::classes::{TypedInstance, class_properties};
+use winrm_sessions::fleet::{Fleet, HostEvent, RetryPolicy};
+use winrm_sessions::wsman::wql::{SelectShape, select_shape};
+use winrm_sessions::{Auth, Client, Credentials, JoinSpec, Joined, Page};
 
 use args::{AuthArg, ClassArgs, Cli, Command, ConnectionArgs, Format};
 use credentials::UsageError;
-use output::{Output, Record, TableColumns};
+use output::{Columns, Extra, Layout, Nested, Record, Writer};
 
 const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
@@ -65,61 +65,122 @@ fn init_logging(verbose: u8) {
 pub enum Source {
     Class(ClassPath),
     Query { namespace: String, wql: String },
-    ServerSessionsWithConnections,
-    LogonSessionsWithProcesses,
+    Join(JoinSpec),
+}
+
+/// What one page of a source holds.
+pub enum Batch {
+    Page(Page<Instance>),
+    Joined(Vec<Joined>),
+}
+
+impl Source {
+    /// The pages of this source on one host.
+    fn batches(&self, client: &Client) -> BoxStream<'static, winrm_sessions::Result<Batch>> {
+        match self {
+            Source::Class(class) => client
+                .enumerate_class(class)
+                .pages()
+                .map_ok(Batch::Page)
+                .boxed(),
+            Source::Query { namespace, wql } => client
+                .query::<Instance>(namespace, wql.clone())
+                .pages()
+                .map_ok(Batch::Page)
+                .boxed(),
+            Source::Join(spec) => client.join(spec).map_ok(Batch::Joined).boxed(),
+        }
+    }
+
+    /// The columns, schema and extra keys of this source's records.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Source::Class(class) if class.class_name().eq_ignore_ascii_case("Win32_Session") => {
+                let mut schema = Vec::new();
+                for subclass in ["Win32_LogonSession", "Win32_ServerSession"] {
+                    for property in class_properties(subclass) {
+                        if !schema.iter().any(|p: &String| p == property) {
+                            schema.push(property.to_owned());
+                        }
+                    }
+                }
+                Layout::new(Columns::Fixed(strings(SESSION_COLUMNS)), schema)
+            }
+            Source::Class(class) => Layout::new(
+                Columns::ClassView,
+                strings(&class_properties(class.class_name())),
+            ),
+            Source::Query { wql, .. } => match select_shape(wql) {
+                Some(SelectShape {
+                    properties: Some(properties),
+                    ..
+                }) => Layout::new(Columns::Fixed(properties.clone()), properties),
+                Some(SelectShape { class, .. }) => {
+                    Layout::new(Columns::ClassView, strings(&class_properties(&class)))
+                }
+                None => Layout::new(Columns::ClassView, Vec::new()),
+            },
+            Source::Join(spec) => Layout::new(
+                Columns::ClassView,
+                strings(&class_properties(spec.left().class_name())),
+            )
+            .extras(&[joined_key(spec)]),
+        }
+    }
+}
+
+/// Columns for the abstract Win32_Session, whose rows are of several classes.
+const SESSION_COLUMNS: &[&str] = &[
+    "CimClass",
+    "LogonId",
+    "ComputerName",
+    "UserName",
+    "AuthenticationPackage",
+    "StartTime",
+];
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The key under which a join nests its right side.
+fn joined_key(spec: &JoinSpec) -> &'static str {
+    if spec
+        .right()
+        .class_name()
+        .eq_ignore_ascii_case("Win32_Process")
+    {
+        "Processes"
+    } else {
+        "Connections"
+    }
 }
 
 async fn run(cli: Cli) -> u8 {
     let class = |namespace: &str, name: &str| Source::Class(ClassPath::new(namespace, name));
-    let (args, source, columns) = match cli.command {
-        Command::SmbSessions(a) => (
-            a,
-            class("root/Microsoft/Windows/SMB", "MSFT_SmbSession"),
-            TableColumns::ClassDefault,
-        ),
+    let (args, source) = match cli.command {
+        Command::SmbSessions(a) => (a, class("root/Microsoft/Windows/SMB", "MSFT_SmbSession")),
         Command::ServerSessions(a) => (
             a.class,
             if a.with_connections {
-                Source::ServerSessionsWithConnections
+                Source::Join(JoinSpec::server_session_connections())
             } else {
                 class("root/cimv2", "Win32_ServerSession")
             },
-            TableColumns::ClassDefault,
         ),
-        Command::ServerConnections(a) => (
-            a,
-            class("root/cimv2", "Win32_ServerConnection"),
-            TableColumns::ClassDefault,
-        ),
-        Command::SessionConnections(a) => (
-            a,
-            class("root/cimv2", "Win32_SessionConnection"),
-            TableColumns::ClassDefault,
-        ),
+        Command::ServerConnections(a) => (a, class("root/cimv2", "Win32_ServerConnection")),
+        Command::SessionConnections(a) => (a, class("root/cimv2", "Win32_SessionConnection")),
         Command::LogonSessions(a) => (
             a.class,
             if a.with_processes {
-                Source::LogonSessionsWithProcesses
+                Source::Join(JoinSpec::logon_session_processes())
             } else {
                 class("root/cimv2", "Win32_LogonSession")
             },
-            TableColumns::ClassDefault,
         ),
-        Command::SessionProcesses(a) => (
-            a,
-            class("root/cimv2", "Win32_SessionProcess"),
-            TableColumns::ClassDefault,
-        ),
-        Command::Sessions(a) => (
-            a,
-            class("root/cimv2", "Win32_Session"),
-            TableColumns::Sessions,
-        ),
-        Command::Processes(a) => (
-            a,
-            class("root/cimv2", "Win32_Process"),
-            TableColumns::ClassDefault,
-        ),
+        Command::SessionProcesses(a) => (a, class("root/cimv2", "Win32_SessionProcess")),
+        Command::Sessions(a) => (a, class("root/cimv2", "Win32_Session")),
+        Command::Processes(a) => (a, class("root/cimv2", "Win32_Process")),
         Command::Query(q) => {
             let args = ClassArgs {
                 targets: vec![q.target],
@@ -132,7 +193,6 @@ async fn run(cli: Cli) -> u8 {
                     namespace: q.namespace,
                     wql: q.wql,
                 },
-                TableColumns::ClassDefault,
             )
         }
         Command::CloseSmbSession(c) => return close::run(c).await,
@@ -150,7 +210,7 @@ async fn run(cli: Cli) -> u8 {
         }
         Err(UsageError(message)) => return usage(&message),
     };
-    audit(targets, settings, source, args.output.format, columns).await
+    audit(targets, settings, source, args.output.format).await
 }
 
 fn usage(message: &str) -> u8 {
@@ -371,22 +431,28 @@ impl Settings {
 }
 
 /// Queries every target (at most `concurrency` at once, through the library's fleet runner),
-/// prints records as they arrive, one stderr line per failed host, and a summary for several.
+/// writes records as each page arrives, one stderr line per failed host or bad item, and a
+/// summary for several targets.
 pub async fn audit(
     targets: Vec<String>,
     settings: Arc<Settings>,
     source: Source,
     format: Format,
-    columns: TableColumns,
 ) -> u8 {
     let stdout = io::stdout();
-    let width = if stdout.is_terminal() {
+    let mut layout = source.layout();
+    layout.several_targets = targets.len() > 1;
+    layout.width = if stdout.is_terminal() {
         terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
     } else {
         None
     };
     let several = targets.len() > 1;
-    let mut output = Output::new(format, stdout.lock(), columns, width, several);
+    let mut writer = Writer::new(
+        format,
+        io::BufWriter::with_capacity(64 << 10, stdout.lock()),
+        layout,
+    );
     let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
     let connect = settings.clone();
     let fleet = Fleet::new(move |target| connect.client(target))
@@ -397,61 +463,43 @@ pub async fn audit(
             ..RetryPolicy::default()
         });
     let started = std::time::Instant::now();
-    let mut events: FleetStream<Vec<Record>> = match &source {
-        Source::Class(_) | Source::Query { .. } => {
-            let source = source.clone();
-            fleet.map(targets, move |client| {
-                let source = source.clone();
-                async move { enumerate_records(&client, &source).await }
-            })
-        }
-        Source::ServerSessionsWithConnections | Source::LogonSessionsWithProcesses => {
-            let source = source.clone();
-            fleet.map(targets, move |client| {
-                let source = source.clone();
-                async move { joins::records(client.target(), &client, &source).await }
-            })
-        }
-    };
-    let mut broken_pipe = false;
+    let batches = source.clone();
+    let mut events = fleet.run(targets, move |client| batches.batches(client));
+    let mut output = OutputState::default();
     while let Some(event) = events.next().await {
         match event {
-            HostEvent::Item { item: records, .. } => {
-                for record in records {
-                    progress.items += 1;
-                    if broken_pipe {
-                        continue;
-                    }
-                    if let Err(e) = output.write(record) {
-                        if e.kind() == io::ErrorKind::BrokenPipe {
-                            broken_pipe = true;
-                        } else {
-                            eprintln!("winrm-sessions: cannot write output: {e}");
-                            return EXIT_FAILED;
-                        }
-                    }
-                }
+            HostEvent::Item { target, item } => {
+                progress.clear();
+                let written = write_batch(&mut writer, &target, item, &mut output);
+                progress.items += written;
             }
-            HostEvent::Done { target, .. } => {
+            HostEvent::Done { .. } => {
                 progress.ok += 1;
-                if !broken_pipe {
-                    let _ = output.host_done(&target);
-                }
+                output.check(writer.end_page());
             }
-            HostEvent::Failed { target, error } | HostEvent::ItemError { target, error } => {
+            HostEvent::Failed { target, error } => {
                 progress.failed += 1;
+                progress.clear();
+                output.check(writer.end_page());
+                eprintln!("winrm-sessions: {target}: {}", error.without_target());
+            }
+            HostEvent::ItemError { target, error } => {
+                output.bad_items += 1;
                 progress.clear();
                 eprintln!("winrm-sessions: {target}: {}", error.without_target());
             }
             _ => {}
         }
+        if output.fatal.is_some() {
+            break;
+        }
         progress.draw();
     }
     progress.clear();
-    if !broken_pipe
-        && let Err(e) = output.finish()
-        && e.kind() != io::ErrorKind::BrokenPipe
-    {
+    if output.fatal.is_none() {
+        output.check(writer.finish().map(|_| ()));
+    }
+    if let Some(e) = output.fatal {
         eprintln!("winrm-sessions: cannot write output: {e}");
         return EXIT_FAILED;
     }
@@ -465,11 +513,105 @@ pub async fn audit(
         );
     }
     let _ = io::stderr().flush();
-    if progress.failed > 0 {
+    if progress.failed > 0 || output.bad_items > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK
     }
+}
+
+/// How writing went: a closed pipe stops the output quietly (as `head` expects), any other
+/// write error ends the run.
+#[derive(Default)]
+struct OutputState {
+    closed: bool,
+    fatal: Option<io::Error>,
+    bad_items: usize,
+}
+
+impl OutputState {
+    fn check(&mut self, result: io::Result<()>) {
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.closed = true,
+            Err(e) => self.fatal = Some(e),
+        }
+    }
+}
+
+/// Writes one page of a host; returns how many records it held. An instance that does not fit
+/// its class is reported on stderr (and the run ends with status 1); the others are written.
+fn write_batch<W: Write>(
+    writer: &mut Writer<W>,
+    target: &str,
+    batch: Batch,
+    output: &mut OutputState,
+) -> usize {
+    let mut bad = |e: winrm_sessions::cim::DecodeError| {
+        output.bad_items += 1;
+        eprintln!("winrm-sessions: {target}: cannot decode: {e}");
+    };
+    let mut written = 0;
+    let mut results = Vec::new();
+    match batch {
+        Batch::Page(page) => {
+            for instance in page.instances() {
+                match TypedInstance::new(instance) {
+                    Ok(typed) => {
+                        written += 1;
+                        results.push(writer.write(&Record {
+                            target,
+                            class: instance.class_name(),
+                            body: &typed,
+                            extras: &[],
+                        }));
+                    }
+                    Err(e) => bad(e),
+                }
+            }
+        }
+        Batch::Joined(page) => {
+            for joined in &page {
+                let typed = match TypedInstance::new(&joined.left) {
+                    Ok(typed) => typed,
+                    Err(e) => {
+                        bad(e);
+                        continue;
+                    }
+                };
+                let mut nested = Vec::with_capacity(joined.right.len());
+                for right in &joined.right {
+                    match TypedInstance::new(right) {
+                        Ok(t) => nested.push(Nested(t)),
+                        Err(e) => bad(e),
+                    }
+                }
+                let key = if joined
+                    .left
+                    .class_name()
+                    .eq_ignore_ascii_case("Win32_LogonSession")
+                {
+                    "Processes"
+                } else {
+                    "Connections"
+                };
+                written += 1;
+                results.push(writer.write(&Record {
+                    target,
+                    class: joined.left.class_name(),
+                    body: &typed,
+                    extras: &[(key, Extra::Nested(&nested))],
+                }));
+            }
+        }
+    }
+    if !output.closed {
+        for result in results {
+            output.check(result);
+        }
+        output.check(writer.end_page());
+    }
+    written
 }
 
 /// Counts of a run, and the progress line on stderr when it is a terminal.
@@ -514,23 +656,4 @@ impl Progress {
             eprint!("\r\x1b[K");
         }
     }
-}
-
-/// One host's enumeration as records (typed through the class structs). An item that does not
-/// fit its class fails the host: nothing is dropped silently.
-async fn enumerate_records(
-    client: &Client,
-    source: &Source,
-) -> winrm_sessions::Result<Vec<Record>> {
-    let mut stream: Enumeration<Instance> = match source {
-        Source::Class(class) => client.enumerate_class(class),
-        Source::Query { namespace, wql } => client.query(namespace, wql.clone()),
-        _ => return Ok(Vec::new()),
-    };
-    let mut records = Vec::new();
-    while let Some(instance) = stream.try_next().await? {
-        let fields = typed_record(&instance).map_err(winrm_sessions::Error::from)?;
-        records.push(Record::new(client.target(), instance.class_name(), fields));
-    }
-    Ok(records)
 }

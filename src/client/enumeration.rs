@@ -1,44 +1,139 @@
-//! [`Enumeration`]: a `Stream` of typed items over Enumerate / Pull, one page in memory at a time.
+//! [`Enumeration`]: a `Stream` of typed items over Enumerate / Pull, and [`Pages`], the same
+//! page by page.
+//!
+//! The next Pull goes out as soon as a page has arrived (its context is known), in a task of its
+//! own that also parses the answer, while the caller consumes that page: the server's and the
+//! network's time overlap the caller's work, and memory holds at most two pages.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use futures_util::Stream;
+use tokio::task::JoinHandle;
 
 use super::Client;
 use crate::cim::{FromInstance, Instance};
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::Resend;
+use crate::transport::{HttpTransport, Resend};
 use crate::wsman::request::Enumerate;
-use crate::wsman::{EnumerationMode, Enumerator, Filter};
+use crate::wsman::{EnumerationMode, Enumerator, Filter, Response, parse_response};
 
-type Pending = Pin<Box<dyn Future<Output = Result<Bytes>> + Send>>;
+/// A request in flight, answered and parsed in its own task.
+type Fetch = JoinHandle<Result<Response>>;
 
 /// A stream of instances of one class or query.
 ///
-/// Nothing is sent until it is first polled. It holds at most one page of items; the next Pull
-/// is sent only when the page has been consumed, so memory is bounded by the page size whatever
-/// the total. Dropping it before the end sends a Release in the background (best effort, never
-/// blocking the drop) so the server frees the enumeration at once instead of after its timeout.
+/// Nothing is sent until it is first polled. It holds the page being consumed and the next one
+/// being fetched, whatever the total. Dropping it before the end sends a Release in the
+/// background (after the Pull in flight, if any, has answered) so the server frees the
+/// enumeration at once instead of after its timeout.
 ///
 /// An item that does not decode into `T` is yielded as an `Err` and the stream goes on; a
-/// transport, protocol or fault error ends the stream.
+/// transport, protocol or fault error ends the stream. [`Enumeration::pages`] gives the same
+/// as whole pages, for callers that work in batches.
 #[must_use = "streams do nothing unless polled"]
 pub struct Enumeration<T> {
-    client: Client,
-    request: Enumerate,
-    enumerator: Enumerator,
-    page: std::vec::IntoIter<Instance>,
-    pending: Option<Pending>,
-    finished: bool,
+    core: Core,
+    current: std::vec::IntoIter<Instance>,
     _item: PhantomData<fn() -> T>,
 }
 
-impl<T> Enumeration<T> {
-    pub(crate) fn new(client: Client, resource_uri: String, filter: Option<Filter>) -> Self {
+/// The pages of an enumeration, as the server sent them (see [`Enumeration::pages`]).
+#[must_use = "streams do nothing unless polled"]
+pub struct Pages<T> {
+    core: Core,
+    leftover: Option<Vec<Instance>>,
+    _item: PhantomData<fn() -> T>,
+}
+
+/// One page of items; they are decoded into `T` as they are taken.
+pub struct Page<T> {
+    instances: Vec<Instance>,
+    target: std::sync::Arc<str>,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Page<T> {
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// True for an empty page.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// The items as dynamic instances.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// Takes the dynamic instances.
+    pub fn into_instances(self) -> Vec<Instance> {
+        self.instances
+    }
+}
+
+impl<T: FromInstance> IntoIterator for Page<T> {
+    type Item = Result<T>;
+    type IntoIter = PageItems<T>;
+
+    fn into_iter(self) -> PageItems<T> {
+        PageItems {
+            instances: self.instances.into_iter(),
+            target: self.target,
+            _item: PhantomData,
+        }
+    }
+}
+
+/// The items of a [`Page`], decoded one by one.
+pub struct PageItems<T> {
+    instances: std::vec::IntoIter<Instance>,
+    target: std::sync::Arc<str>,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T: FromInstance> Iterator for PageItems<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let instance = self.instances.next()?;
+        Some(T::from_instance(instance).map_err(|e| Error::from(e).with_target(&*self.target)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.instances.size_hint()
+    }
+}
+
+impl<T> std::fmt::Debug for Page<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("target", &&*self.target)
+            .field("items", &self.instances.len())
+            .finish()
+    }
+}
+
+/// The state machine and the request in flight; shared by the item and page streams.
+struct Core {
+    client: Client,
+    target: std::sync::Arc<str>,
+    request: Enumerate,
+    enumerator: Enumerator,
+    inflight: Option<Fetch>,
+    started: bool,
+    finished: bool,
+    /// A setting changed after the first poll: reported instead of silently restarting.
+    misuse: Option<Error>,
+}
+
+impl Core {
+    fn new(client: Client, resource_uri: String, filter: Option<Filter>) -> Self {
         let request = Enumerate {
             resource_uri,
             filter,
@@ -47,97 +142,107 @@ impl<T> Enumeration<T> {
         };
         let enumerator = Enumerator::new(client.addressing(), request.clone());
         Self {
+            target: client.target().into(),
             client,
             request,
             enumerator,
-            page: Vec::new().into_iter(),
-            pending: None,
+            inflight: None,
+            started: false,
             finished: false,
-            _item: PhantomData,
+            misuse: None,
         }
     }
 
-    fn reconfigure(mut self, change: impl FnOnce(&mut Enumerate)) -> Self {
+    fn reconfigure(&mut self, what: &str, change: impl FnOnce(&mut Enumerate)) {
+        if self.started {
+            self.misuse.get_or_insert_with(|| {
+                Error::config(format!(
+                    "the enumeration's {what} was changed after it started; set it before the \
+                     first poll"
+                ))
+            });
+            return;
+        }
         change(&mut self.request);
         self.enumerator = Enumerator::new(self.client.addressing(), self.request.clone());
-        self
     }
 
-    /// Items to ask for per page (before the first poll).
-    pub fn max_elements(self, items: u32) -> Self {
-        self.reconfigure(|r| r.max_elements = items.max(1))
+    /// Sends the next request, if there is one, in a task that also parses the answer.
+    fn start_next(&mut self) {
+        self.started = true;
+        // A Pull whose answer is lost cannot be sent again: the server may have moved past
+        // that page. It fails as EnumerationInterrupted instead of skipping items.
+        let pulling = self.enumerator.context().map(str::to_owned);
+        match self.enumerator.poll_request() {
+            Some(envelope) => {
+                let transport = self.client.inner.transport.clone();
+                self.inflight = Some(tokio::spawn(fetch(transport, envelope, pulling)));
+            }
+            None => self.finished = true,
+        }
     }
 
-    /// Objects, references or both (before the first poll). With references, each instance's
-    /// [`Instance::reference`] is set.
-    pub fn mode(self, mode: EnumerationMode) -> Self {
-        self.reconfigure(|r| r.mode = mode)
-    }
-
-    /// Replaces the filter (before the first poll).
-    pub fn filter(self, filter: Filter) -> Self {
-        self.reconfigure(|r| r.filter = Some(filter))
-    }
-
-    fn fail(&mut self, error: Error) -> Poll<Option<Result<T>>> {
+    fn fail(&mut self, error: Error) -> Poll<Option<Result<Vec<Instance>>>> {
         self.finished = true;
-        self.pending = None;
-        Poll::Ready(Some(Err(error.with_target(self.client.target()))))
+        self.inflight = None;
+        Poll::Ready(Some(Err(error.with_target(&*self.target))))
+    }
+
+    /// The next non-empty page.
+    fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<Instance>>>> {
+        if let Some(error) = self.misuse.take() {
+            return self.fail(error);
+        }
+        loop {
+            if self.inflight.is_none() {
+                if self.finished {
+                    return Poll::Ready(None);
+                }
+                self.start_next();
+                if self.inflight.is_none() {
+                    return Poll::Ready(None);
+                }
+            }
+            let Some(fetch) = self.inflight.as_mut() else {
+                continue;
+            };
+            let answer = ready!(Pin::new(fetch).poll(cx));
+            self.inflight = None;
+            let response = match answer {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return self.fail(e),
+                Err(e) => {
+                    return self.fail(Error::protocol(format!("the request task failed: {e}")));
+                }
+            };
+            match self.enumerator.handle(response) {
+                Ok(items) => {
+                    // The next page is asked for now, while this one is consumed.
+                    self.start_next();
+                    if !items.is_empty() {
+                        return Poll::Ready(Some(Ok(items)));
+                    }
+                }
+                Err(e) => return self.fail(e.into()),
+            }
+        }
     }
 }
 
-impl<T: FromInstance> Stream for Enumeration<T> {
-    type Item = Result<T>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        let this = &mut *self;
-        loop {
-            if let Some(instance) = this.page.next() {
-                let item = T::from_instance(instance)
-                    .map_err(|e| Error::from(e).with_target(this.client.target()));
-                return Poll::Ready(Some(item));
-            }
-            if this.finished {
-                return Poll::Ready(None);
-            }
-            if this.pending.is_none() {
-                // A Pull whose answer is lost cannot be sent again: the server may have moved
-                // past that page. It fails as EnumerationInterrupted instead of skipping items.
-                let pulling = this.enumerator.context().map(str::to_owned);
-                match this.enumerator.poll_request() {
-                    Some(envelope) => {
-                        let transport = this.client.inner.transport.clone();
-                        this.pending = Some(Box::pin(async move {
-                            match pulling {
-                                None => transport.post(envelope, Resend::Allowed).await,
-                                Some(context) => transport
-                                    .post(envelope, Resend::Forbidden)
-                                    .await
-                                    .map_err(|e| interrupted(e, context)),
-                            }
-                        }));
-                    }
-                    None => {
-                        this.finished = true;
-                        continue;
-                    }
-                }
-            }
-            let Some(pending) = this.pending.as_mut() else {
-                continue;
-            };
-            let body = ready!(pending.as_mut().poll(cx));
-            this.pending = None;
-            let body = match body {
-                Ok(body) => body,
-                Err(e) => return this.fail(e),
-            };
-            match this.enumerator.handle_response(&body) {
-                Ok(items) => this.page = items.into_iter(),
-                Err(e) => return this.fail(e.into()),
-            }
-        }
-    }
+/// Posts one request of an enumeration and parses the answer.
+async fn fetch(
+    transport: HttpTransport,
+    envelope: String,
+    pulling: Option<String>,
+) -> Result<Response> {
+    let body = match pulling {
+        None => transport.post(envelope, Resend::Allowed).await?,
+        Some(context) => transport
+            .post(envelope, Resend::Forbidden)
+            .await
+            .map_err(|e| interrupted(e, context))?,
+    };
+    Ok(parse_response(&body)?)
 }
 
 /// A Pull that failed in transit: the page may be lost on the server's side.
@@ -152,30 +257,135 @@ fn interrupted(error: Error, context: String) -> Error {
     }
 }
 
-impl<T> Drop for Enumeration<T> {
+impl Drop for Core {
     fn drop(&mut self) {
-        let Some(envelope) = self.enumerator.release_request() else {
+        let inflight = self.inflight.take();
+        if inflight.is_none() && self.enumerator.release_request().is_none() {
             return;
-        };
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let mut enumerator = self.enumerator.clone();
         let transport = self.client.inner.transport.clone();
-        let target = self.client.target().to_owned();
+        let target = self.target.clone();
         runtime.spawn(async move {
+            // The Pull in flight changes the context (or ends the enumeration): wait for it.
+            if let Some(fetch) = inflight
+                && let Ok(Ok(response)) = fetch.await
+            {
+                let _ = enumerator.handle(response);
+            }
+            let Some(envelope) = enumerator.release_request() else {
+                return;
+            };
             if let Err(error) = transport.post(envelope, Resend::Allowed).await {
-                tracing::debug!(%target, %error, "Release of an abandoned enumeration failed");
+                tracing::debug!(target = %target, %error, "Release of an abandoned enumeration failed");
             }
         });
     }
 }
 
-impl<T> std::fmt::Debug for Enumeration<T> {
+impl<T> Enumeration<T> {
+    pub(crate) fn new(client: Client, resource_uri: String, filter: Option<Filter>) -> Self {
+        Self {
+            core: Core::new(client, resource_uri, filter),
+            current: Vec::new().into_iter(),
+            _item: PhantomData,
+        }
+    }
+
+    /// Items to ask for per page. A change after the first poll is an error (the next item).
+    pub fn max_elements(mut self, items: u32) -> Self {
+        self.core
+            .reconfigure("page size", |r| r.max_elements = items.max(1));
+        self
+    }
+
+    /// Objects, references or both. With references, each instance's
+    /// [`Instance::reference`] is set. A change after the first poll is an error.
+    pub fn mode(mut self, mode: EnumerationMode) -> Self {
+        self.core.reconfigure("mode", |r| r.mode = mode);
+        self
+    }
+
+    /// Replaces the filter. A change after the first poll is an error.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.core.reconfigure("filter", |r| r.filter = Some(filter));
+        self
+    }
+
+    /// The same enumeration as whole pages. Items already taken from the current page are not
+    /// given again; the rest of it is the first page.
+    pub fn pages(self) -> Pages<T> {
+        let Enumeration { core, current, .. } = self;
+        Pages {
+            core,
+            leftover: Some(current.collect()).filter(|v: &Vec<Instance>| !v.is_empty()),
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<T: FromInstance> Stream for Enumeration<T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(instance) = this.current.next() {
+                let item = T::from_instance(instance)
+                    .map_err(|e| Error::from(e).with_target(&*this.core.target));
+                return Poll::Ready(Some(item));
+            }
+            match ready!(this.core.poll_page(cx)) {
+                Some(Ok(items)) => this.current = items.into_iter(),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl<T> Stream for Pages<T> {
+    type Item = Result<Page<T>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Page<T>>>> {
+        let this = &mut *self;
+        let items = match this.leftover.take() {
+            Some(items) => items,
+            None => match ready!(this.core.poll_page(cx)) {
+                Some(Ok(items)) => items,
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            },
+        };
+        Poll::Ready(Some(Ok(Page {
+            instances: items,
+            target: this.core.target.clone(),
+            _item: PhantomData,
+        })))
+    }
+}
+
+impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Enumeration")
-            .field("target", &self.client.target())
+            .field("target", &&*self.target)
             .field("resource_uri", &self.request.resource_uri)
             .field("finished", &self.finished)
             .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Enumeration<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+impl<T> std::fmt::Debug for Pages<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
     }
 }

@@ -13,8 +13,10 @@ pub use builder::ClientBuilder;
 pub(crate) use config::Config;
 use config::endpoint_url;
 pub use config::{HTTP_PORT, HTTPS_PORT};
-pub use enumeration::Enumeration;
-pub use joins::{LogonSessionWithProcesses, ServerSessionWithConnections};
+pub use enumeration::{Enumeration, Page, PageItems, Pages};
+pub use joins::{
+    JoinPages, JoinSpec, Joined, LogonSessionWithProcesses, ServerSessionWithConnections,
+};
 
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference, wql_resource_uri};
 use crate::error::{Error, Result};

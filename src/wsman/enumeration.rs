@@ -10,7 +10,7 @@
 //! without EndOfSequence must carry a context.
 
 use super::request::{self, Addressing, Enumerate, Filter, MessageId};
-use super::response::{Page, ResponseBody, parse_response};
+use super::response::{Page, Response, ResponseBody, parse_response};
 use super::{ResponseError, ns::action};
 use crate::cim::Instance;
 
@@ -102,6 +102,18 @@ impl Enumerator {
 
     /// Takes the response to the last request and returns the items of that page.
     pub fn handle_response(&mut self, body: &[u8]) -> Result<Vec<Instance>, ResponseError> {
+        match parse_response(body) {
+            Ok(response) => self.handle(response),
+            Err(e) => {
+                self.state = State::Failed;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Like [`Enumerator::handle_response`], for a response already parsed (parsing needs no
+    /// state, so a driver may do it elsewhere, on another thread).
+    pub fn handle(&mut self, response: Response) -> Result<Vec<Instance>, ResponseError> {
         let state = std::mem::replace(&mut self.state, State::Failed);
         let (expected_id, is_pull) = match &state {
             State::ExpectEnumerateResponse(id) => (id.clone(), false),
@@ -113,7 +125,6 @@ impl Enumerator {
                 ));
             }
         };
-        let response = parse_response(body)?;
         if let Some(relates_to) = &response.header.relates_to
             && !relates_to.eq_ignore_ascii_case(expected_id.as_str())
         {

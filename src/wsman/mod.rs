@@ -16,6 +16,7 @@ pub(crate) mod writer;
 pub(crate) mod xml;
 
 pub use enumeration::Enumerator;
+pub(crate) use enumeration::wql_from_class as enumeration_from_class;
 pub use fault::{Fault, QualifiedName, codes};
 pub use request::{
     Addressing, Argument, AssociationFilter, AssociationKind, EnumerationMode, Filter, MessageId,

@@ -74,6 +74,45 @@ impl fmt::Display for WqlValue {
     }
 }
 
+/// What a `SELECT` query asks for: the class after `FROM` and, for a projection
+/// (`SELECT a, b FROM ...`), the properties in the order given. `None` for anything else
+/// (`ASSOCIATORS OF`, `REFERENCES OF`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectShape {
+    /// The class after `FROM`.
+    pub class: String,
+    /// The selected properties; `None` for `SELECT *`.
+    pub properties: Option<Vec<String>>,
+}
+
+/// Reads the shape of a `SELECT` query (see [`SelectShape`]).
+pub fn select_shape(query: &str) -> Option<SelectShape> {
+    let trimmed = query.trim_start();
+    let head = trimmed.get(..6)?;
+    if !head.eq_ignore_ascii_case("select") {
+        return None;
+    }
+    let rest = &trimmed[6..];
+    let lower = rest.to_ascii_lowercase();
+    let from = lower
+        .match_indices("from")
+        .find(|(at, _)| {
+            let before = rest[..*at].chars().last();
+            let after = rest[at + 4..].chars().next();
+            before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+        })?
+        .0;
+    let class = crate::wsman::enumeration_from_class(query)?;
+    let list = rest[..from].trim();
+    let properties = (list != "*").then(|| {
+        list.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    });
+    Some(SelectShape { class, properties })
+}
+
 /// A WQL string literal in single quotes, with `\` and `'` escaped by a backslash.
 pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

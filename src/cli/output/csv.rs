@@ -1,0 +1,153 @@
+//! CSV (RFC 4180) with a header row: the class's schema, completed by the first page's
+//! properties, then rows as they come. Nested values (arrays, references, joined instances) are
+//! JSON text in their cell.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::cells::{Cell, Row};
+use super::{Layout, Record, invalid};
+
+pub(super) struct CsvState {
+    header: Vec<String>,
+    /// Where `extras`, `PSComputerName` and `CimClass` begin: properties found on the first page
+    /// go before them.
+    trailing_from: usize,
+    positions: HashMap<String, usize>,
+    written: bool,
+    /// The first page, held until its properties complete the header.
+    pending: Vec<Row>,
+    /// Properties seen after the header was written (reported once each).
+    late: HashSet<String>,
+}
+
+impl CsvState {
+    pub(super) fn new(layout: &Layout) -> Self {
+        let header = layout.header();
+        Self {
+            trailing_from: layout.schema.len(),
+            positions: positions(&header),
+            header,
+            written: false,
+            pending: Vec::new(),
+            late: HashSet::new(),
+        }
+    }
+
+    pub(super) fn write<W: Write, B: ?Sized + Serialize>(
+        &mut self,
+        out: &mut W,
+        record: &Record<'_, B>,
+    ) -> io::Result<()> {
+        let row = Row::of(record).map_err(invalid)?;
+        if self.written {
+            return self.write_row(out, &row);
+        }
+        for (key, _) in &row.entries {
+            if !self.positions.contains_key(key) {
+                self.header.insert(self.trailing_from, key.clone());
+                self.trailing_from += 1;
+                self.positions = positions(&self.header);
+            }
+        }
+        self.pending.push(row);
+        Ok(())
+    }
+
+    pub(super) fn end_page<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
+        if self.written || self.pending.is_empty() {
+            return Ok(());
+        }
+        self.write_header(out)?;
+        for row in std::mem::take(&mut self.pending) {
+            self.write_row(out, &row)?;
+        }
+        Ok(())
+    }
+
+    /// With no record at all, the header still goes out: scripts expect one.
+    pub(super) fn finish<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.end_page(out)?;
+        if !self.written {
+            self.write_header(out)?;
+        }
+        Ok(())
+    }
+
+    fn write_header<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.written = true;
+        let line: Vec<&str> = self.header.iter().map(String::as_str).collect();
+        write_line(out, line.iter().map(|s| Field::Text(s)))
+    }
+
+    fn write_row<W: Write>(&mut self, out: &mut W, row: &Row) -> io::Result<()> {
+        let mut cells: Vec<Option<&Cell>> = vec![None; self.header.len()];
+        for (key, cell) in &row.entries {
+            match self.positions.get(key) {
+                Some(&at) => cells[at] = Some(cell),
+                None => {
+                    if self.late.insert(key.clone()) {
+                        eprintln!(
+                            "winrm-sessions: property {key} first appeared after the CSV header \
+                             was written and is left out of the CSV (--format json has it)"
+                        );
+                    }
+                }
+            }
+        }
+        write_line(
+            out,
+            cells.into_iter().map(|cell| match cell {
+                None | Some(Cell::Empty) => Field::Text(""),
+                Some(Cell::Number(n)) => Field::Text(n),
+                Some(Cell::Text(t)) => Field::Text(t),
+                Some(Cell::Bool(b)) => Field::Text(if *b { "true" } else { "false" }),
+                Some(Cell::Complex(v)) => Field::Json(v),
+            }),
+        )
+    }
+}
+
+fn positions(header: &[String]) -> HashMap<String, usize> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), i))
+        .collect()
+}
+
+enum Field<'a> {
+    Text(&'a str),
+    Json(&'a serde_json::Value),
+}
+
+/// One line: fields quoted when they hold a comma, a quote or a line break (RFC 4180).
+fn write_line<'a, W: Write>(
+    out: &mut W,
+    fields: impl Iterator<Item = Field<'a>>,
+) -> io::Result<()> {
+    let mut json = String::new();
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let text = match field {
+            Field::Text(t) => t,
+            Field::Json(v) => {
+                json.clear();
+                json.push_str(&v.to_string());
+                &json
+            }
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            out.write_all(b"\"")?;
+            out.write_all(text.replace('"', "\"\"").as_bytes())?;
+            out.write_all(b"\"")?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.write_all(b"\n")
+}
