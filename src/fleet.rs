@@ -122,6 +122,7 @@ pub struct Fleet {
     concurrency: usize,
     deadline: Duration,
     retry: RetryPolicy,
+    buffer: usize,
 }
 
 impl Fleet {
@@ -133,6 +134,7 @@ impl Fleet {
             concurrency: 32,
             deadline: Duration::from_secs(300),
             retry: RetryPolicy::default(),
+            buffer: 64,
         }
     }
 
@@ -158,6 +160,14 @@ impl Fleet {
     /// The retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Events held between the hosts and the consumer (at least 1; default 64). When the
+    /// consumer is slower, the hosts wait: with whole pages as items, a small buffer keeps
+    /// memory to a page or two per host.
+    pub fn buffer(mut self, events: usize) -> Self {
+        self.buffer = events.max(1);
         self
     }
 
@@ -241,7 +251,7 @@ impl Fleet {
         Fut: std::future::Future<Output = Result<usize>> + Send + 'static,
     {
         // Bounded: a slow consumer slows the hosts instead of growing memory.
-        let (tx, rx) = mpsc::channel(self.concurrency.clamp(4, 64));
+        let (tx, rx) = mpsc::channel(self.buffer);
         let targets: Vec<String> = targets.into_iter().map(Into::into).collect();
         let fleet = self.clone();
         let driver = tokio::spawn(async move {

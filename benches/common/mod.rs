@@ -116,3 +116,76 @@ pub fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
+
+/// The resource URI of MSFT_SmbSession.
+pub const SMB_RESOURCE: &str =
+    "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession";
+
+fn request(action: &str, id: &str, body: &str) -> String {
+    format!(
+        concat!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" "#,
+            r#"xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">"#,
+            "<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/enumeration/{}</a:Action><a:MessageID>{}</a:MessageID>",
+            "<w:ResourceURI>{}</w:ResourceURI></s:Header><s:Body>{}</s:Body></s:Envelope>"
+        ),
+        action, id, SMB_RESOURCE, body
+    )
+}
+
+/// Writes a recorded conversation of `total` MSFT_SmbSession: an optimized Enumerate with one
+/// item, then Pulls of `page` items, as fixture files the fixture server replays.
+pub fn write_smb_fixtures(dir: &std::path::Path, total: u64, page: u64) {
+    let context = |n: u64| format!("uuid:00000000-0000-0000-0000-{n:012}");
+    let first = pull_response(0, 1, "uuid:E", Some(&context(0)))
+        .replace("PullResponse", "EnumerateResponse")
+        .replace("<n:Items>", "<w:Items>")
+        .replace("</n:Items>", "</w:Items>");
+    std::fs::write(
+        dir.join("00000-Enumerate.request.xml"),
+        request("Enumerate", "uuid:E", "<n:Enumerate/>"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("00000-Enumerate.response.xml"), first).unwrap();
+    let mut next = 1;
+    let mut n = 0;
+    while next < total {
+        let count = page.min(total - next);
+        let id = format!("uuid:P{n}");
+        let last = next + count >= total;
+        let response = pull_response(next, count, &id, (!last).then(|| context(n + 1)).as_deref());
+        let body = format!(
+            "<n:Pull><n:EnumerationContext>{}</n:EnumerationContext></n:Pull>",
+            context(n)
+        );
+        std::fs::write(
+            dir.join(format!("{:05}-Pull.request.xml", n + 1)),
+            request("Pull", &id, &body),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{:05}-Pull.response.xml", n + 1)),
+            response,
+        )
+        .unwrap();
+        next += count;
+        n += 1;
+    }
+}
+
+/// Starts `winrm-sessions serve-fixtures DIR` in its own process; returns it and its URL.
+pub fn serve_fixtures(binary: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new(binary)
+        .args(["serve-fixtures", dir.to_str().unwrap()])
+        .env("WINRM_PASSWORD", "demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fixture server");
+    let mut url = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (server, url.trim().to_owned())
+}

@@ -123,8 +123,7 @@ impl<'de> MapAccess<'de> for PropertiesAccess<'_> {
         match self.iter.next() {
             Some((index, property)) => {
                 self.current = Some((index, property));
-                let key: StrDeserializer<'_, DecodeError> =
-                    property.name.as_str().into_deserializer();
+                let key: StrDeserializer<'_, DecodeError> = (&*property.name).into_deserializer();
                 seed.deserialize(key).map(Some)
             }
             None => match self.missing.next() {

@@ -1,5 +1,7 @@
 //! [`Instance`]: one CIM object as received, class-agnostic.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::de::{Ignored, InstanceDeserializer};
@@ -12,27 +14,38 @@ use super::{ClassPath, DecodeError, Reference, Value};
 /// [`Instance::deserialize`].
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Instance {
-    class_name: String,
-    namespace_uri: Option<String>,
+    class_name: Arc<str>,
+    namespace_uri: Option<Arc<str>>,
     properties: Vec<Property>,
-    reference: Option<Reference>,
+    reference: Option<Box<Reference>>,
     projection: bool,
 }
 
 /// A named property value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Property {
-    /// The property name as the server wrote it, e.g. `ClientUserName`.
-    pub name: String,
+    /// The property name as the server wrote it, e.g. `ClientUserName`. Shared: the instances
+    /// of a page name their properties with the same few strings.
+    pub name: Arc<str>,
     /// Its value.
     pub value: Value,
 }
 
 impl Instance {
     /// An empty instance of a class.
-    pub fn new(class_name: impl Into<String>) -> Self {
+    pub fn new(class_name: impl Into<Arc<str>>) -> Self {
         Self {
             class_name: class_name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An instance with room for `properties` properties (what a parser knows from the previous
+    /// instance of a page).
+    pub(crate) fn with_capacity(class_name: Arc<str>, properties: usize) -> Self {
+        Self {
+            class_name,
+            properties: Vec::with_capacity(properties),
             ..Self::default()
         }
     }
@@ -49,12 +62,16 @@ impl Instance {
         self.namespace_uri.as_deref()
     }
 
+    pub(crate) fn set_namespace_uri(&mut self, uri: Arc<str>) {
+        self.namespace_uri = Some(uri);
+    }
+
     /// The class path, when the element namespace is a WMI resource URI.
     pub fn class_path(&self) -> Option<ClassPath> {
         self.namespace_uri
             .as_deref()
             .and_then(ClassPath::from_resource_uri)
-            .or_else(|| self.reference.as_ref().and_then(Reference::class_path))
+            .or_else(|| self.reference.as_deref().and_then(Reference::class_path))
     }
 
     /// The properties, in the order received.
@@ -67,7 +84,7 @@ impl Instance {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.properties
             .iter()
-            .find(|p| p.name == name)
+            .find(|p| &*p.name == name)
             .or_else(|| {
                 self.properties
                     .iter()
@@ -78,7 +95,7 @@ impl Instance {
 
     /// The reference the server sent with the instance, if any.
     pub fn reference(&self) -> Option<&Reference> {
-        self.reference.as_ref()
+        self.reference.as_deref()
     }
 
     /// True for a WQL projection (`SELECT a, b FROM ...`, a `w:XmlFragment` on the wire): it holds
@@ -114,7 +131,7 @@ impl Instance {
 
     /// Adds a property. A property with the same name as the last one becomes an array, as a
     /// repeated element does on the wire.
-    pub fn push(&mut self, name: impl Into<String>, value: Value) {
+    pub fn push(&mut self, name: impl Into<Arc<str>>, value: Value) {
         let name = name.into();
         if let Some(last) = self.properties.last_mut()
             && last.name == name
@@ -133,24 +150,24 @@ impl Instance {
 
     /// Builder form of [`Instance::push`].
     #[must_use]
-    pub fn with(mut self, name: impl Into<String>, value: Value) -> Self {
+    pub fn with(mut self, name: impl Into<Arc<str>>, value: Value) -> Self {
         self.push(name, value);
         self
     }
 
     /// Sets the element namespace URI.
     #[must_use]
-    pub fn with_namespace_uri(mut self, uri: impl Into<String>) -> Self {
+    pub fn with_namespace_uri(mut self, uri: impl Into<Arc<str>>) -> Self {
         self.namespace_uri = Some(uri.into());
         self
     }
 
     /// Sets the reference.
     pub fn set_reference(&mut self, reference: Reference) {
-        self.reference = Some(reference);
+        self.reference = Some(Box::new(reference));
     }
 
-    pub(crate) fn set_class_name(&mut self, class_name: impl Into<String>) {
+    pub(crate) fn set_class_name(&mut self, class_name: impl Into<Arc<str>>) {
         self.class_name = class_name.into();
     }
 }

@@ -126,7 +126,7 @@ fn references_deserialize_with_selectors() {
     .with_selector("UserName", "Zoë");
     let inst = Instance::new("X")
         .with("SessionId", text("1"))
-        .with("Antecedent", Value::Reference(reference.clone()));
+        .with("Antecedent", Value::Reference(Box::new(reference.clone())));
     let s: Sample = inst.deserialize().unwrap();
     assert_eq!(s.antecedent, Some(reference));
 }

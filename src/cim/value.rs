@@ -20,8 +20,9 @@ pub enum Value {
     Datetime(Datetime),
     /// `<cim:Interval>`.
     Interval(Interval),
-    /// An endpoint reference (a `REF` property).
-    Reference(Reference),
+    /// An endpoint reference (a `REF` property), boxed: references are rarer and larger than
+    /// text, and every property carries a `Value`.
+    Reference(Box<Reference>),
     /// An embedded object.
     Object(Box<Instance>),
     /// A property element repeated more than once.
@@ -92,7 +93,7 @@ impl Serialize for Instance {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.properties().len()))?;
         for property in self.properties() {
-            map.serialize_entry(&property.name, &property.value)?;
+            map.serialize_entry(&*property.name, &property.value)?;
         }
         map.end()
     }

@@ -149,7 +149,7 @@ impl Serialize for TypedInstance<'_> {
         let known = self.typed.is_known();
         for (i, property) in instance.properties().iter().enumerate() {
             if !known || self.ignored.contains(i) {
-                map.serialize_entry(&property.name, &property.value)?;
+                map.serialize_entry(&*property.name, &property.value)?;
             }
         }
         map.end()

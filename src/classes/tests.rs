@@ -101,7 +101,9 @@ fn projections_are_typed_without_inventing_unselected_properties() {
     );
     let mut links = Instance::new("Win32_SessionProcess").with(
         "Antecedent",
-        Value::Reference(crate::cim::Reference::new("urn:x").with_selector("LogonId", "999")),
+        Value::Reference(Box::new(
+            crate::cim::Reference::new("urn:x").with_selector("LogonId", "999"),
+        )),
     );
     links.set_projection(true);
     let record = typed_record(&links).unwrap();

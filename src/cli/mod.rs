@@ -461,7 +461,9 @@ pub async fn audit(
         .retry(RetryPolicy {
             attempts: settings.retries + 1,
             ..RetryPolicy::default()
-        });
+        })
+        // Items are whole pages: one waiting per host at most.
+        .buffer(1);
     let started = std::time::Instant::now();
     let batches = source.clone();
     let mut events = fleet.run(targets, move |client| batches.batches(client));

@@ -1,6 +1,8 @@
 //! Parsing of WS-Management responses into [`Response`]: one streaming pass, elements matched by
 //! namespace URI, items turned into [`Instance`] values as they are read.
 
+use std::sync::Arc;
+
 use quick_xml::events::BytesStart;
 
 use super::dom::Node;
@@ -184,7 +186,7 @@ fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
         })
     } else {
         let is_output = e.local_name().into_inner().ends_with("_OUTPUT");
-        let instance = parse_instance(x, &e, empty)?;
+        let instance = parse_instance(x, &e, empty, &mut Shared::default())?;
         if is_output {
             ResponseBody::MethodOutput(instance)
         } else {
@@ -198,6 +200,68 @@ fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
         }
     }
     Ok(body)
+}
+
+/// The strings every item of a page repeats (class names, namespace URIs, property names),
+/// kept once and shared: an instance costs its values, not its names again.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The names of the last instance's properties, by position: the next instance of the
+    /// same class names them alike.
+    last_names: Vec<Arc<str>>,
+    /// Other names seen (a short list: classes have a few dozen properties at most).
+    names: Vec<Arc<str>>,
+    last_class: Option<Arc<str>>,
+    last_namespace: Option<Arc<str>>,
+    last_len: usize,
+}
+
+impl Shared {
+    fn name_at(&mut self, index: usize, name: &str) -> Arc<str> {
+        if let Some(last) = self.last_names.get(index)
+            && &**last == name
+        {
+            return last.clone();
+        }
+        let shared = match self.names.iter().find(|n| &***n == name) {
+            Some(known) => known.clone(),
+            None => {
+                let new: Arc<str> = name.into();
+                if self.names.len() < 256 {
+                    self.names.push(new.clone());
+                }
+                new
+            }
+        };
+        if index < self.last_names.len() {
+            self.last_names[index] = shared.clone();
+        } else if index == self.last_names.len() && index < 256 {
+            self.last_names.push(shared.clone());
+        }
+        shared
+    }
+
+    fn class(&mut self, name: &str) -> Arc<str> {
+        match &self.last_class {
+            Some(last) if &**last == name => last.clone(),
+            _ => {
+                let new: Arc<str> = name.into();
+                self.last_class = Some(new.clone());
+                new
+            }
+        }
+    }
+
+    fn namespace(&mut self, uri: &str) -> Arc<str> {
+        match &self.last_namespace {
+            Some(last) if &**last == uri => last.clone(),
+            _ => {
+                let new: Arc<str> = uri.into();
+                self.last_namespace = Some(new.clone());
+                new
+            }
+        }
+    }
 }
 
 fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
@@ -235,12 +299,13 @@ fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
 }
 
 fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), ParseError> {
+    let shared = &mut Shared::default();
     while let Some((e, empty)) = x.next_child()? {
         let item = if x.is(&e, ns::WSMAN, "Item") {
             if empty {
                 continue;
             }
-            parse_item_wrapper(x)?
+            parse_item_wrapper(x, shared)?
         } else if x.is(&e, ns::ADDRESSING, "EndpointReference") {
             let reference = if empty {
                 Reference::new("")
@@ -250,12 +315,12 @@ fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), P
             instance_from_reference(reference)
         } else if x.is(&e, ns::WSMAN, "XmlFragment") {
             // A WQL projection: the class is not named; the caller knows it.
-            let mut instance = parse_instance(x, &e, empty)?;
+            let mut instance = parse_instance(x, &e, empty, shared)?;
             instance.set_class_name("");
             instance.set_projection(true);
             instance
         } else {
-            parse_instance(x, &e, empty)?
+            parse_instance(x, &e, empty, shared)?
         };
         items.push(item);
     }
@@ -263,7 +328,7 @@ fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), P
 }
 
 /// `w:Item` of EnumerateObjectAndEPR: the object and its `a:EndpointReference`.
-fn parse_item_wrapper(x: &mut XmlReader<'_>) -> Result<Instance, ParseError> {
+fn parse_item_wrapper(x: &mut XmlReader<'_>, shared: &mut Shared) -> Result<Instance, ParseError> {
     let mut instance = None;
     let mut reference = None;
     while let Some((e, empty)) = x.next_child()? {
@@ -274,7 +339,7 @@ fn parse_item_wrapper(x: &mut XmlReader<'_>) -> Result<Instance, ParseError> {
                 parse_epr(x)?
             });
         } else if instance.is_none() {
-            instance = Some(parse_instance(x, &e, empty)?);
+            instance = Some(parse_instance(x, &e, empty, shared)?);
         } else if !empty {
             x.skip()?;
         }
@@ -307,16 +372,22 @@ fn parse_instance(
     x: &mut XmlReader<'_>,
     start: &BytesStart<'_>,
     empty: bool,
+    shared: &mut Shared,
 ) -> Result<Instance, ParseError> {
-    let mut instance = Instance::new(start.local_name().into_inner());
+    let class = shared.class(start.local_name().into_inner());
+    let mut instance = Instance::with_capacity(class, shared.last_len);
     if let Some(uri) = x.ns(start) {
-        instance = instance.with_namespace_uri(uri);
+        let uri = shared.namespace(uri);
+        instance.set_namespace_uri(uri);
     }
     if empty {
         return Ok(instance);
     }
+    let mut index = 0;
     while let Some((e, empty)) = x.next_child()? {
-        let name = e.local_name().into_inner().to_owned();
+        let local = e.local_name();
+        let name = shared.name_at(index, local.into_inner());
+        index += 1;
         let nil = x.is_nil(&e);
         let value = if empty {
             if nil {
@@ -329,19 +400,26 @@ fn parse_instance(
         };
         instance.push(name, value);
     }
+    shared.last_len = instance.properties().len();
     Ok(instance)
 }
 
 /// The content of a property element: text, a typed CIM element, a reference or an object.
 fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<Value, ParseError> {
-    let mut text = String::new();
+    let mut text: Option<std::borrow::Cow<'_, str>> = None;
     let mut value = None;
     let mut epr: Option<Reference> = None;
     loop {
         match x.next()? {
             Ev::Text(t) => {
                 if value.is_none() && epr.is_none() {
-                    text.push_str(&t);
+                    text = Some(match text {
+                        None => t,
+                        Some(mut whole) => {
+                            whole.to_mut().push_str(&t);
+                            whole
+                        }
+                    });
                 }
             }
             Ev::End => break,
@@ -379,10 +457,10 @@ fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<
                         epr = Some(parsed);
                     }
                     ("EndpointReference", _, Some(ns::ADDRESSING)) => {
-                        value = Some(Value::Reference(parse_epr(x)?));
+                        value = Some(Value::Reference(Box::new(parse_epr(x)?)));
                     }
                     _ => {
-                        let object = parse_instance(x, &e, false)?;
+                        let object = parse_instance(x, &e, false, &mut Shared::default())?;
                         value = Some(Value::Object(Box::new(object)));
                     }
                 }
@@ -398,11 +476,11 @@ fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<
     Ok(if nil {
         Value::Null
     } else if let Some(reference) = epr {
-        Value::Reference(reference)
+        Value::Reference(Box::new(reference))
     } else if let Some(value) = value {
         value
     } else {
-        Value::Text(text)
+        Value::Text(text.map(std::borrow::Cow::into_owned).unwrap_or_default())
     })
 }
 

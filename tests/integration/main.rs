@@ -13,3 +13,4 @@ mod negotiate;
 mod peer_fixtures;
 mod property;
 mod record;
+mod streaming;

@@ -39,6 +39,13 @@ pub enum Behavior {
 pub async fn hostile_server(
     behave: impl Fn(usize) -> Behavior + Send + Sync + 'static,
 ) -> (String, tokio::task::JoinHandle<()>) {
+    hostile_server_seeing(move |n, _| behave(n)).await
+}
+
+/// Like [`hostile_server`], with the request body to decide on.
+pub async fn hostile_server_seeing(
+    behave: impl Fn(usize, &str) -> Behavior + Send + Sync + 'static,
+) -> (String, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/wsman", listener.local_addr().unwrap());
@@ -90,7 +97,7 @@ pub async fn hostile_server(
                         .unwrap_or_default()
                         .to_owned();
                     let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    match behave(n) {
+                    match behave(n, &body) {
                         Behavior::Raw(raw) => {
                             let _ = stream
                                 .write_all(raw.replace("{RELATES}", &relates).as_bytes())

@@ -1,0 +1,232 @@
+//! The command line streams whatever the server does: output flows as pages arrive, memory stays
+//! bounded by a page or two, and records already written are never written again.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{Behavior, hostile_server, hostile_server_seeing, soap};
+
+const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
+
+const ITEM: &str = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientUserName>CONTOSO\user</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;
+
+/// Page `n` of an enumeration that never ends: `items` sessions with ids unique across pages.
+fn endless_page(n: usize, items: usize) -> String {
+    let body: String = (0..items)
+        .map(|i| ITEM.replace("ID", &(n * items + i).to_string()))
+        .collect();
+    let (element, items_ns) = if n == 0 {
+        ("EnumerateResponse", "w")
+    } else {
+        ("PullResponse", "n")
+    };
+    soap(&format!(
+        "<n:{element}><n:EnumerationContext>uuid:ctx-{n}</n:EnumerationContext><{items_ns}:Items>{body}</{items_ns}:Items></n:{element}>"
+    ))
+    .replace("EnumerateResponse</a:Action>", &format!("{element}</a:Action>"))
+}
+
+fn cli(url: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["smb-sessions", url, "--auth", "basic", "--allow-plaintext"])
+        .args(extra)
+        .env("WINRM_USER", "demo")
+        .env("WINRM_PASSWORD", "demo")
+        .env("KRB5CCNAME", "FILE:/nonexistent")
+        .stdin(Stdio::null());
+    command
+}
+
+/// The peak resident memory of a child process, in MB, sampled until it exits or `limit`
+/// passes (then it is killed).
+fn watch_memory(child: &mut Child, limit: Duration) -> f64 {
+    let started = Instant::now();
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    peak_kb as f64 / 1024.0
+}
+
+fn session_ids(ndjson: &str) -> Vec<u64> {
+    ndjson
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["SessionId"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_never_ends_streams_until_the_deadline_in_bounded_memory() {
+    let (url, _server) = hostile_server(|n| Behavior::Soap(endless_page(n, 200))).await;
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cli(
+        &url,
+        &["--format", "json", "--host-timeout", "3", "--retries", "0"],
+    )
+    .stdout(Stdio::from(out.reopen().unwrap()))
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let peak = tokio::task::spawn_blocking(move || {
+        let peak = watch_memory(&mut child, Duration::from_secs(30));
+        (peak, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let (peak_mb, output) = peak;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the host failed at its deadline"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("deadline"), "{stderr}");
+    let ids = session_ids(&std::fs::read_to_string(out.path()).unwrap());
+    assert!(
+        ids.len() >= 2_000,
+        "records were written as they came: {}",
+        ids.len()
+    );
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "no record twice"
+    );
+    eprintln!(
+        "peak {peak_mb:.1} MB, {} records before the deadline",
+        ids.len()
+    );
+    assert!(
+        peak_mb < 64.0,
+        "memory bounded by a page or two: {peak_mb:.1} MB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_reading_holds_the_pipeline_not_memory() {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    let (url, _server) = hostile_server(move |n| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Behavior::Soap(endless_page(n, 500))
+    })
+    .await;
+    let mut child = cli(&url, &["--format", "json", "--retries", "0"])
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let peak_mb =
+        tokio::task::spawn_blocking(move || watch_memory(&mut child, Duration::from_secs(3)))
+            .await
+            .unwrap();
+    let asked = requests.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        asked,
+        "once the pipe is full, nothing more is asked for"
+    );
+    assert!(asked < 50, "{asked} pages asked for a pipe nobody reads");
+    eprintln!("peak {peak_mb:.1} MB, {asked} pages asked for");
+    assert!(peak_mb < 64.0, "{peak_mb:.1} MB");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_that_fails_after_writing_is_failed_and_never_started_again() {
+    let enumerates = Arc::new(AtomicUsize::new(0));
+    let seen = enumerates.clone();
+    let (url, _server) = hostile_server_seeing(move |n, body| {
+        if body.contains("enumeration/Enumerate<") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        if n == 0 {
+            Behavior::Soap(endless_page(0, 50))
+        } else {
+            Behavior::Close
+        }
+    })
+    .await;
+    let output = cli(&url, &["--format", "json", "--retries", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let ids = session_ids(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(ids.len(), 50, "the first page once");
+    assert_eq!(
+        enumerates.load(Ordering::SeqCst),
+        1,
+        "no second Enumerate after records were written"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_items_than_asked_and_a_page_of_tiny_items_near_the_cap() {
+    // 20,000 items when 10 were asked for, then a 15 MiB page of tiny ones.
+    let tiny =
+        r#"<p:MSFT_SmbSession xmlns:p="urn:x"><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;
+    let (url, _server) = hostile_server(move |n| {
+        if n == 0 {
+            Behavior::Soap(endless_page(0, 20_000))
+        } else {
+            let mut items = String::with_capacity(16 << 20);
+            let mut i = 100_000u64;
+            while items.len() < 15 << 20 {
+                items.push_str(&tiny.replace("ID", &i.to_string()));
+                i += 1;
+            }
+            Behavior::Soap(
+                soap(&format!(
+                    "<n:PullResponse><n:Items>{items}</n:Items><n:EndOfSequence/></n:PullResponse>"
+                ))
+                .replace("EnumerateResponse</a:Action>", "PullResponse</a:Action>"),
+            )
+        }
+    })
+    .await;
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cli(&url, &["--format", "csv", "--max-elements", "10"])
+        .stdout(Stdio::from(out.reopen().unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (peak_mb, status) = tokio::task::spawn_blocking(move || {
+        let peak = watch_memory(&mut child, Duration::from_secs(60));
+        (peak, child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let rows = std::fs::read_to_string(out.path()).unwrap().lines().count() - 1;
+    assert!(rows > 20_000 + 150_000, "{rows} rows");
+    // The cap (16 MiB) plus one page of records, not the total.
+    eprintln!("peak {peak_mb:.1} MB for a 15 MiB page of tiny items");
+    assert!(peak_mb < 256.0, "{peak_mb:.1} MB");
+}
