@@ -2,20 +2,27 @@
 //!
 //! Call order: [`Enumerator::poll_request`] gives the next envelope to send; feed the response
 //! body to [`Enumerator::handle_response`], which returns that page's items; repeat until
-//! [`Enumerator::is_finished`]. When stopping early, send [`Enumerator::release_request`].
+//! [`Enumerator::is_finished`]. When stopping early, or after a fault, send
+//! [`Enumerator::release_request`] if it gives one.
 //!
 //! It enforces what real servers do and other clients get wrong: a Pull carries the same
 //! ResourceURI as its Enumerate; every Pull uses the newest context (Windows changes it on every
 //! response); a first response may hold a single item; a final page may be empty; a response
-//! without EndOfSequence must carry a context.
+//! without EndOfSequence must carry a context; a Pull answered `w:TimedOut` (no items were ready
+//! within OperationTimeout) is sent again with the same context, not restarted from the
+//! Enumerate; a fault that leaves the context valid still lets it be released.
 
 use super::request::{self, Addressing, Enumerate, Filter, MessageId};
 use super::response::{Page, Response, ResponseBody, parse_response};
-use super::{ResponseError, ns::action};
+use super::{Fault, ResponseError, ns::action};
 use crate::cim::Instance;
 
 /// Consecutive empty non-final pages tolerated before the server is considered broken.
 const MAX_EMPTY_PAGES: u32 = 64;
+
+/// Consecutive Pulls answered `w:TimedOut` tolerated before giving up (an hour at the default
+/// OperationTimeout of a minute; a caller's own deadline usually ends the wait first).
+const MAX_SERVER_TIMEOUTS: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -29,7 +36,10 @@ enum State {
     ExpectPullResponse(MessageId, String),
     /// EndOfSequence seen.
     Finished,
-    /// A response was unusable; nothing more will be sent.
+    /// A fault ended the enumeration but left this context valid on the server: nothing more
+    /// will be pulled, and a Release frees it.
+    Abandoned(String),
+    /// A response was unusable, or the context was released; nothing more will be sent.
     Failed,
 }
 
@@ -42,6 +52,8 @@ pub struct Enumerator {
     fragment_class: String,
     state: State,
     empty_pages: u32,
+    server_timeouts: u32,
+    last_server_timeout: Option<Fault>,
 }
 
 impl Enumerator {
@@ -64,6 +76,8 @@ impl Enumerator {
             fragment_class,
             state: State::Start,
             empty_pages: 0,
+            server_timeouts: 0,
+            last_server_timeout: None,
         }
     }
 
@@ -134,7 +148,7 @@ impl Enumerator {
             )));
         }
         let page = match (response.body, is_pull) {
-            (ResponseBody::Fault(fault), _) => return Err(ResponseError::Fault(fault)),
+            (ResponseBody::Fault(fault), _) => return self.fault(fault, state),
             (ResponseBody::Enumerate(page), false) | (ResponseBody::Pull(page), true) => page,
             (other, _) => {
                 let wanted = if is_pull {
@@ -151,7 +165,42 @@ impl Enumerator {
         self.accept_page(page)
     }
 
+    /// A fault: a Pull that timed out on the server is pulled again with the same context; any
+    /// other fault ends the enumeration, its context kept for a Release unless the fault says
+    /// the context is gone.
+    fn fault(&mut self, fault: Box<Fault>, state: State) -> Result<Vec<Instance>, ResponseError> {
+        let State::ExpectPullResponse(_, context) = state else {
+            return Err(ResponseError::Fault(fault));
+        };
+        if fault.is_timeout() {
+            self.server_timeouts += 1;
+            if self.server_timeouts > MAX_SERVER_TIMEOUTS {
+                self.state = State::Abandoned(context);
+                return Err(ResponseError::Unexpected(format!(
+                    "the server timed out {MAX_SERVER_TIMEOUTS} Pulls in a row without items \
+                     ({fault})"
+                )));
+            }
+            self.state = State::Ready(context);
+            self.last_server_timeout = Some(*fault);
+            return Ok(Vec::new());
+        }
+        if !fault.is_invalid_enumeration_context() {
+            self.state = State::Abandoned(context);
+        }
+        Err(ResponseError::Fault(fault))
+    }
+
+    /// The `w:TimedOut` fault that answered the last Pull, taken: the enumeration goes on (the
+    /// next request is the same Pull), and a driver may log it or keep it as the last problem
+    /// seen. `None` when the last response was a page.
+    pub fn take_server_timeout(&mut self) -> Option<Fault> {
+        self.last_server_timeout.take()
+    }
+
     fn accept_page(&mut self, page: Page) -> Result<Vec<Instance>, ResponseError> {
+        self.last_server_timeout = None;
+        self.server_timeouts = 0;
         let Page {
             context,
             mut items,
@@ -190,22 +239,27 @@ impl Enumerator {
         self.state == State::Finished
     }
 
-    /// True after an unusable response.
+    /// True after an unusable response or a fault.
     pub fn is_failed(&self) -> bool {
-        self.state == State::Failed
+        matches!(self.state, State::Failed | State::Abandoned(_))
     }
 
     /// A Release for the live context, when there is one (the server holds it until
-    /// EnumerationTimeoutms otherwise, counting against the user's quota).
-    pub fn release_request(&self) -> Option<String> {
-        let context = match &self.state {
-            State::Ready(c) | State::ExpectPullResponse(_, c) => c,
-            _ => return None,
+    /// EnumerationTimeoutms otherwise, counting against the user's quota): when stopping early,
+    /// or after a fault that left the context valid. Given once; nothing is sent after it.
+    /// With a Pull in flight, its answer may bring a newer context: handle it first.
+    pub fn release_request(&mut self) -> Option<String> {
+        let context = match std::mem::replace(&mut self.state, State::Failed) {
+            State::Ready(c) | State::ExpectPullResponse(_, c) | State::Abandoned(c) => c,
+            other => {
+                self.state = other;
+                return None;
+            }
         };
         Some(request::release(
             &self.addressing,
             &self.request.resource_uri,
-            context,
+            &context,
             &MessageId::random(),
         ))
     }
@@ -213,7 +267,7 @@ impl Enumerator {
     /// The live enumeration context, if any.
     pub fn context(&self) -> Option<&str> {
         match &self.state {
-            State::Ready(c) | State::ExpectPullResponse(_, c) => Some(c),
+            State::Ready(c) | State::ExpectPullResponse(_, c) | State::Abandoned(c) => Some(c),
             _ => None,
         }
     }

@@ -19,7 +19,8 @@ pub use enumeration::Enumerator;
 pub(crate) use enumeration::wql_from_class as enumeration_from_class;
 pub use fault::{Fault, QualifiedName, codes};
 pub use request::{
-    Addressing, Argument, AssociationFilter, AssociationKind, EnumerationMode, Filter, MessageId,
+    Addressing, Argument, AssociationFilter, AssociationKind, EnumerationMode, Filter, InvalidName,
+    MessageId,
 };
 pub use request_summary::{RequestSummary, parse_request};
 pub use response::{Identity, Page, Response, ResponseBody, ResponseHeader, parse_response};

@@ -337,16 +337,58 @@ pub enum Argument {
     Null,
 }
 
+/// A method or parameter name that cannot be written as an element name: the envelope would
+/// not say what the caller asked for, so nothing is built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} {name:?} is not a valid name: a letter or '_', then letters, digits, '_', '-' or '.'"
+)]
+pub struct InvalidName {
+    /// `method` or `parameter`.
+    pub what: &'static str,
+    /// The name as given.
+    pub name: String,
+}
+
+/// True for an XML name without a prefix (an NCName): what `<p:{name}>` needs.
+pub fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{B7}'))
+}
+
+fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    if is_xml_name(name) {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            what,
+            name: name.to_owned(),
+        })
+    }
+}
+
 /// An Invoke of `method` on the instance `target` points to, with named input parameters.
+///
+/// # Errors
+///
+/// [`InvalidName`] when the method or a parameter name is not an XML name.
 pub fn invoke(
     addressing: &Addressing,
     target: &Reference,
     method: &str,
     input: &[(String, Argument)],
     message_id: &MessageId,
-) -> String {
+) -> Result<String, InvalidName> {
+    check_name("method", method)?;
+    for (name, _) in input {
+        check_name("parameter", name)?;
+    }
     let action = format!("{}/{method}", target.resource_uri());
-    envelope(
+    Ok(envelope(
         addressing,
         &action,
         target.resource_uri(),
@@ -361,7 +403,7 @@ pub fn invoke(
             }
             let _ = write!(out, "</p:{method}_INPUT>");
         },
-    )
+    ))
 }
 
 fn write_argument(out: &mut String, name: &str, value: &Argument) {

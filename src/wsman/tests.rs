@@ -255,7 +255,7 @@ fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
             .as_deref(),
         Some("uuid:B")
     );
-    assert!(e.release_request().unwrap().contains("uuid:B"));
+    assert!(e.clone().release_request().unwrap().contains("uuid:B"));
     let id = message_id_of(&pull);
     e.handle_response(&response(
         &id,
@@ -265,6 +265,80 @@ fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
     assert!(e.is_finished());
     assert!(e.poll_request().is_none());
     assert!(e.release_request().is_none());
+}
+
+const TIMED_OUT: &str = r#"<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793"/></s:Detail></s:Fault>"#;
+
+/// An enumerator past its EnumerateResponse, holding context `uuid:A`; the Pull it sent.
+fn pulling() -> (Enumerator, String) {
+    let mut e = enumerator();
+    let id = message_id_of(&e.poll_request().unwrap());
+    e.handle_response(&response(&id, "<n:EnumerateResponse><n:EnumerationContext>uuid:A</n:EnumerationContext></n:EnumerateResponse>"))
+        .unwrap();
+    let pull = e.poll_request().unwrap();
+    (e, pull)
+}
+
+#[test]
+fn a_pull_that_timed_out_is_sent_again_with_the_same_context() {
+    let (mut e, mut pull) = pulling();
+    // More timeouts in a row than empty pages are allowed: they are not empty pages.
+    for _ in 0..64 {
+        let items = e
+            .handle_response(&response(&message_id_of(&pull), TIMED_OUT))
+            .unwrap();
+        assert!(items.is_empty());
+        assert!(e.take_server_timeout().unwrap().is_timeout());
+        assert!(!e.is_failed());
+        pull = e.poll_request().unwrap();
+        let summary = parse_request(pull.as_bytes()).unwrap();
+        assert_eq!(summary.action, crate::wsman::ns::action::PULL);
+        assert_eq!(summary.enumeration_context.as_deref(), Some("uuid:A"));
+    }
+    // Items come: the count starts again.
+    let items = e
+        .handle_response(&response(&message_id_of(&pull), &format!("<n:PullResponse><n:EnumerationContext>uuid:B</n:EnumerationContext><n:Items>{SMB}</n:Items></n:PullResponse>")))
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(e.take_server_timeout().is_none());
+    pull = e.poll_request().unwrap();
+    for _ in 0..64 {
+        e.handle_response(&response(&message_id_of(&pull), TIMED_OUT))
+            .unwrap();
+        pull = e.poll_request().unwrap();
+    }
+    // A server that never sends items is given up on, and its context released.
+    let err = e
+        .handle_response(&response(&message_id_of(&pull), TIMED_OUT))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("timed out 64 Pulls in a row"),
+        "{err}"
+    );
+    assert!(e.is_failed() && e.poll_request().is_none());
+    assert!(e.release_request().unwrap().contains("uuid:B"));
+}
+
+#[test]
+fn a_fault_that_leaves_the_context_valid_releases_it_once() {
+    let (mut e, pull) = pulling();
+    let quota = r#"<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:QuotaLimit</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">quota</s:Text></s:Reason></s:Fault>"#;
+    let err = e
+        .handle_response(&response(&message_id_of(&pull), quota))
+        .unwrap_err();
+    assert!(matches!(err, ResponseError::Fault(_)), "{err:?}");
+    assert!(e.is_failed() && e.poll_request().is_none());
+    let release = e.release_request().unwrap();
+    let summary = parse_request(release.as_bytes()).unwrap();
+    assert_eq!(summary.action, crate::wsman::ns::action::RELEASE);
+    assert_eq!(summary.enumeration_context.as_deref(), Some("uuid:A"));
+    assert!(e.release_request().is_none(), "released once");
+
+    let (mut e, pull) = pulling();
+    let gone = r#"<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>n:InvalidEnumerationContext</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">gone</s:Text></s:Reason></s:Fault>"#;
+    e.handle_response(&response(&message_id_of(&pull), gone))
+        .unwrap_err();
+    assert!(e.release_request().is_none(), "nothing to release");
 }
 
 #[test]
@@ -388,7 +462,8 @@ fn invoke_envelope_has_the_method_action_selectors_and_escaped_input() {
             ("Nothing".into(), Argument::Null),
         ],
         &MessageId::from_string("uuid:Y"),
-    );
+    )
+    .unwrap();
     let summary = parse_request(env.as_bytes()).unwrap();
     assert_eq!(
         summary.action,
@@ -401,4 +476,39 @@ fn invoke_envelope_has_the_method_action_selectors_and_escaped_input() {
         Some("Nothing=;Reason=<audit> & close;Tags=a;Tags=b")
     );
     assert!(env.contains(r#"<p:Nothing xsi:nil="true"/>"#));
+}
+
+#[test]
+fn invoke_refuses_names_that_are_not_xml_names() {
+    let target = crate::cim::Reference::new(
+        "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Process",
+    )
+    .with_selector("Handle", "4");
+    let call = |method: &str, parameter: &str| {
+        request::invoke(
+            &Addressing::new("http://h/wsman"),
+            &target,
+            method,
+            &[(parameter.to_owned(), Argument::Text("x".into()))],
+            &MessageId::from_string("uuid:Y"),
+        )
+    };
+    assert!(call("Terminate", "Reason").is_ok());
+    assert!(call("_Set-Owner.v2", "Größe").is_ok());
+    for bad in [
+        "",
+        "a b",
+        "x>y",
+        "2fast",
+        "p:Terminate",
+        "a/b",
+        "a&b",
+        "\"x\"",
+    ] {
+        let e = call(bad, "Reason").unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("method", bad));
+        let e = call("Terminate", bad).unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("parameter", bad));
+        assert!(e.to_string().contains("not a valid name"), "{e}");
+    }
 }

@@ -138,7 +138,11 @@ impl<'i> XmlReader<'i> {
             self.pop_bindings(depth);
         }
         loop {
-            let event = self.reader.read_event().map_err(|e| self.malformed(e))?;
+            let event = self.reader.read_event().map_err(|e| match e {
+                // Every syntax error of quick-xml is markup the input ended inside of.
+                quick_xml::Error::Syntax(_) => ParseError::Truncated,
+                e => self.malformed(e),
+            })?;
             return Ok(match event {
                 Event::Start(e) => {
                     self.depth += 1;
