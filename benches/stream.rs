@@ -21,47 +21,6 @@ use quick_xml::reader::NsReader;
 const BINARY: &str = env!("CARGO_BIN_EXE_winrm-sessions");
 const PAGE: u64 = 1000;
 
-/// What `/usr/bin/time` says of one run.
-struct Usage {
-    cpu: f64,
-    rss_mb: f64,
-    wall: f64,
-}
-
-fn timed(command: &mut Command) -> Usage {
-    let report = tempfile::NamedTempFile::new().unwrap();
-    let mut time = Command::new("/usr/bin/time");
-    time.args(["-f", "%U %S %M %e", "-o"])
-        .arg(report.path())
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => time.env(key, value),
-            None => time.env_remove(key),
-        };
-    }
-    let status = time
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .status()
-        .expect("/usr/bin/time runs (apt-get install time)");
-    assert!(status.success(), "{command:?} failed");
-    let text = std::fs::read_to_string(report.path()).unwrap();
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
-    Usage {
-        cpu: fields[0] + fields[1],
-        rss_mb: fields[2] / 1024.0,
-        wall: fields[3],
-    }
-}
-
 fn fixtures(total: u64) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/bench-fixtures")
@@ -130,7 +89,7 @@ fn pypsrp_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn row(items: u64, client: &str, auth: &str, format: &str, usage: &Usage, floor: f64) {
+fn row(items: u64, client: &str, auth: &str, format: &str, usage: &common::Usage, floor: f64) {
     println!(
         "| {items:>9} | {client:<14} | {auth:<5} | {format:<5} | {:>8.2} | {:>8.1} | {:>11.0} | {:>8.3} | {:>6.2}x |",
         usage.cpu,
@@ -190,7 +149,7 @@ fn main() {
                     .arg(command.get_program())
                     .args(command.get_args())
                     .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))));
-                let usage = timed(&mut shell);
+                let usage = common::timed(&mut shell, true);
                 let lines = std::fs::read_to_string(&out)
                     .map(|t| t.lines().count() as u64)
                     .unwrap_or(0);
@@ -201,7 +160,7 @@ fn main() {
                 let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pypsrp_enumerate.py");
                 let mut command = Command::new("python3");
                 command.args([script, &url, auth, out.to_str().unwrap()]);
-                let usage = timed(&mut command);
+                let usage = common::timed(&mut command, true);
                 row(items, "pypsrp 0.9.1", auth, "json", &usage, floor);
             }
         }

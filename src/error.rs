@@ -35,9 +35,35 @@ pub enum ErrorKind {
          ClientBuilder::danger_allow_basic_over_http)"
     )]
     PlaintextBasicRefused,
-    /// The TCP or TLS connection could not be established.
-    #[error("cannot connect: {0}")]
-    Connect(#[source] BoxError),
+    /// Nothing accepted the connection: the port is closed (or a firewall rejected it).
+    #[error("connection refused by {address} (is WinRM listening on that port?)")]
+    ConnectionRefused {
+        /// `host:port`.
+        address: String,
+    },
+    /// The host name does not resolve. Not worth retrying.
+    #[error("the name {host} does not resolve")]
+    NameNotResolved {
+        /// The name.
+        host: String,
+        /// What the resolver said.
+        #[source]
+        source: BoxError,
+    },
+    /// TLS failed: the server's certificate is not trusted, not for this name, expired, or the
+    /// handshake broke. Not worth retrying.
+    #[error("{0}")]
+    Tls(TlsError),
+    /// The TCP connection could not be established for another reason (unreachable network,
+    /// no route).
+    #[error("cannot connect to {address}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// No answer in time.
     #[error("timed out {phase} after {after:?}")]
     Timeout {
@@ -46,9 +72,27 @@ pub enum ErrorKind {
         /// The limit that elapsed.
         after: Duration,
     },
-    /// The connection broke while sending or receiving.
-    #[error("connection failed: {0}")]
+    /// The connection was reset or closed before the answer was complete.
+    #[error("the connection was closed {during}")]
+    ConnectionClosed {
+        /// `before the response was complete`, `in the middle of the response`.
+        during: &'static str,
+        /// What the operating system reported (a reset), when more than a closed connection.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The exchange failed for another reason while sending or receiving.
+    #[error("the HTTP exchange failed")]
     Transport(#[source] BoxError),
+    /// A host did not finish within its deadline (in a fleet).
+    #[error("no answer within the per-host deadline of {after:?}{}", last_error(.last))]
+    Deadline {
+        /// The deadline.
+        after: Duration,
+        /// The last error the host met before the deadline (a retry was waiting, a Pull kept
+        /// timing out on the server), if any.
+        last: Option<Box<Error>>,
+    },
     /// The server refused the credentials (HTTP 401).
     #[error("authentication failed ({mechanism}): {reason}")]
     Authentication {
@@ -86,13 +130,29 @@ pub enum ErrorKind {
     /// The connection failed while a Pull was in flight. The server may already have moved past
     /// that page, so the enumeration cannot go on without risking silently skipped items:
     /// start it again.
-    #[error("enumeration interrupted (context {context}): {source}; start it again")]
+    #[error(
+        "enumeration interrupted while a Pull was in flight (context {context}); start it again"
+    )]
     EnumerationInterrupted {
         /// The enumeration context of the lost Pull.
         context: String,
         /// What broke.
+        #[source]
         source: Box<Error>,
     },
+    /// The connection failed while a method call was in flight: whether the method ran is
+    /// unknown (it is never sent again on its own).
+    #[error("the connection failed during {method}: it may or may not have run")]
+    InvokeInterrupted {
+        /// The method, e.g. `MSFT_SmbSession.ForceClose`.
+        method: String,
+        /// What broke.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A method or parameter name is not an XML name; nothing was sent.
+    #[error(transparent)]
+    InvalidName(#[from] crate::wsman::InvalidName),
     /// A method ran and returned a non-zero `ReturnValue`.
     #[error("{method} returned {return_value}{}", meaning.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
     MethodFailed {
@@ -106,6 +166,70 @@ pub enum ErrorKind {
     /// An instance does not fit its Rust type.
     #[error("cannot decode: {0}")]
     Decode(#[from] DecodeError),
+}
+
+fn last_error(last: &Option<Box<Error>>) -> String {
+    match last {
+        Some(e) => format!("; the last error was: {}", e.report()),
+        None => String::new(),
+    }
+}
+
+/// Why TLS failed, in the words an admin acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The certificate is not signed by a trusted authority.
+    UnknownIssuer,
+    /// The certificate is for other names.
+    NameMismatch {
+        /// The name connected to.
+        expected: String,
+        /// The names the certificate is for.
+        presented: Vec<String>,
+    },
+    /// The certificate expired (or is not valid yet).
+    Expired {
+        /// When, if the verifier said.
+        not_after: Option<String>,
+    },
+    /// Anything else the TLS library reported.
+    Other(String),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::UnknownIssuer => f.write_str(
+                "TLS: the server's certificate is not signed by a trusted certificate authority \
+                 (unknown issuer: trust its CA with --ca-file / ClientBuilder::ca_file)",
+            ),
+            TlsError::NameMismatch {
+                expected,
+                presented,
+            } if presented.is_empty() => {
+                write!(
+                    f,
+                    "TLS: the server's certificate is not valid for {expected}"
+                )
+            }
+            TlsError::NameMismatch {
+                expected,
+                presented,
+            } => write!(
+                f,
+                "TLS: the server's certificate is for {}, not for {expected}",
+                presented.join(", ")
+            ),
+            TlsError::Expired {
+                not_after: Some(when),
+            } => write!(f, "TLS: the server's certificate expired ({when})"),
+            TlsError::Expired { not_after: None } => {
+                f.write_str("TLS: the server's certificate has expired or is not valid yet")
+            }
+            TlsError::Other(message) => write!(f, "TLS: {message}"),
+        }
+    }
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {
@@ -154,18 +278,24 @@ impl Error {
         }
     }
 
-    /// A timeout, ours or the server's (`w:TimedOut`).
+    /// A timeout, ours or the server's (`w:TimedOut`), or a fleet's per-host deadline.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, ErrorKind::Timeout { .. })
-            || self.fault().is_some_and(Fault::is_timeout)
+        matches!(
+            self.kind,
+            ErrorKind::Timeout { .. } | ErrorKind::Deadline { .. }
+        ) || self.fault().is_some_and(Fault::is_timeout)
     }
 
-    /// Worth trying again later unchanged: timeouts, quota faults, connections refused or reset
-    /// before anything was sent. Never an authentication failure.
+    /// Worth trying again later unchanged: timeouts, quota faults, connections refused, reset or
+    /// closed. Never an authentication failure, a name that does not resolve, or a
+    /// certificate that is not trusted.
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
             ErrorKind::Timeout { .. }
-            | ErrorKind::Connect(_)
+            | ErrorKind::ConnectionRefused { .. }
+            | ErrorKind::ConnectionClosed { .. }
+            | ErrorKind::Connect { .. }
+            | ErrorKind::Deadline { .. }
             | ErrorKind::EnumerationInterrupted { .. } => true,
             ErrorKind::Fault(f) => f.is_retryable(),
             ErrorKind::HttpStatus { status, .. } => matches!(status, 502..=504),
@@ -183,9 +313,21 @@ impl Error {
         self.fault().is_some_and(Fault::is_access_denied)
     }
 
-    /// The connection could not be made.
+    /// The connection could not be made (refused, unresolved name, TLS, unreachable).
     pub fn is_connect(&self) -> bool {
-        matches!(self.kind, ErrorKind::Connect(_))
+        matches!(
+            self.kind,
+            ErrorKind::Connect { .. }
+                | ErrorKind::ConnectionRefused { .. }
+                | ErrorKind::NameNotResolved { .. }
+                | ErrorKind::Tls(_)
+        )
+    }
+
+    /// The error and each of its causes, each said once: `a: b: c`, where a cause whose text
+    /// its parent already says is left out. What a command-line tool prints.
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -246,6 +388,31 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         std::error::Error::source(&self.kind)
+    }
+}
+
+/// An error with its causes; see [`Error::report`].
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut said = self.0.to_string();
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !text.is_empty() && !said.contains(&text) {
+                said.push_str(": ");
+                said.push_str(&text);
+            }
+            cause = e.source();
+        }
+        f.write_str(&said)
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

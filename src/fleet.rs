@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::cim::{CimClass, FromInstance};
 use crate::client::Client;
@@ -198,9 +199,9 @@ impl Fleet {
         F: Fn(&Client) -> S + Send + Sync + 'static,
     {
         let make = Arc::new(make);
-        self.spawn_hosts(targets, move |fleet, target, tx| {
+        self.spawn_hosts(targets, move |fleet, target, client, tx| {
             let make = make.clone();
-            async move { fleet.host(&target, &*make, &tx).await }
+            async move { fleet.host(&target, &client, &*make, &tx).await }
         })
     }
 
@@ -217,16 +218,15 @@ impl Fleet {
         Fut: std::future::Future<Output = Result<R>> + Send,
     {
         let work = Arc::new(work);
-        self.spawn_hosts(targets, move |fleet, target, tx| {
+        self.spawn_hosts(targets, move |fleet, target, client, tx| {
             let work = work.clone();
             async move {
-                let client = (fleet.connect)(&target)?;
                 let mut attempt = 1;
                 let item = loop {
                     match work(client.clone()).await {
                         Ok(result) => break result,
                         Err(e) if e.is_retryable() && attempt < fleet.retry.attempts => {
-                            tokio::time::sleep(fleet.retry.pause(attempt, &target)).await;
+                            fleet.wait_to_retry(&client, attempt, e).await;
                             attempt += 1;
                         }
                         Err(e) => return Err(e),
@@ -238,8 +238,24 @@ impl Fleet {
         })
     }
 
-    /// A driver task that keeps at most `concurrency` host tasks alive: each runs `per_host`
-    /// within the deadline and reports `Done` (with the count it returns) or `Failed`.
+    /// Before retry number `attempt`: the failure is logged and kept as the host's last
+    /// problem (what its deadline reports), then the backoff passes.
+    async fn wait_to_retry(&self, client: &Client, attempt: u32, failure: Error) {
+        let pause = self.retry.pause(attempt, client.target());
+        tracing::info!(
+            attempt,
+            pause_ms = pause.as_millis() as u64,
+            error = %failure.report(),
+            "Trying the host again"
+        );
+        client.note_problem(failure);
+        tokio::time::sleep(pause).await;
+    }
+
+    /// A driver task that keeps at most `concurrency` host tasks alive: each builds its client,
+    /// runs `per_host` within the deadline and reports `Done` (with the count it returns) or
+    /// `Failed`. Targets are taken one by one as hosts finish, so memory follows the
+    /// concurrency, not the length of the list.
     fn spawn_hosts<T, F, Fut>(
         &self,
         targets: impl IntoIterator<Item = impl Into<String>>,
@@ -247,7 +263,7 @@ impl Fleet {
     ) -> FleetStream<T>
     where
         T: Send + 'static,
-        F: Fn(Fleet, String, mpsc::Sender<HostEvent<T>>) -> Fut + Send + 'static,
+        F: Fn(Fleet, String, Client, mpsc::Sender<HostEvent<T>>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<usize>> + Send + 'static,
     {
         // Bounded: a slow consumer slows the hosts instead of growing memory.
@@ -260,8 +276,26 @@ impl Fleet {
             loop {
                 while running.len() < fleet.concurrency {
                     let Some(target) = pending.next() else { break };
-                    let work = per_host(fleet.clone(), target.clone(), tx.clone());
-                    running.spawn(host_outcome(target, fleet.deadline, work, tx.clone()));
+                    let span = tracing::info_span!("host", %target);
+                    let tx = tx.clone();
+                    match (fleet.connect)(&target) {
+                        Ok(client) => {
+                            let work =
+                                per_host(fleet.clone(), target.clone(), client.clone(), tx.clone());
+                            let outcome = host_outcome(target, client, fleet.deadline, work, tx);
+                            running.spawn(outcome.instrument(span));
+                        }
+                        Err(error) => {
+                            running.spawn(
+                                async move {
+                                    let error = error.with_target(target.clone());
+                                    tracing::info!(error = %error.report(), "Host failed");
+                                    let _ = tx.send(HostEvent::Failed { target, error }).await;
+                                }
+                                .instrument(span),
+                            );
+                        }
+                    }
                 }
                 if running.join_next().await.is_none() {
                     return;
@@ -278,6 +312,7 @@ impl Fleet {
     async fn host<T, S, F>(
         &self,
         target: &str,
+        client: &Client,
         make: &F,
         tx: &mpsc::Sender<HostEvent<T>>,
     ) -> Result<usize>
@@ -285,11 +320,10 @@ impl Fleet {
         S: Stream<Item = Result<T>> + Send,
         F: Fn(&Client) -> S,
     {
-        let client = (self.connect)(target)?;
         let mut delivered = 0usize;
         let mut attempt = 1;
         loop {
-            let mut stream = std::pin::pin!(make(&client));
+            let mut stream = std::pin::pin!(make(client));
             let mut this_attempt = 0usize;
             let failure = loop {
                 match stream.next().await {
@@ -321,39 +355,51 @@ impl Fleet {
             if !failure.is_retryable() || this_attempt > 0 || attempt >= self.retry.attempts {
                 return Err(failure);
             }
-            tracing::debug!(%target, attempt, error = %failure, "Retrying host");
-            tokio::time::sleep(self.retry.pause(attempt, target)).await;
+            self.wait_to_retry(client, attempt, failure).await;
             attempt += 1;
         }
     }
 }
 
-/// Runs one host's work within the deadline and sends its outcome.
+/// Runs one host's work within the deadline and sends its outcome. Past the deadline, the
+/// error carries the last problem the host met (a retry's reason, a Pull the server kept
+/// timing out, a lost connection).
 async fn host_outcome<T>(
     target: String,
+    client: Client,
     deadline: Duration,
     work: impl std::future::Future<Output = Result<usize>>,
     tx: mpsc::Sender<HostEvent<T>>,
 ) {
     let started = Instant::now();
     let event = match tokio::time::timeout(deadline, work).await {
-        Ok(Ok(items)) => HostEvent::Done {
-            target,
-            items,
-            elapsed: started.elapsed(),
-        },
-        Ok(Err(error)) => HostEvent::Failed {
-            error: error.with_target(target.clone()),
-            target,
-        },
-        Err(_) => HostEvent::Failed {
-            error: Error::new(ErrorKind::Timeout {
-                phase: "within the per-host deadline",
+        Ok(Ok(items)) => {
+            tracing::info!(
+                items,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Host done"
+            );
+            HostEvent::Done {
+                target,
+                items,
+                elapsed: started.elapsed(),
+            }
+        }
+        Ok(Err(error)) => {
+            let error = error.with_target(target.clone());
+            tracing::info!(error = %error.report(), "Host failed");
+            HostEvent::Failed { error, target }
+        }
+        Err(_) => {
+            let last = client.take_problem().map(|e| Box::new(e.without_target()));
+            let error = Error::new(ErrorKind::Deadline {
                 after: deadline,
+                last,
             })
-            .with_target(target.clone()),
-            target,
-        },
+            .with_target(target.clone());
+            tracing::info!(error = %error.report(), "Host failed");
+            HostEvent::Failed { error, target }
+        }
     };
     let _ = tx.send(event).await;
 }

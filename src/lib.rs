@@ -70,4 +70,4 @@ pub use client::{
 pub mod client_options {
     pub use crate::client::{Associations, MethodInput};
 }
-pub use error::{BoxError, Error, ErrorKind, Result};
+pub use error::{BoxError, Error, ErrorKind, Report, Result, TlsError};

@@ -1,8 +1,10 @@
-//! Shared by the benchmarks: Windows-shaped MSFT_SmbSession pages, a heap meter, and a timer.
+//! Shared by the benchmarks: Windows-shaped MSFT_SmbSession pages, a heap meter, a timer, and
+//! `/usr/bin/time` around the binary.
 
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -188,4 +190,51 @@ pub fn serve_fixtures(binary: &str, dir: &std::path::Path) -> (std::process::Chi
         .read_line(&mut url)
         .unwrap();
     (server, url.trim().to_owned())
+}
+
+/// What `/usr/bin/time` says of one run.
+pub struct Usage {
+    pub cpu: f64,
+    pub rss_mb: f64,
+    pub wall: f64,
+}
+
+/// Runs `command` under `/usr/bin/time`, its stdout discarded; with `must_succeed`, a failure
+/// stops the benchmark.
+pub fn timed(command: &mut Command, must_succeed: bool) -> Usage {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut time = Command::new("/usr/bin/time");
+    time.args(["-f", "%U %S %M %e", "-o"])
+        .arg(report.path())
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => time.env(key, value),
+            None => time.env_remove(key),
+        };
+    }
+    let status = time
+        .stdout(Stdio::null())
+        .stderr(if must_succeed {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .status()
+        .expect("/usr/bin/time runs (apt-get install time)");
+    assert!(!must_succeed || status.success(), "{command:?} failed");
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Usage {
+        cpu: fields[0] + fields[1],
+        rss_mb: fields[2] / 1024.0,
+        wall: fields[3],
+    }
 }

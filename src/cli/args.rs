@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log verbosity on stderr: -v for debug, -vv for trace (request bodies, no secrets)
+    /// Log on stderr: -v hosts and retries, -vv every request, -vvv request and response bodies
+    /// (never a password, token or key); WINRM_SESSIONS_LOG=<filter> overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
@@ -188,8 +189,8 @@ pub struct ConnectionArgs {
     /// Seconds one host may take in all, retries included
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub host_timeout: u64,
-    /// Retries of a host after a refused connection, a timeout or a quota fault (never after
-    /// an authentication failure)
+    /// Retries of a host after a refused or lost connection, a timeout or a quota fault (never
+    /// after an authentication failure, a name that does not resolve or an untrusted certificate)
     #[arg(long, default_value_t = 2)]
     pub retries: u32,
     /// Seconds the server may take per request (WS-Man OperationTimeout)

@@ -91,7 +91,7 @@ pub async fn run(args: CloseArgs) -> u8 {
     let client = match settings.client(&target) {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("winrm-sessions: {target}: {}", e.without_target());
+            eprintln!("winrm-sessions: {target}: {}", e.without_target().report());
             return EXIT_FAILED;
         }
     };
@@ -102,7 +102,7 @@ pub async fn run(args: CloseArgs) -> u8 {
     {
         Ok(instances) => instances,
         Err(e) => {
-            eprintln!("winrm-sessions: {target}: {}", e.without_target());
+            eprintln!("winrm-sessions: {target}: {}", e.without_target().report());
             return EXIT_FAILED;
         }
     };
@@ -169,7 +169,7 @@ pub async fn run(args: CloseArgs) -> u8 {
             Ok(()) => write_row(&mut output, &target, instance, "Closed", None),
             Err(e) => {
                 failed += 1;
-                let reason = e.without_target().to_string();
+                let reason = e.without_target().report().to_string();
                 eprintln!(
                     "winrm-sessions: {target}: session {}: {reason}",
                     session.session_id

@@ -45,18 +45,35 @@ pub fn main() -> ExitCode {
     ExitCode::from(runtime.block_on(run(cli)))
 }
 
+/// Logs on stderr: `-v` info (hosts done and failed, retries and why), `-vv` debug (every
+/// request: operation, page, items, bytes, time; connections reused, authentications),
+/// `-vvv` trace (request and response bodies, decrypted; other crates at debug).
+/// `WINRM_SESSIONS_LOG` takes filter directives instead (`winrm_sessions=debug,hyper=trace`).
+/// Colour only when stderr is a terminal.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
-        1 => "winrm_sessions=debug",
-        _ => "winrm_sessions=trace",
+        1 => "warn,winrm_sessions=info",
+        2 => "warn,winrm_sessions=debug",
+        _ => "debug,winrm_sessions=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WINRM_SESSIONS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = match std::env::var("WINRM_SESSIONS_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(
+            &directives,
+        )
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "winrm-sessions: WINRM_SESSIONS_LOG is not a valid filter ({e}); using -v levels"
+            );
+            tracing_subscriber::EnvFilter::new(default)
+        }),
+        _ => tracing_subscriber::EnvFilter::new(default),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(verbose >= 3)
         .try_init();
 }
 
@@ -205,7 +222,7 @@ async fn run(cli: Cli) -> u8 {
     };
     let settings = match Settings::resolve(&args.connection) {
         Ok(mut settings) => {
-            settings.record_per_target = targets.len() > 1;
+            settings.record_per_target = settings.record.is_some() && targets.len() > 1;
             Arc::new(settings)
         }
         Err(UsageError(message)) => return usage(&message),
@@ -369,6 +386,18 @@ impl Settings {
         }
     }
 
+    /// The fleet's clients: one built now and retargeted for every host (credentials, TLS
+    /// material and tickets prepared once, a configuration error said once), or, when each
+    /// target records into its own directory, one built per target.
+    fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
+        if self.record_per_target {
+            let settings = self.clone();
+            return Ok(Fleet::new(move |target| settings.client(target)));
+        }
+        // The template's own target is never contacted: every host is a `with_target` of it.
+        Ok(Fleet::from_client(self.client("localhost")?))
+    }
+
     fn client(&self, target: &str) -> winrm_sessions::Result<Client> {
         let mut builder = Client::builder(target).auth(self.auth);
         if let Some(credentials) = &self.credentials {
@@ -454,8 +483,14 @@ pub async fn audit(
         layout,
     );
     let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
-    let connect = settings.clone();
-    let fleet = Fleet::new(move |target| connect.client(target))
+    let fleet = match settings.fleet() {
+        Ok(fleet) => fleet,
+        Err(e) => {
+            eprintln!("winrm-sessions: {}", e.report());
+            return EXIT_FAILED;
+        }
+    };
+    let fleet = fleet
         .concurrency(settings.concurrency)
         .per_host_deadline(settings.host_deadline)
         .retry(RetryPolicy {
@@ -483,12 +518,18 @@ pub async fn audit(
                 progress.failed += 1;
                 progress.clear();
                 output.check(writer.end_page());
-                eprintln!("winrm-sessions: {target}: {}", error.without_target());
+                eprintln!(
+                    "winrm-sessions: {target}: {}",
+                    error.without_target().report()
+                );
             }
             HostEvent::ItemError { target, error } => {
                 output.bad_items += 1;
                 progress.clear();
-                eprintln!("winrm-sessions: {target}: {}", error.without_target());
+                eprintln!(
+                    "winrm-sessions: {target}: {}",
+                    error.without_target().report()
+                );
             }
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use super::{Client, Enumeration};
 use crate::cim::{FromInstance, Reference, wql_resource_uri};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::wsman::request::{self, Argument};
 use crate::wsman::{AssociationFilter, AssociationKind, Filter, MessageId, ResponseBody};
 
@@ -92,6 +92,32 @@ impl MethodInput {
     }
 }
 
+/// A call whose connection failed after it was sent: the method may have run.
+fn interrupted_invoke(error: Error, target: &Reference, method: &str) -> Error {
+    match error.kind() {
+        ErrorKind::Transport(_)
+        | ErrorKind::ConnectionClosed { .. }
+        | ErrorKind::Timeout { .. } => {
+            let class = target
+                .class_path()
+                .map(|c| c.class_name().to_owned())
+                .unwrap_or_default();
+            let method = if class.is_empty() {
+                method.to_owned()
+            } else {
+                format!("{class}.{method}")
+            };
+            let target = error.target().unwrap_or_default().to_owned();
+            Error::from(ErrorKind::InvokeInterrupted {
+                method,
+                source: Box::new(error.without_target()),
+            })
+            .with_target(target)
+        }
+        _ => error,
+    }
+}
+
 /// The namespace of the object's class (associations are enumerated in it).
 fn namespace_of(object: &Reference) -> Option<String> {
     object.class_path().map(|c| c.namespace().to_owned())
@@ -144,10 +170,12 @@ impl Client {
             method,
             &input.arguments,
             &MessageId::random(),
-        );
+        )
+        .map_err(|e| Error::from(ErrorKind::InvalidName(e)).with_target(self.target()))?;
         let output = match self
             .exchange_with(envelope, crate::transport::Resend::Forbidden)
-            .await?
+            .await
+            .map_err(|e| interrupted_invoke(e, target, method))?
         {
             ResponseBody::MethodOutput(output) => output,
             other => {

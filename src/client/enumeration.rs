@@ -18,7 +18,8 @@ use crate::cim::{FromInstance, Instance};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::{HttpTransport, Resend};
 use crate::wsman::request::Enumerate;
-use crate::wsman::{EnumerationMode, Enumerator, Filter, Response, parse_response};
+use crate::wsman::{EnumerationMode, Enumerator, Filter, Response, ResponseBody, parse_response};
+use tracing::Instrument;
 
 /// A request in flight, answered and parsed in its own task.
 type Fetch = JoinHandle<Result<Response>>;
@@ -126,6 +127,9 @@ struct Core {
     request: Enumerate,
     enumerator: Enumerator,
     inflight: Option<Fetch>,
+    /// Requests sent so far (the Enumerate is 0), for the logs.
+    requests: u64,
+    span: tracing::Span,
     started: bool,
     finished: bool,
     /// A setting changed after the first poll: reported instead of silently restarting.
@@ -147,6 +151,8 @@ impl Core {
             request,
             enumerator,
             inflight: None,
+            requests: 0,
+            span: tracing::Span::none(),
             started: false,
             finished: false,
             misuse: None,
@@ -169,6 +175,19 @@ impl Core {
 
     /// Sends the next request, if there is one, in a task that also parses the answer.
     fn start_next(&mut self) {
+        if !self.started {
+            // Created at the first poll, under the caller's span then (a fleet's host).
+            self.span = super::operation_span(&self.target, "enumeration");
+            let class = self
+                .enumerator
+                .resource_uri()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            self.span.record("class", class);
+            let _entered = self.span.enter();
+            tracing::debug!(resource_uri = %self.request.resource_uri, filter = ?self.request.filter, max_elements = self.request.max_elements, "Enumerating");
+        }
         self.started = true;
         // A Pull whose answer is lost cannot be sent again: the server may have moved past
         // that page. It fails as EnumerationInterrupted instead of skipping items.
@@ -176,7 +195,15 @@ impl Core {
         match self.enumerator.poll_request() {
             Some(envelope) => {
                 let transport = self.client.inner.transport.clone();
-                self.inflight = Some(tokio::spawn(fetch(transport, envelope, pulling)));
+                let span = tracing::debug_span!(
+                    parent: &self.span,
+                    "request",
+                    op = if pulling.is_some() { "Pull" } else { "Enumerate" },
+                    n = self.requests,
+                );
+                self.requests += 1;
+                let fetch = fetch(transport, envelope, pulling).instrument(span);
+                self.inflight = Some(tokio::spawn(fetch));
             }
             None => self.finished = true,
         }
@@ -185,7 +212,42 @@ impl Core {
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Vec<Instance>>>> {
         self.finished = true;
         self.inflight = None;
+        // A fault may leave the context alive on the server: free it now.
+        self.release_in_background(None);
         Poll::Ready(Some(Err(error.with_target(&*self.target))))
+    }
+
+    /// Sends a Release for the live context, if any, in the background: after the Pull in
+    /// flight has answered (it may bring a newer context, or end the enumeration).
+    fn release_in_background(&mut self, inflight: Option<Fetch>) {
+        if inflight.is_none() && self.enumerator.context().is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut enumerator = self.enumerator.clone();
+        // This copy will not send it again.
+        let _ = self.enumerator.release_request();
+        let transport = self.client.inner.transport.clone();
+        let span = tracing::debug_span!(parent: &self.span, "request", op = "Release");
+        runtime.spawn(
+            async move {
+                if let Some(fetch) = inflight
+                    && let Ok(Ok(response)) = fetch.await
+                {
+                    let _ = enumerator.handle(response);
+                }
+                let Some(envelope) = enumerator.release_request() else {
+                    return;
+                };
+                match transport.post(envelope, Resend::Allowed).await {
+                    Ok(_) => tracing::debug!("Released the enumeration"),
+                    Err(error) => tracing::debug!(error = %error.report(), "Release failed"),
+                }
+            }
+            .instrument(span),
+        );
     }
 
     /// The next non-empty page.
@@ -217,6 +279,16 @@ impl Core {
             };
             match self.enumerator.handle(response) {
                 Ok(items) => {
+                    if let Some(fault) = self.enumerator.take_server_timeout() {
+                        let _entered = self.span.enter();
+                        tracing::debug!(
+                            context = self.enumerator.context(),
+                            "The server timed out the Pull before items were ready; pulling again with the same context"
+                        );
+                        let problem =
+                            Error::from(crate::wsman::ResponseError::Fault(Box::new(fault)));
+                        self.client.inner.transport.note_problem(problem);
+                    }
                     // The next page is asked for now, while this one is consumed.
                     self.start_next();
                     if !items.is_empty() {
@@ -235,6 +307,7 @@ async fn fetch(
     envelope: String,
     pulling: Option<String>,
 ) -> Result<Response> {
+    let started = std::time::Instant::now();
     let body = match pulling {
         None => transport.post(envelope, Resend::Allowed).await?,
         Some(context) => transport
@@ -242,15 +315,35 @@ async fn fetch(
             .await
             .map_err(|e| interrupted(e, context))?,
     };
-    Ok(parse_response(&body)?)
+    let answered = started.elapsed();
+    let response = parse_response(&body)?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let (items, end) = match &response.body {
+            ResponseBody::Enumerate(page) | ResponseBody::Pull(page) => {
+                (page.items.len(), page.end_of_sequence)
+            }
+            _ => (0, false),
+        };
+        tracing::debug!(
+            items,
+            bytes = body.len(),
+            end_of_sequence = end,
+            answered_ms = answered.as_millis() as u64,
+            parsed_ms = (started.elapsed() - answered).as_millis() as u64,
+            "Page"
+        );
+    }
+    Ok(response)
 }
 
 /// A Pull that failed in transit: the page may be lost on the server's side.
 fn interrupted(error: Error, context: String) -> Error {
     match error.kind() {
-        ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => ErrorKind::EnumerationInterrupted {
+        ErrorKind::Transport(_)
+        | ErrorKind::ConnectionClosed { .. }
+        | ErrorKind::Timeout { .. } => ErrorKind::EnumerationInterrupted {
             context,
-            source: Box::new(error),
+            source: Box::new(error.without_target()),
         }
         .into(),
         _ => error,
@@ -260,29 +353,7 @@ fn interrupted(error: Error, context: String) -> Error {
 impl Drop for Core {
     fn drop(&mut self) {
         let inflight = self.inflight.take();
-        if inflight.is_none() && self.enumerator.release_request().is_none() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut enumerator = self.enumerator.clone();
-        let transport = self.client.inner.transport.clone();
-        let target = self.target.clone();
-        runtime.spawn(async move {
-            // The Pull in flight changes the context (or ends the enumeration): wait for it.
-            if let Some(fetch) = inflight
-                && let Ok(Ok(response)) = fetch.await
-            {
-                let _ = enumerator.handle(response);
-            }
-            let Some(envelope) = enumerator.release_request() else {
-                return;
-            };
-            if let Err(error) = transport.post(envelope, Resend::Allowed).await {
-                tracing::debug!(target = %target, %error, "Release of an abandoned enumeration failed");
-            }
-        });
+        self.release_in_background(inflight);
     }
 }
 

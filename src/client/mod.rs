@@ -24,6 +24,7 @@ use crate::transport::{HttpTransport, Resend};
 use crate::wsman::{
     Addressing, Filter, Identity, MessageId, ResponseBody, parse_response, request,
 };
+use tracing::Instrument;
 
 /// A client for one WinRM endpoint. Cheap to clone: clones share the configuration and the
 /// HTTP connection pool.
@@ -93,6 +94,17 @@ impl Client {
         })
     }
 
+    /// Keeps the last problem met and got past on this client's target (see
+    /// [`HttpTransport::note_problem`]).
+    pub(crate) fn note_problem(&self, problem: Error) {
+        self.inner.transport.note_problem(problem);
+    }
+
+    /// The last problem met and got past, taken.
+    pub(crate) fn take_problem(&self) -> Option<Error> {
+        self.inner.transport.take_problem()
+    }
+
     fn addressing(&self) -> Addressing {
         let config = &self.inner.config;
         Addressing {
@@ -155,6 +167,11 @@ impl Client {
     }
 
     async fn exchange_with(&self, envelope: String, resend: Resend) -> Result<ResponseBody> {
+        let span = operation_span(self.target(), "request");
+        if !span.is_disabled() {
+            let action = request_action(&envelope);
+            span.record("op", action.rsplit('/').next().unwrap_or(action));
+        }
         let result = async {
             let body = self.inner.transport.post(envelope, resend).await?;
             let response = parse_response(&body)?;
@@ -163,10 +180,49 @@ impl Client {
                 other => Ok(other),
             }
         };
-        result
-            .await
-            .map_err(|e: Error| e.with_target(self.target()))
+        let started = std::time::Instant::now();
+        let result: Result<ResponseBody> = result.instrument(span.clone()).await;
+        let _entered = span.enter();
+        match &result {
+            Ok(_) => tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "Done"),
+            Err(e) => tracing::debug!(error = %e.report(), "Failed"),
+        }
+        result.map_err(|e| e.with_target(self.target()))
     }
+}
+
+/// A debug span for one operation on `target` (`op` recorded by the caller). The target is left
+/// out inside a fleet's `host` span, which names it already.
+pub(crate) fn operation_span(target: &str, name: &'static str) -> tracing::Span {
+    let span = match name {
+        "enumeration" => tracing::debug_span!(
+            "enumeration",
+            class = tracing::field::Empty,
+            target = tracing::field::Empty
+        ),
+        _ => tracing::debug_span!(
+            "request",
+            op = tracing::field::Empty,
+            target = tracing::field::Empty
+        ),
+    };
+    if !span.is_disabled()
+        && tracing::Span::current()
+            .metadata()
+            .is_none_or(|m| m.name() != "host")
+    {
+        span.record("target", target);
+    }
+    span
+}
+
+/// The `a:Action` of an envelope this crate wrote, for the logs.
+fn request_action(envelope: &str) -> &str {
+    envelope
+        .split_once("<a:Action")
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map_or("", |(action, _)| action)
 }
 
 impl FromInstance for Instance {

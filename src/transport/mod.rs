@@ -17,9 +17,11 @@ mod http;
 mod kdc;
 mod kerberos;
 mod session;
+mod tls;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -32,7 +34,7 @@ use crate::auth::ntlm::{NtlmClient, NtlmCredentials};
 use crate::auth::{Authenticator, KerberosAuth};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::ExchangeHook;
-use http::{content_type, is_soap, offered_schemes, unexpected_status};
+use http::{Phase, content_type, is_soap, offered_schemes, unexpected_status};
 use session::{HandshakeError, SendError, Session, context_failure};
 
 /// The `Authorization` value WinRM expects with a client certificate (DSP0226 security profile
@@ -42,6 +44,27 @@ pub(crate) const CERTIFICATE_AUTHORIZATION: &str =
 
 /// Idle authenticated sessions kept per client.
 const MAX_IDLE_SESSIONS: usize = 8;
+
+/// How long a host name's addresses are used before it is looked up again.
+const RESOLVED_FOR: Duration = Duration::from_secs(60);
+
+/// Where a transport connects: its endpoint, `host:port` for messages, and the addresses its
+/// host name resolved to (looked up by the transport itself, so that a name that does not
+/// resolve is an error of its own, not a failed connection).
+pub(crate) struct Peer {
+    pub endpoint: url::Url,
+    pub address: String,
+    host: String,
+    resolved: Vec<SocketAddr>,
+    at: Instant,
+}
+
+impl Peer {
+    /// The host and its addresses, for a client that must not look it up again.
+    pub(crate) fn resolved(&self) -> Option<(&str, &[SocketAddr])> {
+        (!self.resolved.is_empty()).then_some((self.host.as_str(), self.resolved.as_slice()))
+    }
+}
 
 /// Whether a request whose answer was lost may be sent again after re-authenticating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +119,14 @@ struct Inner {
     endpoint: url::Url,
     shared: Arc<Shared>,
     /// The pool for stateless mechanisms, built on first use (building a client costs a few
-    /// milliseconds of TLS setup, which adds up over a fleet that only needs sessions).
-    pool: std::sync::OnceLock<reqwest::Client>,
+    /// milliseconds of TLS setup, which adds up over a fleet that only needs sessions), with
+    /// the peer it was built for.
+    pool: Mutex<Option<(reqwest::Client, Arc<Peer>)>>,
     idle: Mutex<Vec<Session>>,
+    peer: Mutex<Option<Arc<Peer>>>,
+    /// The last problem met and got past (a connection lost and the request sent again, a
+    /// Pull timed out on the server): what a deadline reports if the host never recovers.
+    problem: Mutex<Option<Error>>,
 }
 
 /// How long a KDC may take: the connect timeout, at least 5 seconds.
@@ -121,8 +149,10 @@ impl HttpTransport {
             inner: Arc::new(Inner {
                 endpoint,
                 shared,
-                pool: std::sync::OnceLock::new(),
+                pool: Mutex::new(None),
                 idle: Mutex::new(Vec::new()),
+                peer: Mutex::new(None),
+                problem: Mutex::new(None),
             }),
         }
     }
@@ -141,29 +171,98 @@ impl HttpTransport {
         self.inner.endpoint.host_str().unwrap_or_default()
     }
 
-    /// Sends one envelope and returns the SOAP body of a 200 or 500 response.
+    /// Keeps `problem` as the last one met on this target (see [`HttpTransport::take_problem`]).
+    pub(crate) fn note_problem(&self, problem: Error) {
+        *lock(&self.inner.problem) = Some(problem);
+    }
+
+    /// The last problem met and got past, if any, taken.
+    pub(crate) fn take_problem(&self) -> Option<Error> {
+        lock(&self.inner.problem).take()
+    }
+
+    /// The peer: its host name looked up (again after [`RESOLVED_FOR`]); an IP address needs no
+    /// lookup.
+    async fn peer(&self) -> Result<Arc<Peer>> {
+        if let Some(peer) = lock(&self.inner.peer).as_ref()
+            && peer.at.elapsed() < RESOLVED_FOR
+        {
+            return Ok(peer.clone());
+        }
+        let endpoint = self.inner.endpoint.clone();
+        let host = self.host().trim_matches(['[', ']']).to_owned();
+        let port = endpoint.port_or_known_default().unwrap_or(5985);
+        let address = match endpoint.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
+            _ => format!("{host}:{port}"),
+        };
+        let resolved = match endpoint.host() {
+            Some(url::Host::Domain(name)) => {
+                let lookup = tokio::net::lookup_host((name, port));
+                let timeout = self.settings().connect_timeout;
+                match tokio::time::timeout(timeout, lookup).await {
+                    Ok(Ok(found)) => found.collect(),
+                    Ok(Err(e)) => {
+                        return Err(ErrorKind::NameNotResolved {
+                            host,
+                            source: Box::new(e),
+                        }
+                        .into());
+                    }
+                    Err(_) => {
+                        return Err(ErrorKind::Timeout {
+                            phase: "looking up the host name",
+                            after: timeout,
+                        }
+                        .into());
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
+        let peer = Arc::new(Peer {
+            endpoint,
+            address,
+            host,
+            resolved,
+            at: Instant::now(),
+        });
+        *lock(&self.inner.peer) = Some(peer.clone());
+        Ok(peer)
+    }
+
+    /// Sends one envelope and returns the SOAP body of a 200 or 500 response. With
+    /// [`Resend::Allowed`], a request whose connection failed is sent once more, whatever the
+    /// authentication.
+    ///
+    /// At trace level the request and response bodies are logged as XML (decrypted); headers,
+    /// tokens and keys never are.
     pub(crate) async fn post(&self, envelope: String, resend: Resend) -> Result<Bytes> {
+        tracing::trace!(bytes = envelope.len(), body = %envelope, "Request");
         let Some(hook) = self.inner.shared.hook.clone() else {
-            return self.post_unobserved(envelope, resend).await;
+            let body = self.post_unobserved(envelope, resend).await?;
+            trace_response(&body);
+            return Ok(body);
         };
         let request = envelope.clone().into_bytes();
         let body = self.post_unobserved(envelope, resend).await?;
+        trace_response(&body);
         hook.exchange(&request, &body);
         Ok(body)
     }
 
     async fn post_unobserved(&self, envelope: String, resend: Resend) -> Result<Bytes> {
         match &self.inner.shared.auth {
-            Authenticator::Anonymous => self.post_plain(envelope, None).await,
+            Authenticator::Anonymous => self.post_plain(envelope, None, resend).await,
             Authenticator::Certificate => {
                 let header = HeaderValue::from_static(CERTIFICATE_AUTHORIZATION);
-                self.post_plain(envelope, Some(header)).await
+                self.post_plain(envelope, Some(header), resend).await
             }
             Authenticator::Basic(value) => {
                 let mut header = HeaderValue::from_str(value)
                     .map_err(|_| Error::config("the Basic header is not valid"))?;
                 header.set_sensitive(true);
-                self.post_plain(envelope, Some(header)).await
+                self.post_plain(envelope, Some(header), resend).await
             }
             Authenticator::Ntlm(_) | Authenticator::Kerberos { .. } => {
                 self.post_sealed(envelope, resend).await
@@ -171,27 +270,54 @@ impl HttpTransport {
         }
     }
 
+    /// The stateless pool, built for the current peer.
+    async fn pool(&self) -> Result<(reqwest::Client, Arc<Peer>)> {
+        let peer = self.peer().await?;
+        let mut pool = lock(&self.inner.pool);
+        if let Some((client, built_for)) = pool.as_ref()
+            && Arc::ptr_eq(built_for, &peer)
+        {
+            return Ok((client.clone(), peer));
+        }
+        let client = self.settings().client(false, peer.resolved())?;
+        *pool = Some((client.clone(), peer.clone()));
+        Ok((client, peer))
+    }
+
     async fn post_plain(
         &self,
         envelope: String,
         authorization: Option<HeaderValue>,
+        resend: Resend,
+    ) -> Result<Bytes> {
+        match self.post_plain_once(&envelope, authorization.clone()).await {
+            Err(e) if resend == Resend::Allowed && lost(&e) => {
+                tracing::info!(error = %e.report(), "Connection lost; sending the request again");
+                self.note_problem(e);
+                self.post_plain_once(&envelope, authorization).await
+            }
+            result => result,
+        }
+    }
+
+    async fn post_plain_once(
+        &self,
+        envelope: &str,
+        authorization: Option<HeaderValue>,
     ) -> Result<Bytes> {
         let settings = self.settings();
-        let pool = match self.inner.pool.get() {
-            Some(client) => client,
-            None => {
-                let client = settings.client(false)?;
-                self.inner.pool.get_or_init(|| client)
-            }
-        };
+        let (pool, peer) = self.pool().await?;
         let mut request = pool
-            .post(self.inner.endpoint.clone())
+            .post(peer.endpoint.clone())
             .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-            .body(envelope);
+            .body(envelope.to_owned());
         if let Some(authorization) = &authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let response = request.send().await.map_err(|e| settings.classify(e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| settings.classify(e, &peer.address, Phase::Exchange))?;
         let status = response.status().as_u16();
         let ctype = content_type(&response);
         if status == 401 {
@@ -228,7 +354,7 @@ impl HttpTransport {
 
     /// A Kerberos session: the service ticket first (from the KDC if need be), then the
     /// handshake, switching to SPNEGO when the server offers only `Negotiate`.
-    async fn kerberos_session(&self, kerberos: &KerberosAuth) -> Result<Session> {
+    async fn kerberos_session(&self, kerberos: &KerberosAuth, peer: &Peer) -> Result<Session> {
         let shared = &self.inner.shared;
         let settings = self.settings();
         let (ticket, service) = kerberos::service_ticket(
@@ -249,14 +375,14 @@ impl HttpTransport {
                 spnego,
             ))
         };
-        match Session::connect(settings, &self.inner.endpoint, context(kerberos.spnego)).await {
+        match Session::connect(settings, peer, context(kerberos.spnego)).await {
             Ok(session) => Ok(session),
             Err(HandshakeError::SchemeNotOffered(offered))
                 if offered.iter().any(|o| o.eq_ignore_ascii_case("Negotiate"))
                     && !kerberos.spnego =>
             {
-                tracing::debug!(endpoint = %self.inner.endpoint, "The server offers Negotiate only: Kerberos in SPNEGO");
-                Session::connect(settings, &self.inner.endpoint, context(true))
+                tracing::debug!("The server offers Negotiate only: Kerberos in SPNEGO");
+                Session::connect(settings, peer, context(true))
                     .await
                     .map_err(|e| handshake_error("Kerberos", e))
             }
@@ -266,20 +392,22 @@ impl HttpTransport {
 
     async fn new_session(&self) -> Result<Session> {
         let settings = self.settings();
-        let endpoint = &self.inner.endpoint;
-        match &self.inner.shared.auth {
+        let peer = self.peer().await?;
+        let started = Instant::now();
+        let session = match &self.inner.shared.auth {
             Authenticator::Ntlm(credentials) => {
-                Session::connect(settings, endpoint, self.ntlm_context(credentials))
+                Session::connect(settings, &peer, self.ntlm_context(credentials))
                     .await
                     .map_err(|e| handshake_error("NTLM", e))
             }
             Authenticator::Kerberos { kerberos, fallback } => {
-                match (self.kerberos_session(kerberos).await, fallback) {
+                match (self.kerberos_session(kerberos, &peer).await, fallback) {
                     // Negotiate: NTLM when Kerberos cannot be used, for this attempt only; a
-                    // refused password is never tried again with another mechanism.
-                    (Err(e), Some(ntlm)) if !e.is_authentication() => {
-                        tracing::debug!(%endpoint, error = %e, "Kerberos unusable; Negotiate falls back to NTLM");
-                        Session::connect(settings, endpoint, self.ntlm_context(ntlm))
+                    // refused password is never tried again with another mechanism, and a
+                    // server that cannot be reached is not tried twice.
+                    (Err(e), Some(ntlm)) if !e.is_authentication() && !e.is_connect() => {
+                        tracing::info!(error = %e.report(), "Kerberos unusable; Negotiate falls back to NTLM for this connection");
+                        Session::connect(settings, &peer, self.ntlm_context(ntlm))
                             .await
                             .map_err(|e| handshake_error("NTLM", e))
                     }
@@ -287,46 +415,68 @@ impl HttpTransport {
                 }
             }
             _ => Err(Error::config("this mechanism has no sessions")),
+        }?;
+        tracing::debug!(
+            mechanism = session.mechanism(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Authenticated a new connection"
+        );
+        Ok(session)
+    }
+
+    /// A new authenticated connection; a handshake whose connection was lost is started once
+    /// more (nothing was asked of the server yet, whatever the request).
+    async fn authenticate(&self) -> Result<Session> {
+        match self.new_session().await {
+            Err(e) if lost(&e) => {
+                tracing::info!(error = %e.report(), "Connection lost while authenticating; authenticating again");
+                self.note_problem(e);
+                self.new_session().await
+            }
+            result => result,
         }
     }
 
     fn take_idle(&self) -> Option<Session> {
-        self.inner
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
+        lock(&self.inner.idle).pop()
     }
 
     fn put_idle(&self, session: Session) {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = lock(&self.inner.idle);
         if idle.len() < MAX_IDLE_SESSIONS {
             idle.push(session);
         }
     }
 
     async fn post_sealed(&self, envelope: String, resend: Resend) -> Result<Bytes> {
-        let (settings, endpoint) = (self.settings(), &self.inner.endpoint);
+        let settings = self.settings();
         let mut session = match self.take_idle() {
-            Some(session) => session,
-            None => self.new_session().await?,
+            Some(session) => {
+                tracing::debug!("Reusing an authenticated connection");
+                session
+            }
+            None => self.authenticate().await?,
         };
-        match session.send(settings, endpoint, envelope.as_bytes()).await {
+        let peer = self.peer().await?;
+        match session.send(settings, &peer, envelope.as_bytes()).await {
             Ok(body) => {
                 self.put_idle(session);
                 return Ok(body);
             }
             Err(SendError::Unauthorized) => {
-                tracing::debug!(endpoint = %endpoint, "Session lost its context; authenticating again");
+                tracing::info!(
+                    "The server no longer knows the connection's authentication; authenticating again"
+                );
             }
             Err(SendError::Lost(e)) if resend == Resend::Allowed => {
-                tracing::debug!(endpoint = %endpoint, error = %e, "Connection lost; authenticating again");
+                tracing::info!(error = %e.report(), "Connection lost; authenticating again and sending the request again");
+                self.note_problem(e);
             }
             Err(SendError::Lost(e) | SendError::Failed(e)) => return Err(e),
         }
         drop(session);
-        let mut session = self.new_session().await?;
-        match session.send(settings, endpoint, envelope.as_bytes()).await {
+        let mut session = self.authenticate().await?;
+        match session.send(settings, &peer, envelope.as_bytes()).await {
             Ok(body) => {
                 self.put_idle(session);
                 Ok(body)
@@ -339,6 +489,24 @@ impl HttpTransport {
             Err(SendError::Lost(e) | SendError::Failed(e)) => Err(e),
         }
     }
+}
+
+fn trace_response(body: &[u8]) {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        tracing::trace!(bytes = body.len(), body = %String::from_utf8_lossy(body), "Response");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A failure where the request may not have arrived, or its answer was lost in transit.
+fn lost(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionClosed { .. } | ErrorKind::Transport(_)
+    )
 }
 
 fn handshake_error(mechanism: &'static str, e: HandshakeError) -> Error {

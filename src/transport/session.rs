@@ -6,7 +6,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 
-use super::http::{HttpSettings, content_type, is_soap, offered_schemes, unexpected_status};
+use super::Peer;
+use super::http::{HttpSettings, Phase, content_type, is_soap, offered_schemes, unexpected_status};
 use crate::auth::channel_binding::tls_server_end_point;
 use crate::auth::context::{ContextError, SecurityContext, Step};
 use crate::auth::framing;
@@ -86,18 +87,35 @@ fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec
 async fn empty_post(
     http: &reqwest::Client,
     settings: &HttpSettings,
-    endpoint: &url::Url,
+    peer: &Peer,
     authorization: Option<HeaderValue>,
 ) -> Result<reqwest::Response> {
     let mut request = http
-        .post(endpoint.clone())
+        .post(peer.endpoint.clone())
         .header(CONTENT_LENGTH, 0)
         .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
         .body(Vec::new());
     if let Some(authorization) = authorization {
         request = request.header(AUTHORIZATION, authorization);
     }
-    request.send().await.map_err(|e| settings.classify(e))
+    request
+        .send()
+        .await
+        .map_err(|e| settings.classify(e, &peer.address, Phase::Exchange))
+}
+
+/// Why a 401 without a token ended a handshake. Under Kerberos the KDC already accepted the
+/// password: the server refused the ticket. Under NTLM only a refusal of the last token is a
+/// refused password; before it, the server did not take part in the handshake.
+fn refusal(mechanism: &str, sent_last_token: bool) -> &'static str {
+    match (mechanism, sent_last_token) {
+        ("Kerberos", _) => {
+            "the server refused the Kerberos ticket (is the service principal name right, and \
+             the server's clock within 5 minutes of the KDC's?)"
+        }
+        (_, true) => "the server refused the user name or password",
+        (_, false) => "the server answered the first message of the handshake without a challenge",
+    }
 }
 
 /// Channel bindings from the certificate of the connection that carried `response`.
@@ -120,11 +138,11 @@ impl Session {
     /// Opens a connection and authenticates on it.
     pub(super) async fn connect(
         settings: &HttpSettings,
-        endpoint: &url::Url,
+        peer: &Peer,
         mut context: Box<dyn SecurityContext>,
     ) -> Result<Self, HandshakeError> {
-        let http = settings.client(true)?;
-        let https = endpoint.scheme() == "https";
+        let http = settings.client(true, peer.resolved())?;
+        let https = peer.endpoint.scheme() == "https";
         let scheme = context.http_scheme();
         let mechanism = context.mechanism();
         let step = |context: &mut Box<dyn SecurityContext>, input: Option<&[u8]>| {
@@ -136,7 +154,7 @@ impl Session {
         if https && context.needs_channel_bindings_first() {
             // The first token must carry the channel bindings: learn the certificate from an
             // unauthenticated request (answered 401) on this session's connection.
-            let response = empty_post(&http, settings, endpoint, None).await?;
+            let response = empty_post(&http, settings, peer, None).await?;
             bind_to_channel(&response, context.as_mut());
             let offered = offered_schemes(&response);
             settings.read_body(response).await?;
@@ -155,7 +173,7 @@ impl Session {
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
                 .map_err(|_| Error::protocol("unencodable token"))?;
-            let response = empty_post(&http, settings, endpoint, Some(header)).await?;
+            let response = empty_post(&http, settings, peer, Some(header)).await?;
             if https && !bound {
                 bind_to_channel(&response, context.as_mut());
                 bound = true;
@@ -171,11 +189,7 @@ impl Session {
                         if round == 0 && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
                             return Err(HandshakeError::SchemeNotOffered(offered));
                         }
-                        return Err(auth_error(
-                            mechanism,
-                            "the server refused the user name or password",
-                        )
-                        .into());
+                        return Err(auth_error(mechanism, refusal(mechanism, complete)).into());
                     };
                     (token, complete) = match step(&mut context, Some(&server))? {
                         Step::Continue(token) => (token, false),
@@ -224,11 +238,11 @@ impl Session {
     pub(super) async fn send(
         &mut self,
         settings: &HttpSettings,
-        endpoint: &url::Url,
+        peer: &Peer,
         envelope: &[u8],
     ) -> Result<Bytes, SendError> {
         if !self.encrypt {
-            return self.send_over_tls(settings, endpoint, envelope).await;
+            return self.send_over_tls(settings, peer, envelope).await;
         }
         let protocol = self.context.protocol();
         let sealed = self
@@ -239,7 +253,7 @@ impl Session {
         let (status, ctype, mut body) = exchange(
             &self.http,
             settings,
-            endpoint,
+            peer,
             framing::content_type(protocol),
             body,
         )
@@ -268,12 +282,12 @@ impl Session {
     async fn send_over_tls(
         &mut self,
         settings: &HttpSettings,
-        endpoint: &url::Url,
+        peer: &Peer,
         envelope: &[u8],
     ) -> Result<Bytes, SendError> {
         let soap = "application/soap+xml;charset=UTF-8".to_owned();
         let (status, ctype, body) =
-            exchange(&self.http, settings, endpoint, soap, envelope.to_vec()).await?;
+            exchange(&self.http, settings, peer, soap, envelope.to_vec()).await?;
         match status {
             401 => Err(SendError::Unauthorized),
             200 | 500 if is_soap(&ctype) => Ok(body.freeze()),
@@ -287,24 +301,26 @@ impl Session {
 async fn exchange(
     http: &reqwest::Client,
     settings: &HttpSettings,
-    endpoint: &url::Url,
+    peer: &Peer,
     content_type_value: String,
     body: Vec<u8>,
 ) -> Result<(u16, String, bytes::BytesMut), SendError> {
     let response = http
-        .post(endpoint.clone())
+        .post(peer.endpoint.clone())
         .header(CONTENT_TYPE, content_type_value)
         .body(body)
         .send()
         .await
-        .map_err(|e| SendError::Lost(settings.classify(e)))?;
+        .map_err(|e| SendError::Lost(settings.classify(e, &peer.address, Phase::Exchange)))?;
     let status = response.status().as_u16();
     let ctype = content_type(&response);
     let body = settings
         .read_body(response)
         .await
         .map_err(|e| match e.kind() {
-            ErrorKind::Transport(_) | ErrorKind::Timeout { .. } => SendError::Lost(e),
+            ErrorKind::Transport(_)
+            | ErrorKind::ConnectionClosed { .. }
+            | ErrorKind::Timeout { .. } => SendError::Lost(e),
             _ => SendError::Failed(e),
         })?;
     Ok((status, ctype, body))

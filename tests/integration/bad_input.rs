@@ -79,7 +79,23 @@ async fn body_shorter_than_its_content_length() {
     })
     .await;
     let e = first_error(&url).await;
-    assert!(matches!(e.kind(), ErrorKind::Transport(_)), "{e:?}");
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::ConnectionClosed {
+                during: "in the middle of the response",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.report()
+            .to_string()
+            .contains("the connection was closed in the middle of the response"),
+        "{}",
+        e.report()
+    );
 }
 
 #[tokio::test]
@@ -140,7 +156,11 @@ async fn oversized_responses_are_refused_declared_or_streamed() {
 async fn dropped_connection() {
     let (url, _s) = hostile_server(|_| Behavior::Close).await;
     let e = first_error(&url).await;
-    assert!(matches!(e.kind(), ErrorKind::Transport(_)), "{e:?}");
+    assert!(
+        matches!(e.kind(), ErrorKind::ConnectionClosed { .. }),
+        "{e:?}"
+    );
+    assert!(e.is_retryable() && !e.is_authentication());
 }
 
 #[tokio::test]

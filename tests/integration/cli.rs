@@ -199,7 +199,9 @@ async fn one_failing_target_gives_exit_1_and_names_it_while_others_print() {
         "summary: {stderr}"
     );
     assert!(
-        stderr.contains("http://127.0.0.1:9/wsman: cannot connect"),
+        stderr.contains(
+            "http://127.0.0.1:9/wsman: connection refused by 127.0.0.1:9 (is WinRM listening on that port?)"
+        ),
         "{stderr}"
     );
 }

@@ -210,7 +210,15 @@ async fn the_per_host_deadline_is_a_timeout_error() {
         panic!("{events:?}")
     };
     assert!(
-        matches!(error.kind(), ErrorKind::Timeout { .. }) && error.is_retryable(),
+        matches!(error.kind(), ErrorKind::Deadline { .. })
+            && error.is_timeout()
+            && error.is_retryable(),
         "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .ends_with("no answer within the per-host deadline of 500ms"),
+        "{error}"
     );
 }

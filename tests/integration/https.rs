@@ -10,6 +10,14 @@ use crate::support::demo_fixtures;
 
 /// A throwaway CA and a server certificate it signed for `names`: (CA, certificate, key) PEM.
 pub(crate) fn pki(names: &[&str]) -> (String, String, String) {
+    pki_with(names, |_| {})
+}
+
+/// Like [`pki`], the server certificate's parameters changed by `edit` (its validity).
+fn pki_with(
+    names: &[&str],
+    edit: impl FnOnce(&mut rcgen::CertificateParams),
+) -> (String, String, String) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -19,21 +27,59 @@ pub(crate) fn pki(names: &[&str]) -> (String, String, String) {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
-    let params =
+    let mut params =
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
+    edit(&mut params);
     let cert = params.signed_by(&key, &issuer).unwrap();
     (ca.pem(), cert.pem(), key.serialize_pem())
 }
 
 async fn https_server(names: &[&str]) -> (FixtureServer, String) {
-    let (ca, cert, key) = pki(names);
+    serve(pki(names)).await
+}
+
+async fn serve((ca, cert, key): (String, String, String)) -> (FixtureServer, String) {
     let server = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
         .tls(cert, key)
         .start()
         .await
         .unwrap();
     (server, ca)
+}
+
+#[tokio::test]
+async fn an_expired_certificate_says_so_and_when() {
+    let (server, ca) = serve(pki_with(&["127.0.0.1"], |params| {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }))
+    .await;
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .ca_pem(ca)
+        .build()
+        .unwrap();
+    let e = client
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            winrm_sessions::ErrorKind::Tls(winrm_sessions::TlsError::Expired { .. })
+        ),
+        "{e:?}"
+    );
+    assert!(!e.is_retryable());
+    assert!(
+        e.report()
+            .to_string()
+            .ends_with("TLS: the server's certificate expired (valid until 2021-01-01T00:00:00Z)"),
+        "{}",
+        e.report()
+    );
 }
 
 #[tokio::test]
@@ -66,7 +112,14 @@ async fn an_unknown_ca_or_a_wrong_name_is_refused_unless_explicitly_waived() {
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
-    assert!(e.is_connect(), "{e:?}");
+    assert!(e.is_connect() && !e.is_retryable(), "{e:?}");
+    assert_eq!(
+        e.report().to_string(),
+        format!(
+            "{}: TLS: the server's certificate is for fs01.contoso.test, not for 127.0.0.1",
+            server.url()
+        )
+    );
     // Unknown CA.
     let (server2, _) = https_server(&["127.0.0.1"]).await;
     let client = Client::builder(server2.url())
@@ -78,7 +131,14 @@ async fn an_unknown_ca_or_a_wrong_name_is_refused_unless_explicitly_waived() {
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
-    assert!(e.is_connect(), "{e:?}");
+    assert!(e.is_connect() && !e.is_retryable(), "{e:?}");
+    assert!(
+        e.report()
+            .to_string()
+            .ends_with("TLS: the server's certificate is not signed by a trusted certificate authority (unknown issuer: trust its CA with --ca-file / ClientBuilder::ca_file)"),
+        "{}",
+        e.report()
+    );
     // The loudly named opt-out.
     let client = Client::builder(server.url())
         .credentials(Credentials::new("demo", "demo"))

@@ -6,6 +6,7 @@ mod associations;
 mod bad_input;
 mod classes;
 mod cli;
+mod faults;
 mod fleet;
 mod https;
 mod interop;

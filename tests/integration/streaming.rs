@@ -2,12 +2,12 @@
 //! bounded by a page or two, and records already written are never written again.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Behavior, hostile_server, hostile_server_seeing, soap};
+use crate::support::{Behavior, hostile_server, hostile_server_seeing, soap, watch_memory};
 
 const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
 
@@ -39,34 +39,6 @@ fn cli(url: &str, extra: &[&str]) -> Command {
         .env("KRB5CCNAME", "FILE:/nonexistent")
         .stdin(Stdio::null());
     command
-}
-
-/// The peak resident memory of a child process, in MB, sampled until it exits or `limit`
-/// passes (then it is killed).
-fn watch_memory(child: &mut Child, limit: Duration) -> f64 {
-    let started = Instant::now();
-    let mut peak_kb = 0u64;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            && let Some(kb) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        {
-            peak_kb = peak_kb.max(kb);
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    peak_kb as f64 / 1024.0
 }
 
 fn session_ids(ndjson: &str) -> Vec<u64> {

@@ -29,10 +29,14 @@ pub enum Behavior {
     Raw(String),
     /// Sends a 200 SOAP response with this body (`{RELATES}` replaced).
     Soap(String),
+    /// Like `Soap`, with another status (faults come with 500).
+    Status(u16, String),
     /// Never answers.
     Hang,
     /// Closes the connection without a byte.
     Close,
+    /// Waits, then does the other behaviour (a server that takes its OperationTimeout).
+    After(std::time::Duration, Box<Behavior>),
 }
 
 /// A loopback server that answers with whatever the test wants, including nonsense.
@@ -97,17 +101,28 @@ pub async fn hostile_server_seeing(
                         .unwrap_or_default()
                         .to_owned();
                     let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    match behave(n, &body) {
+                    let mut behavior = behave(n, &body);
+                    while let Behavior::After(pause, then) = behavior {
+                        tokio::time::sleep(pause).await;
+                        behavior = *then;
+                    }
+                    match behavior {
                         Behavior::Raw(raw) => {
                             let _ = stream
                                 .write_all(raw.replace("{RELATES}", &relates).as_bytes())
                                 .await;
                             return;
                         }
-                        Behavior::Soap(soap) => {
+                        Behavior::Soap(_) | Behavior::Status(..) => {
+                            let (status, soap) = match behavior {
+                                Behavior::Status(status, soap) => (status, soap),
+                                Behavior::Soap(soap) => (200, soap),
+                                _ => unreachable!(),
+                            };
                             let soap = soap.replace("{RELATES}", &relates);
+                            let reason = if status == 200 { "OK" } else { "Error" };
                             let raw = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{soap}",
+                                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{soap}",
                                 soap.len()
                             );
                             if stream.write_all(raw.as_bytes()).await.is_err() {
@@ -119,6 +134,7 @@ pub async fn hostile_server_seeing(
                             return;
                         }
                         Behavior::Close => return,
+                        Behavior::After(..) => unreachable!("unwrapped above"),
                     }
                 }
             });
@@ -198,8 +214,14 @@ impl Proxy {
                             let starts = buf[..n].windows(6).filter(|w| w == b"POST /").count();
                             let seen = req.fetch_add(starts, Ordering::SeqCst) + starts;
                             let limit = cut.load(Ordering::SeqCst);
-                            if limit != 0 && starts > 0 && seen >= limit {
-                                return; // cut: the request never arrives, no answer comes back
+                            if limit != 0
+                                && starts > 0
+                                && seen >= limit
+                                && cut
+                                    .compare_exchange(limit, 0, Ordering::SeqCst, Ordering::SeqCst)
+                                    .is_ok()
+                            {
+                                return; // cut once: this request never arrives, no answer comes back
                             }
                             up.lock().unwrap().extend_from_slice(&buf[..n]);
                             if server_write.write_all(&buf[..n]).await.is_err() {
@@ -243,7 +265,8 @@ impl Proxy {
         }
     }
 
-    /// Cuts the connection carrying the n-th request from now on (1-based), before it arrives.
+    /// Cuts the connection carrying the n-th request from now on (1-based), before it arrives;
+    /// the requests after it go through.
     pub fn cut_request(&self, n_from_now: usize) {
         use std::sync::atomic::Ordering;
         let now = self.requests.load(Ordering::SeqCst);
@@ -261,4 +284,32 @@ impl Drop for Proxy {
         self.drop_connections();
         self.task.abort();
     }
+}
+
+/// The peak resident memory of a child process, in MB, sampled until it exits or `limit`
+/// passes (then it is killed).
+pub fn watch_memory(child: &mut std::process::Child, limit: std::time::Duration) -> f64 {
+    let started = std::time::Instant::now();
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    peak_kb as f64 / 1024.0
 }

@@ -103,6 +103,8 @@ pub struct Layout {
     pub several_targets: bool,
     /// The terminal's width when stdout is one.
     pub width: Option<usize>,
+    /// How many first rows a table waits for to size its columns.
+    pub sample_rows: usize,
 }
 
 impl Layout {
@@ -113,6 +115,7 @@ impl Layout {
             extras: Vec::new(),
             several_targets: false,
             width: None,
+            sample_rows: table::SAMPLE_ROWS,
         }
     }
 

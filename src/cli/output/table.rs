@@ -140,7 +140,7 @@ impl TableState {
         let waited = self
             .pending_since
             .is_some_and(|since| since.elapsed() >= SAMPLE_TIME);
-        if self.pending.len() >= SAMPLE_ROWS || (!self.pending.is_empty() && waited) {
+        if self.pending.len() >= self.layout.sample_rows || (!self.pending.is_empty() && waited) {
             self.emit_pending(out)?;
         }
         Ok(())
@@ -474,7 +474,9 @@ mod tests {
     fn later_pages_keep_the_widths_cut_text_and_never_numbers() {
         let mut rows = sessions();
         rows.push(serde_json::json!({"SessionId": 1u64 << 62, "ClientComputerName": "a-much-longer-computer-name.example", "ClientUserName": "b", "NumOpens": 123456789012u64}));
-        let text = render(&rows, Layout::new(Columns::ClassView, vec![]), &[2, 1]);
+        let mut layout = Layout::new(Columns::ClassView, vec![]);
+        layout.sample_rows = 2;
+        let text = render(&rows, layout, &[2, 1]);
         let last = text.lines().last().unwrap();
         assert!(last.contains("4611686018427387904"), "{text}");
         assert!(last.contains("123456789012"), "{text}");
