@@ -29,7 +29,7 @@ pub struct ClientBuilder {
     max_response_size: usize,
     max_elements: u32,
     locale: Option<String>,
-    client_identity: Option<Vec<u8>>,
+    client_identity: Option<zeroize::Zeroizing<Vec<u8>>>,
     hook: Option<Arc<dyn crate::record::ExchangeHook>>,
 }
 
@@ -149,7 +149,7 @@ impl ClientBuilder {
         let mut identity = certificate_pem.as_ref().to_vec();
         identity.push(b'\n');
         identity.extend_from_slice(private_key_pem.as_ref());
-        self.client_identity = Some(identity);
+        self.client_identity = Some(zeroize::Zeroizing::new(identity));
         self.auth.client_certificate = true;
         self
     }

@@ -21,8 +21,8 @@ pub(crate) struct HttpOptions {
     /// PEM bundles of CA certificates to trust besides the system roots.
     pub root_certificates: Vec<Vec<u8>>,
     pub danger_accept_invalid_certs: bool,
-    /// PEM certificate chain followed by its private key.
-    pub client_identity: Option<Vec<u8>>,
+    /// PEM certificate chain followed by its private key (wiped when dropped).
+    pub client_identity: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 /// Limits and TLS material, parsed once per client and shared by its sessions and hosts.
@@ -45,7 +45,7 @@ impl HttpSettings {
                 + config.operation_timeout.min(Duration::from_secs(15)),
             tls: Arc::new(TlsMaterial::parse(
                 &config.root_certificates,
-                config.client_identity.as_deref(),
+                config.client_identity.as_deref().map(Vec::as_slice),
                 config.danger_accept_invalid_certs,
             )?),
         })

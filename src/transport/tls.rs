@@ -117,6 +117,14 @@ impl TlsMaterial {
     }
 }
 
+impl Drop for TlsMaterial {
+    fn drop(&mut self) {
+        if let Some((_, key)) = &mut self.identity {
+            zeroize::Zeroize::zeroize(key);
+        }
+    }
+}
+
 impl std::fmt::Debug for TlsMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsMaterial")
