@@ -8,81 +8,13 @@
 //! only `WINRM_SESSIONS_SKIP_INTEROP=1` turns that into a skip, for machines that cannot
 //! install them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use futures_util::TryStreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::{Auth, Client, Credentials};
 
-/// True when `what` is there; false (a skip) only when `WINRM_SESSIONS_SKIP_INTEROP=1` says
-/// so; otherwise a missing tool fails the test.
-fn present(ok: bool, what: &str) -> bool {
-    if !ok {
-        assert!(
-            std::env::var("WINRM_SESSIONS_SKIP_INTEROP").as_deref() == Ok("1"),
-            "{what} is required for the interop tests (install it, as .ci/run does, or set \
-             WINRM_SESSIONS_SKIP_INTEROP=1 to skip them)"
-        );
-        eprintln!("{what} not available: interop test skipped (WINRM_SESSIONS_SKIP_INTEROP=1)");
-    }
-    ok
-}
-
-fn available(module: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    present(ok, &format!("python3 with {module}"))
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pyspnego_server() -> Server {
-    acceptor(&[])
-}
-
-/// The pyspnego WinRM acceptor, with extra environment (the Kerberos realm and keytab).
-fn acceptor(env: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("ntlm-users");
-    std::fs::write(&users, "INTEROP:interop:Interop-Passw0rd!\n").unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/winrm_acceptor.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .env("NTLM_USER_FILE", &users)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 runs");
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    Server {
-        child,
-        url: url.trim().to_owned(),
-        _dir: dir,
-    }
-}
+use crate::support::interop::{Realm, acceptor, available, kdc_available, pyspnego_server, realm};
 
 fn client(url: &str, password: &str) -> Client {
     Client::builder(url)
@@ -128,71 +60,6 @@ async fn pyspnego_refuses_a_wrong_password_and_we_say_so_once() {
         .unwrap_err();
     assert!(error.is_authentication(), "{error:?}");
     assert!(!error.is_retryable());
-}
-
-fn kdc_available() -> bool {
-    let kdc = Command::new("krb5kdc")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        || std::path::Path::new("/usr/sbin/krb5kdc").exists();
-    let kinit = ["kinit", "kvno"].iter().all(|tool| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    present(kdc, "MIT krb5kdc (krb5-kdc)")
-        && present(kinit, "MIT kinit and kvno (krb5-user)")
-        && available("gssapi")
-}
-
-/// A throwaway MIT realm; it stops when this is dropped (its standard input closes).
-struct Realm {
-    child: Child,
-    kdc: String,
-    krb5_config: String,
-    keytab: String,
-    user_keytab: String,
-    /// Alice's cache from MIT kinit; `None` when kinit is not installed.
-    ccache: Option<String>,
-}
-
-impl Drop for Realm {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn realm() -> Realm {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/krb5_realm.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .env("KRB5_TEST_PASSWORD", "Alice-Passw0rd!")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&line).expect("the realm script reports its KDC");
-    let field = |k: &str| info[k].as_str().unwrap().to_owned();
-    Realm {
-        kdc: field("kdc"),
-        krb5_config: field("krb5_config"),
-        keytab: field("keytab"),
-        user_keytab: field("user_keytab"),
-        ccache: info["ccache"].as_str().map(str::to_owned),
-        child,
-    }
 }
 
 fn kerberos_client(
@@ -360,28 +227,6 @@ async fn kerberos_from_the_ticket_cache_kinit_wrote() {
         .unwrap();
     let sessions: Vec<SmbSession> = offline.enumerate().try_collect().await.unwrap();
     assert_eq!(sessions.len(), 2);
-
-    // The CLI after `kinit`: no user, no password, KRB5CCNAME names the cache.
-    let output = Command::new(env!("CARGO_BIN_EXE_winrm-sessions"))
-        .args(["smb-sessions", &server.url, "--format", "json"])
-        .args(["--kdc", &realm.kdc, "--spn", "HTTP/winrm.example.test"])
-        .env("KRB5CCNAME", format!("FILE:{realm_ccache}"))
-        .env_remove("WINRM_USER")
-        .env_remove("WINRM_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let records: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(records.len(), 2, "{stdout}");
 
     let unknown_spn = Client::builder(&server.url)
         .kerberos_ticket_cache_file(&realm_ccache)

@@ -1,11 +1,13 @@
-//! One integration-test binary (faster to link than one per file), one module per concern.
+//! The library's integration tests: one binary (faster to link than one per file), one module
+//! per concern. The command line's are in `cli/tests`.
 
+#[path = "../support/mod.rs"]
+#[allow(dead_code)] // shared with the command line's tests, which use other parts
 mod support;
 
 mod associations;
 mod bad_input;
 mod classes;
-mod cli;
 mod faults;
 mod fleet;
 mod https;
@@ -13,5 +15,3 @@ mod interop;
 mod negotiate;
 mod peer_fixtures;
 mod property;
-mod record;
-mod streaming;

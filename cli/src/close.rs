@@ -7,10 +7,11 @@ use futures_util::TryStreamExt;
 use winrm_sessions::cim::{CimClass, FromInstance, Instance};
 use winrm_sessions::classes::{SmbSession, TypedInstance, class_properties};
 
-use super::args::CloseArgs;
-use super::credentials::UsageError;
-use super::output::{Columns, Extra, Layout, Record, Writer};
-use super::{EXIT_FAILED, EXIT_OK, Settings, usage};
+use crate::args::CloseArgs;
+use crate::credentials::UsageError;
+use crate::output::{Columns, Extra, Layout, Record, Writer};
+use crate::settings::Settings;
+use crate::{EXIT_FAILED, EXIT_OK, usage};
 
 /// What a row of `close-smb-session` shows in a table.
 const COLUMNS: &[&str] = &[

@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench enumerate`
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use winrm_sessions::classes::TypedInstance;
 
-use super::args::Format;
+use crate::args::Format;
 
 /// An extra key of a record after the class's properties.
 #[derive(Debug)]

@@ -412,7 +412,7 @@ fn truncate(s: &str, width: usize) -> String {
 mod tests {
     use super::super::{Layout, Writer};
     use super::*;
-    use crate::cli::args::Format;
+    use crate::args::Format;
 
     fn render(rows: &[serde_json::Value], layout: Layout, pages: &[usize]) -> String {
         let mut writer = Writer::new(Format::Table, Vec::new(), layout);

@@ -9,6 +9,7 @@
 //! `cargo bench --bench stream`; `WINRM_SESSIONS_BENCH_SIZES=10000,100000` picks the sizes.
 //! Fixtures are generated once under `target/bench-fixtures`.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ const PAGE: u64 = 1000;
 
 fn fixtures(total: u64) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/bench-fixtures")
+        .join("../target/bench-fixtures")
         .join(format!("smb-{total}"));
     if !dir.join("complete").exists() {
         let _ = std::fs::remove_dir_all(&dir);

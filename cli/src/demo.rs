@@ -9,8 +9,11 @@ use winrm_sessions::testing::{
     DEFAULT_PASSWORD, DEFAULT_USER, Exchange, FixtureServer, FixtureSet,
 };
 
-use super::args::{DemoArgs, Format, ServeArgs};
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Settings, Source, audit};
+use crate::args::{DemoArgs, Format, ServeArgs};
+use crate::audit::audit;
+use crate::settings::Settings;
+use crate::source::Source;
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 include!(concat!(env!("OUT_DIR"), "/demo_fixtures.rs"));
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use winrm_sessions::{Credentials, Password};
 
-use super::args::{AuthArg, ConnectionArgs};
+use crate::args::{AuthArg, ConnectionArgs};
 
 /// A usage problem: exit status 2.
 #[derive(Debug)]

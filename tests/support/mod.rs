@@ -1,12 +1,26 @@
-//! Shared helpers: the bundled fixture server and a client for it.
+//! Shared by the library's and the command line's tests: the bundled fixture server, hostile
+//! and scripted servers, a cutting proxy, the interop harness, a memory watcher.
+
+pub mod interop;
+pub mod scripted;
 
 use std::path::{Path, PathBuf};
 
 use winrm_sessions::testing::FixtureServer;
 use winrm_sessions::{Client, Credentials};
 
+/// The repository's root (the library's package, whichever package's tests include this).
+pub fn repo() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("fixtures/demo").is_dir())
+        .unwrap_or(manifest)
+        .to_path_buf()
+}
+
 pub fn demo_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+    repo().join("fixtures/demo")
 }
 
 pub async fn demo_server() -> FixtureServer {

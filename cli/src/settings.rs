@@ -1,0 +1,223 @@
+//! Connection settings shared by every target of a run, and the clients built from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use winrm_sessions::fleet::{Fleet, RetryPolicy};
+use winrm_sessions::{Auth, Client, Credentials};
+
+use crate::args::{AuthArg, ConnectionArgs};
+use crate::credentials::{self, UsageError};
+
+/// Connection settings shared by every target of a run.
+pub struct Settings {
+    credentials: Option<Credentials>,
+    client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    auth: Auth,
+    https: bool,
+    ca_file: Option<std::path::PathBuf>,
+    accept_invalid_certs: bool,
+    allow_plaintext: bool,
+    operation_timeout: Duration,
+    connect_timeout: Duration,
+    max_elements: u32,
+    concurrency: usize,
+    host_deadline: Duration,
+    retries: u32,
+    kdc: Option<String>,
+    spn: Option<String>,
+    pub record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
+    pub record_per_target: bool,
+    keytab: Option<(String, std::path::PathBuf)>,
+    /// Kerberos from this credential cache.
+    ticket_cache: Option<std::path::PathBuf>,
+}
+
+impl Settings {
+    /// The credentials (not for certificate authentication) and everything else of the
+    /// connection options.
+    pub fn resolve(args: &ConnectionArgs) -> Result<Self, UsageError> {
+        let ticket_cache = credentials::ticket_cache(args)?;
+        let credentials =
+            if args.auth == AuthArg::Certificate || args.keytab.is_some() || ticket_cache.is_some()
+            {
+                None
+            } else {
+                Some(credentials::resolve(args)?)
+            };
+        let mut settings = Self::from_args(args, credentials)?;
+        settings.ticket_cache = ticket_cache;
+        if let Some(keytab) = &args.keytab {
+            let principal = args.user.clone().ok_or_else(|| {
+                UsageError("--keytab needs --user (the principal, user@REALM)".into())
+            })?;
+            settings.keytab = Some((principal, keytab.clone()));
+        }
+        Ok(settings)
+    }
+
+    fn from_args(
+        args: &ConnectionArgs,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, UsageError> {
+        let client_identity = match (&args.cert_file, &args.key_file, args.auth) {
+            (Some(cert), Some(key), _) => {
+                let read = |path: &std::path::PathBuf| {
+                    std::fs::read(path)
+                        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+                };
+                Some((read(cert)?, read(key)?))
+            }
+            (_, _, AuthArg::Certificate) => {
+                return Err(UsageError(
+                    "--auth certificate needs --cert-file and --key-file".into(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(Self {
+            credentials,
+            client_identity,
+            auth: match args.auth {
+                AuthArg::Negotiate => Auth::Negotiate,
+                AuthArg::Ntlm => Auth::Ntlm,
+                AuthArg::Kerberos => Auth::Kerberos,
+                AuthArg::Basic => Auth::Basic,
+                AuthArg::Certificate => Auth::Certificate,
+            },
+            https: args.https,
+            ca_file: args.ca_file.clone(),
+            accept_invalid_certs: args.danger_accept_invalid_certs,
+            allow_plaintext: args.allow_plaintext,
+            operation_timeout: Duration::from_secs(args.timeout.max(1)),
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            max_elements: args.max_elements,
+            concurrency: usize::from(args.concurrency),
+            host_deadline: Duration::from_secs(args.host_timeout.max(1)),
+            retries: args.retries,
+            kdc: args.kdc.clone(),
+            spn: args.spn.clone(),
+            record: match &args.record {
+                None => None,
+                Some(dir) => {
+                    let mut replacements = Vec::new();
+                    for pair in &args.record_replace {
+                        let (from, to) = pair.split_once('=').ok_or_else(|| {
+                            UsageError(format!("--record-replace {pair:?}: expected FROM=TO"))
+                        })?;
+                        replacements.push((from.to_owned(), to.to_owned()));
+                    }
+                    Some((dir.clone(), replacements))
+                }
+            },
+            record_per_target: false,
+            keytab: None,
+            ticket_cache: None,
+        })
+    }
+
+    pub fn for_demo(credentials: Credentials) -> Self {
+        Self {
+            credentials: Some(credentials),
+            client_identity: None,
+            auth: Auth::Negotiate,
+            https: false,
+            ca_file: None,
+            accept_invalid_certs: false,
+            allow_plaintext: false,
+            operation_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            max_elements: 500,
+            concurrency: 1,
+            host_deadline: Duration::from_secs(60),
+            retries: 0,
+            kdc: None,
+            spn: None,
+            record: None,
+            record_per_target: false,
+            keytab: None,
+            ticket_cache: None,
+        }
+    }
+
+    /// The fleet: its concurrency, deadline and retries, and its clients: one built now and
+    /// retargeted for every host (credentials, TLS material and tickets prepared once, a
+    /// configuration error said once), or, when each target records into its own directory,
+    /// one built per target.
+    pub fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
+        let fleet = if self.record_per_target {
+            let settings = self.clone();
+            Fleet::new(move |target| settings.client(target))
+        } else {
+            // The template's own target is never contacted: every host is a `with_target` of it.
+            Fleet::from_client(self.client("localhost")?)
+        };
+        Ok(fleet
+            .concurrency(self.concurrency)
+            .per_host_deadline(self.host_deadline)
+            .retry(RetryPolicy {
+                attempts: self.retries + 1,
+                ..RetryPolicy::default()
+            }))
+    }
+
+    pub fn client(&self, target: &str) -> winrm_sessions::Result<Client> {
+        let mut builder = Client::builder(target).auth(self.auth);
+        if let Some(credentials) = &self.credentials {
+            builder = builder.credentials(credentials.clone());
+        }
+        if let Some((cert, key)) = &self.client_identity {
+            builder = builder.client_certificate(cert, key);
+        }
+        if let Some((principal, keytab)) = &self.keytab {
+            builder = builder.kerberos_keytab(principal, keytab);
+        }
+        if let Some(cache) = &self.ticket_cache {
+            builder = builder.kerberos_ticket_cache_file(cache);
+        }
+        builder = builder
+            .https(self.https)
+            .danger_accept_invalid_certs(self.accept_invalid_certs)
+            .danger_allow_basic_over_http(self.allow_plaintext)
+            .operation_timeout(self.operation_timeout)
+            .connect_timeout(self.connect_timeout)
+            .max_elements(self.max_elements);
+        if let Some(ca) = &self.ca_file {
+            builder = builder.ca_file(ca);
+        }
+        if let Some(kdc) = &self.kdc {
+            builder = builder.kdc(kdc);
+        }
+        if let Some(spn) = &self.spn {
+            builder = builder.spn(spn);
+        }
+        if let Some((dir, replacements)) = &self.record {
+            let dir = if self.record_per_target {
+                let name: String = target
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                dir.join(name)
+            } else {
+                dir.clone()
+            };
+            let mut recorder = winrm_sessions::record::Recorder::new(&dir).map_err(|e| {
+                winrm_sessions::Error::new(winrm_sessions::ErrorKind::Config(format!(
+                    "cannot record into {}: {e}",
+                    dir.display()
+                )))
+            })?;
+            for (from, to) in replacements {
+                recorder = recorder.replace(from, to);
+            }
+            builder = builder.exchange_hook(std::sync::Arc::new(recorder));
+        }
+        builder.build()
+    }
+}

@@ -1,0 +1,11 @@
+//! The command line's tests: the binary as users run it, against loopback servers.
+
+#[path = "../../../tests/support/mod.rs"]
+#[allow(dead_code)] // shared with the library's tests, which use other parts
+mod support;
+
+mod commands;
+mod faults;
+mod kinit;
+mod record;
+mod streaming;
