@@ -2,30 +2,43 @@
 //!
 //! Against the bundled fixtures (no Windows needed):
 //!     cargo run --example smb_audit
-//! Against a server (HTTPS, Basic):
-//!     WINRM_USER=auditor WINRM_PASSWORD=... cargo run --example smb_audit -- https://fs01:5986/wsman
+//! Against a server (Negotiate: Kerberos or NTLM, messages sealed, as PowerShell does; port
+//! 5985, or an https:// URL):
+//!     WINRM_USER='CORP\auditor' WINRM_PASSWORD=... cargo run --example smb_audit -- fs01.corp.example
 
 use futures_util::TryStreamExt;
 use winrm_sessions::classes::{ServerConnection, SmbSession};
 use winrm_sessions::testing::FixtureServer;
 use winrm_sessions::{Client, Credentials};
 
+/// A variable the example needs, or a message that says which.
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("set {name} (WINRM_USER and WINRM_PASSWORD)"))
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match audit().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smb_audit: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn audit() -> Result<(), Box<dyn std::error::Error>> {
     let mut _server = None;
     let client = match std::env::args().nth(1) {
         Some(target) => Client::builder(target)
-            .credentials(Credentials::new(
-                std::env::var("WINRM_USER")?,
-                std::env::var("WINRM_PASSWORD")?,
-            ))
+            .credentials(Credentials::new(var("WINRM_USER")?, var("WINRM_PASSWORD")?))
             .build()?,
         None => {
             let server =
                 FixtureServer::start(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo")).await?;
+            // The default authentication, Negotiate: NTLM here, with message encryption.
             let client = Client::builder(server.url())
                 .credentials(Credentials::new("demo", "demo"))
-                .danger_allow_basic_over_http(true)
                 .build()?;
             _server = Some(server);
             client

@@ -120,7 +120,7 @@ pub enum ErrorKind {
     },
     /// The response is not well-formed WS-Management.
     #[error("invalid response: {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
     /// Well-formed, but breaks the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -165,7 +165,11 @@ pub enum ErrorKind {
     },
     /// An instance does not fit its Rust type.
     #[error("cannot decode: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
+    /// A fixture directory, file or server setting cannot be used (feature `testing`).
+    #[cfg(feature = "testing")]
+    #[error("{0}")]
+    Fixture(crate::testing::FixtureError),
 }
 
 fn last_error(last: &Option<Box<Error>>) -> String {
@@ -352,6 +356,13 @@ impl From<ResponseError> for Error {
             ResponseError::Fault(f) => ErrorKind::Fault(f),
             ResponseError::Unexpected(m) => ErrorKind::Protocol(m),
         })
+    }
+}
+
+#[cfg(feature = "testing")]
+impl From<crate::testing::FixtureError> for Error {
+    fn from(e: crate::testing::FixtureError) -> Self {
+        Self::new(ErrorKind::Fixture(e))
     }
 }
 

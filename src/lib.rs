@@ -38,9 +38,9 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the `winrm-sessions` command-line tool (and `testing`, behind `demo`).
-//!   Library users may turn default features off.
-//! - `testing`: [`testing::FixtureServer`], for the tests of applications built on this crate.
+//! None by default. `testing`: [`testing::FixtureServer`], a WinRM server on loopback for the
+//! tests of applications built on this crate. The command-line tool is the
+//! `winrm-sessions-cli` package of the same repository.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -6,9 +6,15 @@
 //! never recorded, and bodies are recorded after unsealing. Host and user names can be replaced
 //! consistently (in plain and XML-escaped form) so that recordings from production can be shared.
 //! File names are deterministic: a sequence number, the operation and the class.
+//!
+//! Files are written by a thread of the recorder's own, so an exchange never waits on the disk
+//! inside the async runtime; at most [`QUEUED`] exchanges wait for it (then the exchange does,
+//! which is the right pressure when the disk is the slowest part).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use crate::wsman::parse_request;
 use crate::wsman::writer::escape_into;
@@ -19,29 +25,76 @@ pub trait ExchangeHook: Send + Sync {
     fn exchange(&self, request: &[u8], response: &[u8]);
 }
 
+/// Exchanges waiting for the writer thread at most.
+pub const QUEUED: usize = 256;
+
 /// Writes exchanges as fixture files into a directory.
 pub struct Recorder {
     dir: PathBuf,
     replacements: Vec<(String, String)>,
-    state: Mutex<State>,
+    /// The sequence number of the next exchange.
+    next: Mutex<usize>,
+    queue: Option<SyncSender<File>>,
+    written: Arc<Written>,
+    writer: Option<JoinHandle<()>>,
 }
 
+/// One exchange to write: its file stem and both texts.
+struct File {
+    stem: String,
+    request: String,
+    response: String,
+}
+
+/// What the writer thread has done: exchanges still to write, and the first error.
 #[derive(Default)]
-struct State {
-    next: usize,
-    error: Option<String>,
+struct Written {
+    state: Mutex<(usize, Option<String>)>,
+    idle: Condvar,
+}
+
+impl Written {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<String>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Recorder {
-    /// Records into `dir` (created if needed).
+    /// Records into `dir` (created if needed), numbering after the files already there.
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
         let next = next_free_number(&dir);
+        let (queue, files) = mpsc::sync_channel::<File>(QUEUED);
+        let written = Arc::new(Written::default());
+        let writer = {
+            let (dir, written) = (dir.clone(), written.clone());
+            std::thread::Builder::new()
+                .name("winrm-sessions-recorder".into())
+                .spawn(move || {
+                    for file in files {
+                        let write = |suffix: &str, text: &str| {
+                            std::fs::write(dir.join(format!("{}.{suffix}.xml", file.stem)), text)
+                        };
+                        let result = write("request", &file.request)
+                            .and_then(|()| write("response", &file.response));
+                        let mut state = written.lock();
+                        state.0 -= 1;
+                        if let Err(e) = result {
+                            tracing::warn!(dir = %dir.display(), error = %e, "Cannot record an exchange");
+                            state.1.get_or_insert_with(|| e.to_string());
+                        }
+                        written.idle.notify_all();
+                    }
+                })?
+        };
         Ok(Self {
             dir,
             replacements: Vec::new(),
-            state: Mutex::new(State { next, error: None }),
+            next: Mutex::new(next),
+            queue: Some(queue),
+            written,
+            writer: Some(writer),
         })
     }
 
@@ -63,13 +116,23 @@ impl Recorder {
         &self.dir
     }
 
-    /// The first write error, if any (recording never fails the exchange itself).
+    /// Waits until every exchange seen so far is on disk.
+    pub fn flush(&self) {
+        let mut state = self.written.lock();
+        while state.0 > 0 {
+            state = self
+                .written
+                .idle
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The first write error, if any, once what was seen so far is written (recording never
+    /// fails the exchange itself).
     pub fn error(&self) -> Option<String> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .error
-            .clone()
+        self.flush();
+        self.written.lock().1.clone()
     }
 
     /// One pass over the text, longest pattern first at each position, so that a replacement is
@@ -172,19 +235,37 @@ fn next_free_number(dir: &Path) -> usize {
 
 impl ExchangeHook for Recorder {
     fn exchange(&self, request: &[u8], response: &[u8]) {
-        let request_text = self.sanitize(&String::from_utf8_lossy(request));
-        let response_text = self.sanitize(&String::from_utf8_lossy(response));
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let stem = format!("{:04}-{}", state.next, label(request));
-        state.next += 1;
-        let write = |suffix: &str, text: &str| {
-            std::fs::write(self.dir.join(format!("{stem}.{suffix}.xml")), text)
+        let file = File {
+            stem: String::new(),
+            request: self.sanitize(&String::from_utf8_lossy(request)),
+            response: self.sanitize(&String::from_utf8_lossy(response)),
         };
-        if let Err(e) =
-            write("request", &request_text).and_then(|()| write("response", &response_text))
-        {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "Cannot record an exchange");
-            state.error.get_or_insert_with(|| e.to_string());
+        // Numbered and queued under one lock, so files are numbered in the order they are
+        // queued and written.
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let file = File {
+            stem: format!("{:04}-{}", *next, label(request)),
+            ..file
+        };
+        *next += 1;
+        self.written.lock().0 += 1;
+        let sent = self.queue.as_ref().is_some_and(|q| q.send(file).is_ok());
+        if !sent {
+            let mut state = self.written.lock();
+            state.0 -= 1;
+            state
+                .1
+                .get_or_insert_with(|| "the recorder's writer stopped".into());
+        }
+    }
+}
+
+impl Drop for Recorder {
+    /// Writes what is queued before the recorder goes.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }

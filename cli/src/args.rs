@@ -11,7 +11,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log on stderr: -v hosts and retries, -vv every request, -vvv request and response bodies
-    /// (never a password, token or key); WINRM_SESSIONS_LOG=<filter> overrides
+    /// (never a password, token or key); WINRM_SESSIONS_LOG=FILTER overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
@@ -42,6 +42,28 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve a fixture directory on loopback; prints the URL on the first line of stdout
     ServeFixtures(ServeArgs),
+    /// Print a shell completion script (e.g. `winrm-sessions completions bash > ~/.local/share/bash-completion/completions/winrm-sessions`)
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff: `winrm-sessions man | man -l -`), or write them all
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (default: the tool's own page)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write the pages of the tool and every command into this directory instead (e.g.
+    /// ~/.local/share/man/man1)
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -77,9 +99,10 @@ pub struct LogonSessionsArgs {
 
 #[derive(Debug, Args)]
 pub struct CloseArgs {
-    /// Host name, address or URL
+    /// Host names, addresses or URLs (or --hosts-file): the selected sessions are looked up on
+    /// every one, shown together, confirmed once, and closed
     #[arg(value_name = "TARGET")]
-    pub target: String,
+    pub targets: Vec<String>,
     /// Close the session with this id (repeatable)
     #[arg(long, value_name = "ID")]
     pub session_id: Vec<u64>,
@@ -103,12 +126,10 @@ pub struct CloseArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Host name, address or URL
-    #[arg(value_name = "TARGET")]
-    pub target: String,
-    /// The WQL query, e.g. "SELECT * FROM Win32_Process WHERE SessionId = 2"
-    #[arg(value_name = "WQL")]
-    pub wql: String,
+    /// Host names, addresses or URLs (or --hosts-file), then the WQL query as the last
+    /// argument, e.g. "SELECT * FROM Win32_Process WHERE SessionId = 2"
+    #[arg(value_name = "TARGET... WQL", required = true, num_args = 1..)]
+    pub targets_and_wql: Vec<String>,
     /// WMI namespace
     #[arg(long, default_value = "root/cimv2")]
     pub namespace: String,
@@ -116,6 +137,20 @@ pub struct QueryArgs {
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl QueryArgs {
+    /// The targets and the query (the last argument).
+    pub fn split(mut self) -> (Vec<String>, String, ConnectionArgs, OutputArgs, String) {
+        let wql = self.targets_and_wql.pop().unwrap_or_default();
+        (
+            self.targets_and_wql,
+            wql,
+            self.connection,
+            self.output,
+            self.namespace,
+        )
+    }
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +244,32 @@ pub struct ConnectionArgs {
     /// With --record: replace FROM by TO in what is recorded (host and user names); repeatable
     #[arg(long, value_name = "FROM=TO", requires = "record")]
     pub record_replace: Vec<String>,
+}
+
+/// The targets named on the command line, then those of `--hosts-file` (one per line, blank
+/// lines and `#` comments ignored).
+pub fn collect_targets(
+    positional: &[String],
+    hosts_file: Option<&std::path::Path>,
+) -> Result<Vec<String>, crate::credentials::UsageError> {
+    use crate::credentials::UsageError;
+    let mut targets = positional.to_vec();
+    if let Some(path) = hosts_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read hosts file {}: {e}", path.display())))?;
+        targets.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if targets.is_empty() {
+        return Err(UsageError(
+            "no target: name one or more hosts, or pass --hosts-file".into(),
+        ));
+    }
+    Ok(targets)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

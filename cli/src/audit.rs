@@ -27,11 +27,7 @@ pub async fn audit(
     let stdout = io::stdout();
     let mut layout = source.layout();
     layout.several_targets = targets.len() > 1;
-    layout.width = if stdout.is_terminal() {
-        terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
-    } else {
-        None
-    };
+    layout.width = crate::output::terminal_width(&stdout);
     let several = targets.len() > 1;
     let mut writer = Writer::new(
         format,
@@ -54,39 +50,41 @@ pub async fn audit(
     while let Some(event) = events.next().await {
         match event {
             HostEvent::Item { target, item } => {
-                progress.clear();
-                let written = write_batch(&mut writer, &target, item, &mut output);
+                let written =
+                    progress.suspend(|| write_batch(&mut writer, &target, item, &mut output));
                 progress.items += written;
             }
             HostEvent::Done { .. } => {
                 progress.ok += 1;
-                output.check(writer.end_page());
+                progress.suspend(|| output.check(writer.end_page()));
             }
             HostEvent::Failed { target, error } => {
                 progress.failed += 1;
-                progress.clear();
-                output.check(writer.end_page());
-                eprintln!(
-                    "winrm-sessions: {target}: {}",
-                    error.without_target().report()
-                );
+                progress.suspend(|| {
+                    output.check(writer.end_page());
+                    eprintln!(
+                        "winrm-sessions: {target}: {}",
+                        error.without_target().report()
+                    );
+                });
             }
             HostEvent::ItemError { target, error } => {
                 output.bad_items += 1;
-                progress.clear();
-                eprintln!(
-                    "winrm-sessions: {target}: {}",
-                    error.without_target().report()
-                );
+                progress.suspend(|| {
+                    eprintln!(
+                        "winrm-sessions: {target}: {}",
+                        error.without_target().report()
+                    )
+                });
             }
             _ => {}
         }
         if output.fatal.is_some() {
             break;
         }
-        progress.draw();
+        progress.update();
     }
-    progress.clear();
+    progress.finish();
     if output.fatal.is_none() {
         output.check(writer.finish().map(|_| ()));
     }

@@ -1,13 +1,17 @@
-//! `close-smb-session`: select sessions like Close-SmbSession's query parameters, show them,
-//! confirm, close each one with MSFT_SmbSession.ForceClose, and report each outcome.
+//! `close-smb-session`: select sessions like Close-SmbSession's query parameters on every
+//! target, show them all, confirm once, close each one with MSFT_SmbSession.ForceClose, and
+//! report each outcome.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use winrm_sessions::cim::{CimClass, FromInstance, Instance};
 use winrm_sessions::classes::{SmbSession, TypedInstance, class_properties};
+use winrm_sessions::fleet::HostEvent;
 
-use crate::args::CloseArgs;
+use crate::args::{CloseArgs, collect_targets};
 use crate::credentials::UsageError;
 use crate::output::{Columns, Extra, Layout, Record, Writer};
 use crate::settings::Settings;
@@ -23,25 +27,47 @@ const COLUMNS: &[&str] = &[
     "Error",
 ];
 
-/// True when the session matches any of the selectors (the selectors are OR-ed per kind and
-/// AND-ed across kinds, as Close-SmbSession's parameters are).
-fn selected(session: &SmbSession, args: &CloseArgs) -> bool {
-    // Windows compares user and computer names case-insensitively, beyond ASCII too; IPv6
-    // clients appear with or without brackets.
-    let fold = |s: &str| s.trim_matches(['[', ']']).to_lowercase();
-    let equal = |value: &Option<String>, wanted: &[String]| {
-        wanted.is_empty()
-            || value
-                .as_deref()
-                .is_some_and(|v| wanted.iter().any(|w| fold(w) == fold(v)))
-    };
-    (args.session_id.is_empty() || args.session_id.contains(&session.session_id))
-        && equal(&session.client_computer_name, &args.client_computer_name)
-        && equal(&session.client_user_name, &args.client_user_name)
+/// Which sessions to close, as Close-SmbSession's query parameters choose them.
+struct Selectors {
+    session_id: Vec<u64>,
+    client_computer_name: Vec<String>,
+    client_user_name: Vec<String>,
+}
+
+impl CloseArgs {
+    fn selectors(&self) -> Selectors {
+        Selectors {
+            session_id: self.session_id.clone(),
+            client_computer_name: self.client_computer_name.clone(),
+            client_user_name: self.client_user_name.clone(),
+        }
+    }
+}
+
+impl Selectors {
+    /// True when the session matches any value of each selector given (values are OR-ed per
+    /// selector, selectors AND-ed, as Close-SmbSession's parameters are).
+    fn matches(&self, session: &SmbSession) -> bool {
+        // Windows compares user and computer names case-insensitively, beyond ASCII too; IPv6
+        // clients appear with or without brackets.
+        let fold = |s: &str| s.trim_matches(['[', ']']).to_lowercase();
+        let equal = |value: &Option<String>, wanted: &[String]| {
+            wanted.is_empty()
+                || value
+                    .as_deref()
+                    .is_some_and(|v| wanted.iter().any(|w| fold(w) == fold(v)))
+        };
+        (self.session_id.is_empty() || self.session_id.contains(&session.session_id))
+            && equal(&session.client_computer_name, &self.client_computer_name)
+            && equal(&session.client_user_name, &self.client_user_name)
+    }
 }
 
 /// The writer for this command's rows: the session's properties, `Action` and `Error`.
-fn writer(format: super::args::Format) -> Writer<io::BufWriter<io::StdoutLock<'static>>> {
+fn writer(
+    format: crate::args::Format,
+    several_targets: bool,
+) -> Writer<io::BufWriter<io::StdoutLock<'static>>> {
     let stdout = io::stdout();
     let mut layout = Layout::new(
         Columns::Fixed(COLUMNS.iter().map(|c| c.to_string()).collect()),
@@ -51,10 +77,8 @@ fn writer(format: super::args::Format) -> Writer<io::BufWriter<io::StdoutLock<'s
             .collect(),
     )
     .extras(&["Action", "Error"]);
-    layout.width = stdout
-        .is_terminal()
-        .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
-        .flatten();
+    layout.several_targets = several_targets;
+    layout.width = crate::output::terminal_width(&stdout);
     Writer::new(format, io::BufWriter::new(stdout.lock()), layout)
 }
 
@@ -75,6 +99,9 @@ fn write_row<W: Write>(
     })
 }
 
+/// The sessions of one target that the selectors chose, as enumerated.
+type Chosen = Vec<(SmbSession, Instance)>;
+
 pub async fn run(args: CloseArgs) -> u8 {
     if args.session_id.is_empty()
         && args.client_computer_name.is_empty()
@@ -84,55 +111,98 @@ pub async fn run(args: CloseArgs) -> u8 {
             "name the sessions to close: --session-id, --client-computer-name or --client-user-name",
         );
     }
-    let settings = match Settings::resolve(&args.connection) {
-        Ok(settings) => settings,
+    let targets = match collect_targets(&args.targets, args.connection.hosts_file.as_deref()) {
+        Ok(targets) => targets,
         Err(UsageError(message)) => return usage(&message),
     };
-    let target = args.target.clone();
-    let client = match settings.client(&target) {
-        Ok(client) => client,
+    let settings = match Settings::resolve(&args.connection) {
+        Ok(settings) => Arc::new(settings),
+        Err(UsageError(message)) => return usage(&message),
+    };
+    let fleet = match settings.fleet() {
+        Ok(fleet) => fleet,
         Err(e) => {
-            eprintln!("winrm-sessions: {target}: {}", e.without_target().report());
+            eprintln!("winrm-sessions: {}", e.report());
             return EXIT_FAILED;
         }
     };
-    let instances: Vec<Instance> = match client
-        .enumerate_class(&SmbSession::class_path())
-        .try_collect()
-        .await
-    {
-        Ok(instances) => instances,
-        Err(e) => {
-            eprintln!("winrm-sessions: {target}: {}", e.without_target().report());
-            return EXIT_FAILED;
-        }
-    };
-    let mut chosen: Vec<(SmbSession, Instance)> = Vec::new();
-    for instance in instances {
-        match SmbSession::from_instance(instance.clone()) {
-            Ok(session) if selected(&session, &args) => chosen.push((session, instance)),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("winrm-sessions: {target}: cannot decode: {e}");
-                return EXIT_FAILED;
+    let several = targets.len() > 1;
+
+    // 1. What each target has that matches, in the order the targets were given.
+    let selectors = Arc::new(args.selectors());
+    let mut found: HashMap<String, Chosen> = HashMap::new();
+    let mut failed_hosts = 0usize;
+    let mut events = fleet.map(targets.clone(), move |client| {
+        let selectors = selectors.clone();
+        async move {
+            let instances: Vec<Instance> = client
+                .enumerate_class(&SmbSession::class_path())
+                .try_collect()
+                .await?;
+            let mut chosen = Chosen::new();
+            for instance in instances {
+                let session = SmbSession::from_instance(instance.clone())
+                    .map_err(|e| winrm_sessions::Error::from(e).with_target(client.target()))?;
+                if selectors.matches(&session) {
+                    chosen.push((session, instance));
+                }
             }
+            Ok(chosen)
+        }
+    });
+    while let Some(event) = events.next().await {
+        match event {
+            HostEvent::Item { target, item } => {
+                found.insert(target, item);
+            }
+            HostEvent::Failed { target, error } => {
+                failed_hosts += 1;
+                eprintln!(
+                    "winrm-sessions: {target}: {}",
+                    error.without_target().report()
+                );
+            }
+            _ => {}
         }
     }
-    if chosen.is_empty() {
-        eprintln!("winrm-sessions: {target}: no SMB session matches; nothing to close");
-        return EXIT_OK;
+    let chosen: Vec<(String, Chosen)> = targets
+        .iter()
+        .filter_map(|t| found.remove(t).map(|c| (t.clone(), c)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    let count: usize = chosen.iter().map(|(_, c)| c.len()).sum();
+    let unreachable = if failed_hosts > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    if count == 0 {
+        eprintln!(
+            "winrm-sessions: no SMB session matches{}; nothing to close",
+            if failed_hosts > 0 {
+                " on the targets that answered"
+            } else {
+                ""
+            }
+        );
+        return unreachable;
     }
+
+    // 2. A dry run lists them; otherwise they are confirmed once, all targets together.
     if args.dry_run {
-        let mut output = writer(args.output.format);
-        for (_, instance) in &chosen {
-            let _ = write_row(&mut output, &target, instance, "WouldClose", None);
+        let mut output = writer(args.output.format, several);
+        for (target, sessions) in &chosen {
+            for (_, instance) in sessions {
+                let _ = write_row(&mut output, target, instance, "WouldClose", None);
+            }
+            let _ = output.end_page();
         }
         let _ = output.finish();
         eprintln!(
-            "dry run: {} session(s) would be closed on {target}; nothing was changed",
+            "dry run: {count} session(s) on {} target(s) would be closed; nothing was changed",
             chosen.len()
         );
-        return EXIT_OK;
+        return unreachable;
     }
     if !args.force {
         if !io::stdin().is_terminal() {
@@ -140,46 +210,92 @@ pub async fn run(args: CloseArgs) -> u8 {
                 "not a terminal to confirm on: pass --force to close without confirmation, or --dry-run to look first",
             );
         }
-        eprintln!(
-            "About to close {} SMB session(s) on {target}:",
-            chosen.len()
-        );
-        for (s, _) in &chosen {
+        if !confirm(&chosen, count) {
+            eprintln!("nothing was closed");
+            return unreachable;
+        }
+    }
+
+    // 3. Each target closes its sessions; every outcome is a row.
+    let ids: Arc<HashMap<String, Vec<u64>>> = Arc::new(
+        chosen
+            .iter()
+            .map(|(t, c)| (t.clone(), c.iter().map(|(s, _)| s.session_id).collect()))
+            .collect(),
+    );
+    let order: Vec<String> = chosen.iter().map(|(t, _)| t.clone()).collect();
+    let mut instances: HashMap<String, Chosen> = chosen.into_iter().collect();
+    let mut output = writer(args.output.format, several);
+    let mut failed = failed_hosts;
+    let mut events = fleet.map(order, move |client| {
+        let ids = ids.clone();
+        async move {
+            let mut outcomes = Vec::new();
+            for &id in ids.get(client.target()).into_iter().flatten() {
+                let outcome = client.force_close_smb_session(id).await;
+                outcomes.push((
+                    id,
+                    outcome.map_err(|e| e.without_target().report().to_string()),
+                ));
+            }
+            Ok(outcomes)
+        }
+    });
+    while let Some(event) = events.next().await {
+        match event {
+            HostEvent::Item { target, item } => {
+                let sessions = instances.remove(&target).unwrap_or_default();
+                for (id, outcome) in item {
+                    let Some((_, instance)) = sessions.iter().find(|(s, _)| s.session_id == id)
+                    else {
+                        continue;
+                    };
+                    let _ = match &outcome {
+                        Ok(()) => write_row(&mut output, &target, instance, "Closed", None),
+                        Err(reason) => {
+                            failed += 1;
+                            eprintln!("winrm-sessions: {target}: session {id}: {reason}");
+                            write_row(&mut output, &target, instance, "Failed", Some(reason))
+                        }
+                    };
+                }
+                let _ = output.end_page();
+            }
+            HostEvent::Failed { target, error } => {
+                failed += 1;
+                eprintln!(
+                    "winrm-sessions: {target}: {}",
+                    error.without_target().report()
+                );
+            }
+            _ => {}
+        }
+    }
+    let _ = output.finish();
+    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+}
+
+/// Shows every chosen session, grouped by target, and asks once on the terminal.
+fn confirm(chosen: &[(String, Chosen)], count: usize) -> bool {
+    eprintln!(
+        "About to close {count} SMB session(s) on {} target(s):",
+        chosen.len()
+    );
+    for (target, sessions) in chosen {
+        eprintln!("  {target}:");
+        for (s, _) in sessions {
             eprintln!(
-                "  {}  {}  from {}  ({} open)",
+                "    {}  {}  from {}  ({} open)",
                 s.session_id,
                 s.client_user_name.as_deref().unwrap_or("?"),
                 s.client_computer_name.as_deref().unwrap_or("?"),
                 s.num_opens.unwrap_or(0)
             );
         }
-        eprint!("Open files are closed and unsaved data may be lost. Close them? [y/N] ");
-        let _ = io::stderr().flush();
-        let mut answer = String::new();
-        if io::stdin().lock().read_line(&mut answer).is_err()
-            || !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
-        {
-            eprintln!("nothing was closed");
-            return EXIT_OK;
-        }
     }
-    let mut output = writer(args.output.format);
-    let mut failed = 0;
-    for (session, instance) in &chosen {
-        let _ = match client.force_close_smb_session(session.session_id).await {
-            Ok(()) => write_row(&mut output, &target, instance, "Closed", None),
-            Err(e) => {
-                failed += 1;
-                let reason = e.without_target().report().to_string();
-                eprintln!(
-                    "winrm-sessions: {target}: session {}: {reason}",
-                    session.session_id
-                );
-                write_row(&mut output, &target, instance, "Failed", Some(&reason))
-            }
-        };
-        let _ = output.end_page();
-    }
-    let _ = output.finish();
-    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+    eprint!("Open files are closed and unsaved data may be lost. Close them? [y/N] ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
 }

@@ -77,8 +77,19 @@ pub async fn run(args: DemoArgs) -> u8 {
             "Win32_LogonSession",
         ),
     ];
+    // A CSV document has one header: it holds the first section's class; the others are shown
+    // as tables or NDJSON (whose records say their class).
+    let shown = if args.output.format == Format::Csv {
+        eprintln!(
+            "CSV holds one class: MSFT_SmbSession below. `demo` (a table) or `demo --format json` \
+             shows every section.\n"
+        );
+        1
+    } else {
+        sections.len()
+    };
     let mut status = EXIT_OK;
-    for (i, (title, namespace, class)) in sections.into_iter().enumerate() {
+    for (i, (title, namespace, class)) in sections.into_iter().take(shown).enumerate() {
         if args.output.format == Format::Table {
             let mut stdout = std::io::stdout();
             let _ = writeln!(stdout, "{}== {title} ==", if i > 0 { "\n" } else { "" });
@@ -105,7 +116,14 @@ pub async fn serve(args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let password = std::env::var("WINRM_PASSWORD").unwrap_or_else(|_| DEFAULT_PASSWORD.to_owned());
+    let (password, password_said) = match std::env::var("WINRM_PASSWORD") {
+        Ok(password) => (password, "the password in WINRM_PASSWORD".to_owned()),
+        Err(_) => (
+            DEFAULT_PASSWORD.to_owned(),
+            format!("password {DEFAULT_PASSWORD:?}"),
+        ),
+    };
+    let user = args.user.clone();
     let server = match FixtureServer::builder(set)
         .credentials(args.user, password)
         .bind(std::net::Ipv4Addr::LOCALHOST.into(), args.port)
@@ -122,7 +140,8 @@ pub async fn serve(args: ServeArgs) -> u8 {
     let _ = writeln!(stdout, "{}", server.url());
     let _ = stdout.flush();
     eprintln!(
-        "Serving {} on {} (Ctrl-C to stop)",
+        "Serving {} on {} for user {user:?} with {password_said}, over Negotiate (NTLM) or \
+         Basic (Ctrl-C to stop)",
         args.dir.display(),
         server.url()
     );

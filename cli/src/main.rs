@@ -10,6 +10,7 @@ mod audit;
 mod close;
 mod credentials;
 mod demo;
+mod docs;
 mod output;
 mod progress;
 mod settings;
@@ -23,7 +24,7 @@ use clap::Parser;
 use winrm_sessions::JoinSpec;
 use winrm_sessions::cim::ClassPath;
 
-use args::{ClassArgs, Cli, Command};
+use args::{ClassArgs, Cli, Command, collect_targets};
 use audit::audit;
 use credentials::UsageError;
 use settings::Settings;
@@ -112,24 +113,21 @@ async fn run(cli: Cli) -> u8 {
         Command::Sessions(a) => (a, class("root/cimv2", "Win32_Session")),
         Command::Processes(a) => (a, class("root/cimv2", "Win32_Process")),
         Command::Query(q) => {
+            let (targets, wql, connection, output, namespace) = q.split();
             let args = ClassArgs {
-                targets: vec![q.target],
-                connection: q.connection,
-                output: q.output,
+                targets,
+                connection,
+                output,
             };
-            (
-                args,
-                Source::Query {
-                    namespace: q.namespace,
-                    wql: q.wql,
-                },
-            )
+            (args, Source::Query { namespace, wql })
         }
         Command::CloseSmbSession(c) => return close::run(c).await,
         Command::Demo(d) => return demo::run(d).await,
         Command::ServeFixtures(s) => return demo::serve(s).await,
+        Command::Completions(c) => return docs::completions(c.shell),
+        Command::Man(m) => return docs::man(m),
     };
-    let targets = match collect_targets(&args) {
+    let targets = match collect_targets(&args.targets, args.connection.hosts_file.as_deref()) {
         Ok(t) => t,
         Err(UsageError(message)) => return usage(&message),
     };
@@ -146,24 +144,4 @@ async fn run(cli: Cli) -> u8 {
 fn usage(message: &str) -> u8 {
     eprintln!("winrm-sessions: {message}");
     EXIT_USAGE
-}
-
-fn collect_targets(args: &ClassArgs) -> Result<Vec<String>, UsageError> {
-    let mut targets = args.targets.clone();
-    if let Some(path) = &args.connection.hosts_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read hosts file {}: {e}", path.display())))?;
-        targets.extend(
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or_default().trim())
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned),
-        );
-    }
-    if targets.is_empty() {
-        return Err(UsageError(
-            "no target: name one or more hosts, or pass --hosts-file".into(),
-        ));
-    }
-    Ok(targets)
 }

@@ -50,9 +50,15 @@ impl CimClass for ServerSession {
 impl ServerSession {
     /// The reference of this session (keys `ComputerName`, `UserName`).
     pub fn reference(&self) -> Reference {
+        Self::reference_for(&self.computer_name, &self.user_name)
+    }
+
+    /// A reference to the session of `user_name` from `computer_name` (as Win32_ServerSession
+    /// names them: the user without its domain, the client without brackets).
+    pub fn reference_for(computer_name: &str, user_name: &str) -> Reference {
         Reference::for_class(&Self::class_path())
-            .with_selector("ComputerName", &self.computer_name)
-            .with_selector("UserName", &self.user_name)
+            .with_selector("ComputerName", computer_name)
+            .with_selector("UserName", user_name)
     }
 }
 

@@ -203,7 +203,13 @@ impl Client {
             )
             .await?;
         match output.return_value {
-            None | Some(0) => Ok(()),
+            Some(0) => Ok(()),
+            // Success cannot be assumed from an answer that does not say.
+            None => Err(Error::protocol(
+                "MSFT_SmbSession.ForceClose answered without a ReturnValue: whether the session \
+                 was closed is unknown",
+            )
+            .with_target(self.target())),
             Some(code) => Err(Error::new(crate::ErrorKind::MethodFailed {
                 method: "MSFT_SmbSession.ForceClose".into(),
                 return_value: code,

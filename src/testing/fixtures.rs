@@ -31,13 +31,19 @@ pub struct Exchange {
 
 impl Exchange {
     /// Parses a recorded pair; `name` is used in errors and logs.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Fixture`](crate::ErrorKind::Fixture) when either is not a valid envelope.
     pub fn parse(
         name: impl Into<String>,
         request: &str,
         response: impl Into<String>,
-    ) -> Result<Self, FixtureError> {
-        let name = name.into();
-        let response = response.into();
+    ) -> crate::Result<Self> {
+        Ok(Self::parse_pair(name.into(), request, response.into())?)
+    }
+
+    fn parse_pair(name: String, request: &str, response: String) -> Result<Self, FixtureError> {
         let summary = parse_request(request.as_bytes()).map_err(|e| FixtureError::Invalid {
             file: format!("{name}.request.xml"),
             message: e.to_string(),
@@ -76,8 +82,16 @@ pub struct FixtureSet {
 
 impl FixtureSet {
     /// Loads every `*.request.xml` / `*.response.xml` pair of a directory.
-    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, FixtureError> {
-        let dir = dir.as_ref();
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Fixture`](crate::ErrorKind::Fixture): the directory or a file cannot be
+    /// read, a request has no response, a file is not a valid envelope, there is no pair.
+    pub fn from_dir(dir: impl AsRef<Path>) -> crate::Result<Self> {
+        Ok(Self::load(dir.as_ref())?)
+    }
+
+    fn load(dir: &Path) -> Result<Self, FixtureError> {
         let entries = std::fs::read_dir(dir).map_err(|e| FixtureError::Io {
             path: dir.to_owned(),
             message: e.to_string(),
@@ -114,7 +128,7 @@ impl FixtureSet {
                 ));
             }
             let response = read(response_path)?;
-            let exchange = Exchange::parse(&name, &request, response).map_err(|e| match e {
+            let exchange = Exchange::parse_pair(name, &request, response).map_err(|e| match e {
                 FixtureError::Invalid { file, message } => FixtureError::Invalid {
                     file: dir.join(file).display().to_string(),
                     message,

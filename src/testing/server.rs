@@ -79,7 +79,7 @@ impl FixtureServer {
     ///
     /// The directory is unreadable, empty, or holds a file that is not a valid envelope (named
     /// in the error); or the port cannot be bound.
-    pub async fn start(dir: impl AsRef<std::path::Path>) -> Result<Self, FixtureError> {
+    pub async fn start(dir: impl AsRef<std::path::Path>) -> crate::Result<Self> {
         Self::builder(FixtureSet::from_dir(dir)?).start().await
     }
 
@@ -174,7 +174,16 @@ impl FixtureServerBuilder {
     }
 
     /// Binds and starts serving in the background.
-    pub async fn start(self) -> Result<FixtureServer, FixtureError> {
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Fixture`](crate::ErrorKind::Fixture): the address cannot be bound, or the
+    /// TLS certificate and key are not usable.
+    pub async fn start(self) -> crate::Result<FixtureServer> {
+        Ok(self.bind_and_serve().await?)
+    }
+
+    async fn bind_and_serve(self) -> Result<FixtureServer, FixtureError> {
         let tls = match &self.tls {
             Some((chain, key)) => Some(tls_acceptor(chain, key, self.client_ca.as_deref())?),
             None => None,
@@ -359,6 +368,14 @@ async fn handle(
     shared: Arc<Shared>,
     connection: Arc<tokio::sync::Mutex<Connection>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path() != "/wsman" {
+        // As HTTP.sys answers for a URL no listener is registered for.
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: the WinRM endpoint is /wsman",
+        ));
+    }
     if request.method() != Method::POST {
         return Ok(reply(
             StatusCode::METHOD_NOT_ALLOWED,

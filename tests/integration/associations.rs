@@ -11,13 +11,9 @@ use winrm_sessions::wsman::wql;
 
 use crate::support::{client_for, demo_server};
 
+/// As the README's example builds it.
 fn session(computer: &str, user: &str) -> Reference {
-    Reference::for_class(&winrm_sessions::cim::ClassPath::new(
-        "root/cimv2",
-        "Win32_ServerSession",
-    ))
-    .with_selector("ComputerName", computer)
-    .with_selector("UserName", user)
+    winrm_sessions::classes::ServerSession::reference_for(computer, user)
 }
 
 fn logon(id: &str) -> Reference {

@@ -11,7 +11,7 @@ use winrm_sessions::classes::SmbSession;
 use winrm_sessions::client_options::MethodInput;
 use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
-use crate::support::scripted::{Op, fault, scripted_server};
+use crate::support::scripted::{Op, SMB, envelope, fault, scripted_server};
 use crate::support::{Behavior, Proxy, demo_server};
 
 /// Basic over HTTP: the requests arrive as they were written.
@@ -226,4 +226,22 @@ async fn method_and_parameter_names_that_are_not_xml_names_send_nothing() {
         assert!(e.to_string().contains("is not a valid name"), "{e}");
     }
     assert_eq!(seen.count(Op::Invoke), 0);
+}
+
+#[tokio::test]
+async fn a_method_answer_without_return_value_is_not_success() {
+    let (url, _seen, _server) = scripted_server(1, |op, _| {
+        (op == Op::Invoke).then(|| {
+            Behavior::Soap(envelope(
+                "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession/ForceCloseResponse",
+                &format!(r#"<p:ForceClose_OUTPUT xmlns:p="{SMB}"></p:ForceClose_OUTPUT>"#),
+            ))
+        })
+    })
+    .await;
+    let e = basic_client(&url)
+        .force_close_smb_session(8_813_272_891_621)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("without a ReturnValue"), "{e}");
 }

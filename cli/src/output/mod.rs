@@ -191,3 +191,16 @@ impl<W: Write> Writer<W> {
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
+
+/// The width to fit tables to: the terminal's when stdout is one (its size, or `COLUMNS` when
+/// the size cannot be read); none when writing to a pipe or a file.
+pub fn terminal_width(stdout: &std::io::Stdout) -> Option<usize> {
+    use std::io::IsTerminal;
+    if !stdout.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&w| w > 0)
+}

@@ -484,6 +484,25 @@ mod tests {
     }
 
     #[test]
+    fn emoji_and_long_names_at_any_width_keep_numbers_whole() {
+        let long = "x".repeat(256);
+        let rows = vec![
+            serde_json::json!({"SessionId": 18446744073709551615u64, "ClientComputerName": long, "ClientUserName": "CONTOSO\\😀👩‍💻", "NumOpens": 7}),
+            serde_json::json!({"SessionId": 1u64, "ClientComputerName": "主机", "ClientUserName": "李雷", "NumOpens": 123456789012u64}),
+        ];
+        for width in [1, 20, 50, 80] {
+            let mut layout = Layout::new(Columns::ClassView, vec![]);
+            layout.width = Some(width);
+            let text = render(&rows, layout, &[2]);
+            assert!(text.contains("18446744073709551615"), "{width}: {text}");
+            assert!(text.contains("123456789012"), "{width}: {text}");
+            assert!(!text.contains(&long), "{width}: the long name is cut");
+        }
+        let text = render(&rows, Layout::new(Columns::ClassView, vec![]), &[2]);
+        assert!(text.contains(&long), "not a terminal: nothing is cut");
+    }
+
+    #[test]
     fn several_targets_add_a_computer_column_to_one_table() {
         let mut rows = sessions();
         rows[1]["PSComputerName"] = "fs02".into();

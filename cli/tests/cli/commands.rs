@@ -499,3 +499,229 @@ async fn ticket_cache_misuse_is_a_usage_or_configuration_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("kinit"));
 }
+
+#[tokio::test]
+async fn serve_fixtures_admits_exactly_its_user_says_who_and_serves_only_wsman() {
+    use std::io::{BufRead, BufReader};
+    let mut server = std::process::Command::new(BIN)
+        .args(["serve-fixtures"])
+        .arg(crate::support::demo_fixtures())
+        .args(["--user", "alice"])
+        .env_remove("WINRM_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_owned();
+    let mut banner = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert!(
+        banner.contains(r#"for user "alice" with password "demo""#),
+        "{banner}"
+    );
+    for auth in ["ntlm", "basic"] {
+        let attempt = |user: &str, target: &str| {
+            [
+                "smb-sessions",
+                target,
+                "--user",
+                user,
+                "--auth",
+                auth,
+                "--allow-plaintext",
+                "--format",
+                "json",
+                "--retries",
+                "0",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let output = run(attempt("alice", &url), Some("demo")).await;
+        assert!(
+            output.status.success(),
+            "{auth}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let output = run(attempt("bob", &url), Some("demo")).await;
+        assert_eq!(output.status.code(), Some(1), "{auth}: bob is not alice");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("authentication failed"), "{auth}: {stderr}");
+        let elsewhere = url.replace("/wsman", "/other");
+        let output = run(attempt("alice", &elsewhere), Some("demo")).await;
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("404"), "{auth}: {stderr}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[tokio::test]
+async fn query_takes_several_targets_and_a_hosts_file() {
+    let server = demo_server().await;
+    let second = format!("{}?second", server.url());
+    let hosts = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(hosts.path(), format!("# file servers\n{second}\n")).unwrap();
+    let output = run(
+        [
+            "query",
+            server.url(),
+            "--hosts-file",
+            &hosts.path().display().to_string(),
+            "--user",
+            "demo",
+            "--format",
+            "json",
+            "SELECT Name, ProcessId FROM Win32_Process",
+        ]
+        .map(String::from)
+        .to_vec(),
+        Some("demo"),
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 12, "six processes from each target");
+    for target in [server.url(), second.as_str()] {
+        assert_eq!(
+            records
+                .iter()
+                .filter(|r| r["PSComputerName"] == target)
+                .count(),
+            6
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 host(s) answered, 0 failed"), "{stderr}");
+    // The query alone, without a target, is a usage error that says so.
+    let output = run(
+        ["query", "--user", "demo", "SELECT * FROM Win32_Process"]
+            .map(String::from)
+            .to_vec(),
+        Some("demo"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no target"));
+}
+
+#[tokio::test]
+async fn close_smb_session_on_several_targets_confirms_once_and_reports_each() {
+    let server = demo_server().await;
+    let second = format!("{}?second", server.url());
+    let unreachable = "http://127.0.0.1:9/wsman";
+    let close = |extra: &[&str]| {
+        let mut a = vec![
+            "close-smb-session".to_owned(),
+            server.url().to_owned(),
+            second.clone(),
+            unreachable.to_owned(),
+            "--user".into(),
+            "demo".into(),
+            "--retries".into(),
+            "0".into(),
+            "--session-id".into(),
+            "8813272891625".into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let rows = |output: &Output| -> Vec<(String, String)> {
+        stdout(output)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|r| {
+                (
+                    r["PSComputerName"].as_str().unwrap().to_owned(),
+                    r["Action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let output = run(close(&["--dry-run"]), Some("demo")).await;
+    assert_eq!(output.status.code(), Some(1), "one target is unreachable");
+    assert_eq!(
+        rows(&output),
+        [
+            (server.url().to_owned(), "WouldClose".to_owned()),
+            (second.clone(), "WouldClose".to_owned())
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{unreachable}: connection refused")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 session(s) on 2 target(s) would be closed"),
+        "{stderr}"
+    );
+    let output = run(close(&["--force"]), Some("demo")).await;
+    assert_eq!(output.status.code(), Some(1));
+    let mut closed = rows(&output);
+    closed.sort(); // in the order the targets answered
+    assert_eq!(
+        closed,
+        [
+            (server.url().to_owned(), "Closed".to_owned()),
+            (second.clone(), "Closed".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn completions_and_manual_pages_come_from_the_arguments() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = run(vec!["completions".into(), shell.into()], None).await;
+        assert!(output.status.success(), "{shell}");
+        let script = stdout(&output);
+        assert!(
+            script.contains("smb-sessions") && script.contains("close-smb-session"),
+            "{shell}"
+        );
+    }
+    let output = run(vec!["man".into()], None).await;
+    assert!(output.status.success());
+    assert!(stdout(&output).contains(".TH winrm-sessions 1"));
+    let output = run(vec!["man".into(), "query".into()], None).await;
+    assert!(
+        stdout(&output).contains("\\-\\-namespace"),
+        "the query's options"
+    );
+    let output = run(vec!["man".into(), "no-such-command".into()], None).await;
+    assert_eq!(output.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        vec![
+            "man".into(),
+            "--out-dir".into(),
+            dir.path().display().to_string(),
+        ],
+        None,
+    )
+    .await;
+    assert!(output.status.success());
+    for page in [
+        "winrm-sessions.1",
+        "winrm-sessions-smb-sessions.1",
+        "winrm-sessions-close-smb-session.1",
+    ] {
+        assert!(dir.path().join(page).exists(), "{page}");
+    }
+}
