@@ -166,6 +166,26 @@ pub enum ErrorKind {
     /// An instance does not fit its Rust type.
     #[error("cannot decode: {0}")]
     Decode(DecodeError),
+    /// A watch's store cannot be used: not a store, written by a newer version, in use by
+    /// another watch, or a write failed (feature `store`). Nothing half-written is kept.
+    #[cfg(feature = "store")]
+    #[error("store {path}: {message}")]
+    Store {
+        /// The store file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The metrics endpoint cannot listen on its address (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    #[error("cannot serve metrics on {address}")]
+    Metrics {
+        /// The address asked for.
+        address: String,
+        /// What the system said (the address is in use...).
+        #[source]
+        source: std::io::Error,
+    },
     /// A fixture directory, file or server setting cannot be used (feature `testing`).
     #[cfg(feature = "testing")]
     #[error("{0}")]

@@ -14,7 +14,7 @@
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         HostEvent::Item { target, item } => println!("{target}: {}", item.session_id),
-//!         HostEvent::Failed { target, error } => eprintln!("{target}: {error}"),
+//!         HostEvent::Failed { target, error, .. } => eprintln!("{target}: {error}"),
 //!         HostEvent::Done { target, items, .. } => eprintln!("{target}: {items} sessions"),
 //!         _ => {}
 //!     }
@@ -65,6 +65,8 @@ pub enum HostEvent<T> {
         target: String,
         /// Why, naming the target.
         error: Error,
+        /// How long it took to fail, retries included.
+        elapsed: Duration,
     },
     /// The host answered completely.
     Done {
@@ -290,7 +292,12 @@ impl Fleet {
                                 async move {
                                     let error = error.with_target(target.clone());
                                     tracing::info!(error = %error.report(), "Host failed");
-                                    let _ = tx.send(HostEvent::Failed { target, error }).await;
+                                    let event = HostEvent::Failed {
+                                        target,
+                                        error,
+                                        elapsed: Duration::ZERO,
+                                    };
+                                    let _ = tx.send(event).await;
                                 }
                                 .instrument(span),
                             );
@@ -388,7 +395,11 @@ async fn host_outcome<T>(
         Ok(Err(error)) => {
             let error = error.with_target(target.clone());
             tracing::info!(error = %error.report(), "Host failed");
-            HostEvent::Failed { error, target }
+            HostEvent::Failed {
+                error,
+                target,
+                elapsed: started.elapsed(),
+            }
         }
         Err(_) => {
             let last = client.take_problem().map(|e| Box::new(e.without_target()));
@@ -398,14 +409,18 @@ async fn host_outcome<T>(
             })
             .with_target(target.clone());
             tracing::info!(error = %error.report(), "Host failed");
-            HostEvent::Failed { error, target }
+            HostEvent::Failed {
+                error,
+                target,
+                elapsed: started.elapsed(),
+            }
         }
     };
     let _ = tx.send(event).await;
 }
 
 /// Aborts the driver (and with it every host task) when the stream is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -58,6 +58,7 @@ pub mod record;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
+pub mod watch;
 pub mod wsman;
 
 pub use auth::{Auth, Credentials, Password};

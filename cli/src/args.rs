@@ -38,6 +38,10 @@ pub enum Command {
     CloseSmbSession(CloseArgs),
     /// Run a WQL query
     Query(QueryArgs),
+    /// Poll targets every interval and print sessions as they open and close
+    Watch(WatchArgs),
+    /// Sessions a watch recorded (--store): who was connected where, from when to when
+    History(HistoryArgs),
     /// Start the bundled fixture server on loopback and run an audit against it
     Demo(DemoArgs),
     /// Serve a fixture directory on loopback; prints the URL on the first line of stdout
@@ -151,6 +155,142 @@ impl QueryArgs {
             self.namespace,
         )
     }
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// What to watch: the class command's name (smb-sessions, server-sessions, ...)
+    #[arg(value_enum, value_name = "CLASS-COMMAND")]
+    pub class: Watched,
+    /// Host names, addresses or URLs (or --hosts-file)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Time between polls: 500ms, 30s, 5m, 1h (or 1m30s)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Stop after this many polls (default: until interrupted)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Keep every session seen and every poll in this SQLite file (created if needed); a
+    /// watch restarted on it goes on where the last one stopped
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9464)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The classes `watch` follows, named as their commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Watched {
+    SmbSessions,
+    ServerSessions,
+    ServerConnections,
+    SessionConnections,
+    LogonSessions,
+    SessionProcesses,
+    Sessions,
+    Processes,
+}
+
+impl Watched {
+    /// The namespace and class.
+    pub fn class(self) -> (&'static str, &'static str) {
+        match self {
+            Watched::SmbSessions => ("root/Microsoft/Windows/SMB", "MSFT_SmbSession"),
+            Watched::ServerSessions => ("root/cimv2", "Win32_ServerSession"),
+            Watched::ServerConnections => ("root/cimv2", "Win32_ServerConnection"),
+            Watched::SessionConnections => ("root/cimv2", "Win32_SessionConnection"),
+            Watched::LogonSessions => ("root/cimv2", "Win32_LogonSession"),
+            Watched::SessionProcesses => ("root/cimv2", "Win32_SessionProcess"),
+            Watched::Sessions => ("root/cimv2", "Win32_Session"),
+            Watched::Processes => ("root/cimv2", "Win32_Process"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The store a watch wrote (--store)
+    #[arg(long, value_name = "FILE")]
+    pub store: PathBuf,
+    /// Only this user's sessions (case-insensitive; with or without the domain)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only sessions from this client computer
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+    /// Only sessions on this target (as given to the watch)
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Only sessions seen since this time: RFC 3339 (2026-11-20T08:00:00Z) or a duration ago
+    /// (7d, 24h, 30m)
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<std::time::SystemTime>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, `7d`, or several (`1m30s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration (e.g. 30s, 5m, 500ms)".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: expected a number and a unit (e.g. 30s, 5m, 500ms)"))?;
+        let unit = match unit {
+            "ms" => std::time::Duration::from_millis(1),
+            "s" => std::time::Duration::from_secs(1),
+            "m" => std::time::Duration::from_secs(60),
+            "h" => std::time::Duration::from_secs(3600),
+            "d" => std::time::Duration::from_secs(86_400),
+            _ => {
+                return Err(format!(
+                    "{text:?}: unknown unit {unit:?} (ms, s, m, h or d)"
+                ));
+            }
+        };
+        total = unit
+            .checked_mul(u32::try_from(number).map_err(|_| format!("{text:?}: too long"))?)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| format!("{text:?}: too long"))?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+/// An RFC 3339 time, or a duration ago.
+pub fn parse_since(text: &str) -> Result<std::time::SystemTime, String> {
+    if let Ok(at) =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(at.into());
+    }
+    let ago = parse_duration(text).map_err(|_| {
+        format!(
+            "{text:?}: expected an RFC 3339 time (2026-11-20T08:00:00Z) or a duration ago (7d, 24h)"
+        )
+    })?;
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("{text:?}: too long ago"))
 }
 
 #[derive(Debug, Args)]

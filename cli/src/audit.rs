@@ -58,7 +58,7 @@ pub async fn audit(
                 progress.ok += 1;
                 progress.suspend(|| output.check(writer.end_page()));
             }
-            HostEvent::Failed { target, error } => {
+            HostEvent::Failed { target, error, .. } => {
                 progress.failed += 1;
                 progress.suspend(|| {
                     output.check(writer.end_page());

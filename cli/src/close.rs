@@ -155,7 +155,7 @@ pub async fn run(args: CloseArgs) -> u8 {
             HostEvent::Item { target, item } => {
                 found.insert(target, item);
             }
-            HostEvent::Failed { target, error } => {
+            HostEvent::Failed { target, error, .. } => {
                 failed_hosts += 1;
                 eprintln!(
                     "winrm-sessions: {target}: {}",
@@ -261,7 +261,7 @@ pub async fn run(args: CloseArgs) -> u8 {
                 }
                 let _ = output.end_page();
             }
-            HostEvent::Failed { target, error } => {
+            HostEvent::Failed { target, error, .. } => {
                 failed += 1;
                 eprintln!(
                     "winrm-sessions: {target}: {}",

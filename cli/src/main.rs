@@ -15,6 +15,7 @@ mod output;
 mod progress;
 mod settings;
 mod source;
+mod watch;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -124,6 +125,8 @@ async fn run(cli: Cli) -> u8 {
         Command::CloseSmbSession(c) => return close::run(c).await,
         Command::Demo(d) => return demo::run(d).await,
         Command::ServeFixtures(s) => return demo::serve(s).await,
+        Command::Watch(w) => return watch::run(w).await,
+        Command::History(h) => return watch::history(h),
         Command::Completions(c) => return docs::completions(c.shell),
         Command::Man(m) => return docs::man(m),
     };

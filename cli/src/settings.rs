@@ -31,6 +31,8 @@ pub struct Settings {
     keytab: Option<(String, std::path::PathBuf)>,
     /// Kerberos from this credential cache.
     ticket_cache: Option<std::path::PathBuf>,
+    /// The client every host's is retargeted from, once built.
+    template: std::sync::OnceLock<Client>,
 }
 
 impl Settings {
@@ -113,6 +115,7 @@ impl Settings {
             record_per_target: false,
             keytab: None,
             ticket_cache: None,
+            template: std::sync::OnceLock::new(),
         })
     }
 
@@ -137,6 +140,7 @@ impl Settings {
             record_per_target: false,
             keytab: None,
             ticket_cache: None,
+            template: std::sync::OnceLock::new(),
         }
     }
 
@@ -150,7 +154,14 @@ impl Settings {
             Fleet::new(move |target| settings.client(target))
         } else {
             // The template's own target is never contacted: every host is a `with_target` of it.
-            Fleet::from_client(self.client("localhost")?)
+            let template = match self.template.get() {
+                Some(template) => template.clone(),
+                None => {
+                    let built = self.client("localhost")?;
+                    self.template.get_or_init(|| built).clone()
+                }
+            };
+            Fleet::from_client(template)
         };
         Ok(fleet
             .concurrency(self.concurrency)
@@ -159,6 +170,16 @@ impl Settings {
                 attempts: self.retries + 1,
                 ..RetryPolicy::default()
             }))
+    }
+
+    /// Waits (a few seconds at most) for the Releases of enumerations abandoned by an
+    /// interrupted run, so that the servers free them now rather than at their timeout.
+    pub async fn wait_for_releases(&self) {
+        if let Some(template) = self.template.get()
+            && !template.wait_for_releases(Duration::from_secs(5)).await
+        {
+            eprintln!("winrm-sessions: some enumerations could not be released before exiting");
+        }
     }
 
     pub fn client(&self, target: &str) -> winrm_sessions::Result<Client> {

@@ -129,6 +129,9 @@ struct Core {
     inflight: Option<Fetch>,
     /// Requests sent so far (the Enumerate is 0), for the logs.
     requests: u64,
+    /// Held from the Enumerate until the enumeration ends or is released: what
+    /// [`Client::wait_for_releases`] waits for.
+    open: Option<crate::transport::ReleaseGuard>,
     span: tracing::Span,
     started: bool,
     finished: bool,
@@ -152,6 +155,7 @@ impl Core {
             enumerator,
             inflight: None,
             requests: 0,
+            open: None,
             span: tracing::Span::none(),
             started: false,
             finished: false,
@@ -176,6 +180,7 @@ impl Core {
     /// Sends the next request, if there is one, in a task that also parses the answer.
     fn start_next(&mut self) {
         if !self.started {
+            self.open = Some(self.client.inner.transport.release_started());
             // Created at the first poll, under the caller's span then (a fleet's host).
             self.span = super::operation_span(&self.target, "enumeration");
             let class = self
@@ -231,8 +236,13 @@ impl Core {
         let _ = self.enumerator.release_request();
         let transport = self.client.inner.transport.clone();
         let span = tracing::debug_span!(parent: &self.span, "request", op = "Release");
+        let guard = self
+            .open
+            .take()
+            .unwrap_or_else(|| transport.release_started());
         runtime.spawn(
             async move {
+                let _guard = guard;
                 if let Some(fetch) = inflight
                     && let Ok(Ok(response)) = fetch.await
                 {
@@ -279,6 +289,9 @@ impl Core {
             };
             match self.enumerator.handle(response) {
                 Ok(items) => {
+                    if self.enumerator.is_finished() {
+                        self.open = None;
+                    }
                     if let Some(fault) = self.enumerator.take_server_timeout() {
                         let _entered = self.span.enter();
                         tracing::debug!(

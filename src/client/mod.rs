@@ -94,6 +94,15 @@ impl Client {
         })
     }
 
+    /// Waits until every enumeration of this client and of the clients sharing its
+    /// configuration ([`Client::with_target`], a fleet) has ended or, dropped early, been
+    /// released (the Release is sent in the background); at most `timeout`. True when none is
+    /// left. For a program about to exit after stopping enumerations (a fleet or watch dropped
+    /// on Ctrl-C): the server would otherwise keep them until they time out.
+    pub async fn wait_for_releases(&self, timeout: std::time::Duration) -> bool {
+        self.inner.transport.releases_done(timeout).await
+    }
+
     /// Keeps the last problem met and got past on this client's target (see
     /// [`HttpTransport::note_problem`]).
     pub(crate) fn note_problem(&self, problem: Error) {

@@ -83,6 +83,29 @@ pub(crate) struct Shared {
     pub hook: Option<Arc<dyn ExchangeHook>>,
     /// One AS exchange at a time for the whole configuration.
     as_lock: tokio::sync::Mutex<()>,
+    /// Enumerations that are open, or whose Release is on its way.
+    releases: Releases,
+}
+
+/// Counts the enumerations that are open or being released, so that a program about to exit
+/// can wait for their Releases (the server would otherwise keep them until they time out).
+#[derive(Default)]
+struct Releases {
+    pending: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+/// An open enumeration, or its Release on the way; done when this is dropped.
+pub(crate) struct ReleaseGuard(Arc<Shared>);
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        let releases = &self.0.releases;
+        releases
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        releases.done.notify_waiters();
+    }
 }
 
 impl Shared {
@@ -96,6 +119,7 @@ impl Shared {
             auth,
             hook,
             as_lock: tokio::sync::Mutex::new(()),
+            releases: Releases::default(),
         }
     }
 }
@@ -169,6 +193,32 @@ impl HttpTransport {
 
     fn host(&self) -> &str {
         self.inner.endpoint.host_str().unwrap_or_default()
+    }
+
+    /// Counts an enumeration as open (then being released) until the guard is dropped.
+    pub(crate) fn release_started(&self) -> ReleaseGuard {
+        self.inner
+            .shared
+            .releases
+            .pending
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ReleaseGuard(self.inner.shared.clone())
+    }
+
+    /// Waits until every enumeration of this configuration's clients has ended or been
+    /// released, or `timeout` passes; true when none is left.
+    pub(crate) async fn releases_done(&self, timeout: Duration) -> bool {
+        let releases = &self.inner.shared.releases;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let done = releases.done.notified();
+            if releases.pending.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return releases.pending.load(std::sync::atomic::Ordering::Acquire) == 0;
+            }
+        }
     }
 
     /// Keeps `problem` as the last one met on this target (see [`HttpTransport::take_problem`]).

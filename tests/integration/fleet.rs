@@ -66,7 +66,7 @@ async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected()
         match event {
             HostEvent::Item { .. } => items += 1,
             HostEvent::Done { target, items, .. } => done.push((target, items)),
-            HostEvent::Failed { target, error } => failed.push((target, error)),
+            HostEvent::Failed { target, error, .. } => failed.push((target, error)),
             _ => {}
         }
     }

@@ -15,3 +15,4 @@ mod interop;
 mod negotiate;
 mod peer_fixtures;
 mod property;
+mod watch;

@@ -188,3 +188,80 @@ pub async fn scripted_server(
     .await;
     (url, seen, task)
 }
+
+/// A server whose sessions change while it runs: the test adds and removes them, ForceClose
+/// removes one, and `down` makes it drop every connection (a host that went away).
+pub struct Live {
+    pub url: String,
+    pub sessions: Arc<std::sync::Mutex<Vec<u64>>>,
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+    pub seen: Arc<Seen>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Live {
+    /// Replaces the sessions (ids) the server has.
+    pub fn set(&self, ids: &[u64]) {
+        *self.sessions.lock().unwrap() = ids.to_vec();
+    }
+}
+
+/// A [`Live`] server with these session ids; every enumeration fits one page.
+pub async fn live_server(ids: &[u64]) -> Live {
+    let sessions = Arc::new(std::sync::Mutex::new(ids.to_vec()));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
+    let (state, off, counts) = (sessions.clone(), down.clone(), seen.clone());
+    let (url, task) = hostile_server_seeing(move |_, body| {
+        if off.load(Ordering::SeqCst) {
+            return Behavior::Close;
+        }
+        let op = op_of(body);
+        match op {
+            Op::Enumerate => {
+                counts.enumerates.fetch_add(1, Ordering::SeqCst);
+                let items: String = state
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|id| {
+                        format!(
+                            r#"<p:MSFT_SmbSession xmlns:p="{SMB}"><p:ClientComputerName>10.0.0.{}</p:ClientComputerName><p:ClientUserName>CORP\user{id}</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>{id}</p:SessionId></p:MSFT_SmbSession>"#,
+                            id % 250
+                        )
+                    })
+                    .collect();
+                Behavior::Soap(envelope(
+                    "http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse",
+                    &format!("<n:EnumerateResponse><w:Items>{items}</w:Items><w:EndOfSequence/></n:EnumerateResponse>"),
+                ))
+            }
+            Op::Invoke => {
+                counts.invokes.fetch_add(1, Ordering::SeqCst);
+                let id: Option<u64> = between(body, r#"<w:Selector Name="SessionId">"#, "</w:Selector>")
+                    .and_then(|id| id.parse().ok());
+                let mut sessions = state.lock().unwrap();
+                let before = sessions.len();
+                sessions.retain(|s| Some(*s) != id);
+                let code = if sessions.len() < before { 0 } else { 2 };
+                Behavior::Soap(envelope(
+                    &format!("{SMB}/ForceCloseResponse"),
+                    &format!(r#"<p:ForceClose_OUTPUT xmlns:p="{SMB}"><p:ReturnValue>{code}</p:ReturnValue></p:ForceClose_OUTPUT>"#),
+                ))
+            }
+            Op::Release => Behavior::Soap(envelope(
+                "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse",
+                "",
+            )),
+            _ => fault("w:ActionNotSupported", 2150858771, "not here"),
+        }
+    })
+    .await;
+    Live {
+        url,
+        sessions,
+        down,
+        seen,
+        _task: task,
+    }
+}

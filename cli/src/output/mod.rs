@@ -16,6 +16,7 @@ pub mod cells;
 mod csv;
 mod json;
 mod table;
+pub use table::default_columns;
 
 use std::io::{self, Write};
 
@@ -30,6 +31,7 @@ use crate::args::Format;
 pub enum Extra<'a> {
     Str(&'a str),
     Opt(Option<&'a str>),
+    Bool(bool),
     Nested(&'a [Nested<'a>]),
 }
 
@@ -38,6 +40,7 @@ impl Serialize for Extra<'_> {
         match self {
             Extra::Str(s) => serializer.serialize_str(s),
             Extra::Opt(o) => o.serialize(serializer),
+            Extra::Bool(b) => serializer.serialize_bool(*b),
             Extra::Nested(items) => serializer.collect_seq(items.iter()),
         }
     }

@@ -9,3 +9,4 @@ mod faults;
 mod kinit;
 mod record;
 mod streaming;
+mod watch;

@@ -1,0 +1,332 @@
+//! `watch` and `history` as users run them: events in NDJSON, a store that survives a restart,
+//! Prometheus metrics, Ctrl-C, and what goes wrong with stores and addresses.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::support::Behavior;
+use crate::support::scripted::{Op, live_server, scripted_server};
+
+const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
+
+fn winrm(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env("WINRM_USER", "demo")
+        .env("WINRM_PASSWORD", "demo")
+        .env("KRB5CCNAME", "FILE:/nonexistent")
+        .env_remove("WINRM_SESSIONS_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+fn watch(targets: &[&str], extra: &[&str]) -> Command {
+    let mut command = winrm(&["watch", "smb-sessions"]);
+    command
+        .args(targets)
+        .args(["--auth", "basic", "--allow-plaintext", "--retries", "0"])
+        .args(["--format", "json"])
+        .args(extra);
+    command
+}
+
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// (Event, SessionId) of each line, in order.
+fn kinds(events: &[serde_json::Value]) -> Vec<(String, u64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["Event"].as_str().unwrap().to_owned(),
+                e["SessionId"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Reads NDJSON lines from a running watch until `n` lines came.
+fn read_lines(reader: &mut impl BufRead, n: usize) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    while lines.len() < n {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the watch ended early"
+        );
+        lines.push(serde_json::from_str(&line).unwrap());
+    }
+    lines
+}
+
+fn stderr_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+fn scrape(address: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_store_metrics_and_a_restart_that_does_not_reopen() {
+    let a = live_server(&[1, 2]).await;
+    let b = live_server(&[10]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("watch.db");
+    let store_arg = store.display().to_string();
+    let mut child = watch(
+        &[&a.url, &b.url],
+        &[
+            "--interval",
+            "600ms",
+            "--count",
+            "3",
+            "--store",
+            &store_arg,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let banner = stderr_line(&mut child);
+    let address = banner
+        .trim()
+        .strip_prefix("winrm-sessions: metrics on http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{banner}"))
+        .to_owned();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let first = tokio::task::block_in_place(|| read_lines(&mut stdout, 3));
+    assert!(
+        first
+            .iter()
+            .all(|e| e["Event"] == "present" && e["Time"].is_string())
+    );
+    // Between polls: one session closes, one opens, a host goes away.
+    a.set(&[2, 3]);
+    b.down.store(true, Ordering::SeqCst);
+    let second = tokio::task::block_in_place(|| read_lines(&mut stdout, 3));
+    let mut second_kinds = kinds(&second);
+    second_kinds.sort();
+    assert_eq!(
+        second_kinds,
+        [
+            ("closed".into(), 1),
+            ("opened".into(), 3),
+            ("unreachable".into(), 0)
+        ]
+    );
+    let unreachable = second.iter().find(|e| e["Event"] == "unreachable").unwrap();
+    assert_eq!(unreachable["PSComputerName"], b.url.as_str());
+    assert!(
+        unreachable["Error"].as_str().unwrap().contains("closed"),
+        "{unreachable}"
+    );
+    let metrics = tokio::task::block_in_place(|| scrape(&address));
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "winrm_sessions_open_sessions{{target=\"{}\",class=\"MSFT_SmbSession\"}} 2",
+            a.url
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "winrm_sessions_poll_failures_total{{target=\"{}\"}} 1",
+            b.url
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("winrm_sessions_poll_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    b.down.store(false, Ordering::SeqCst);
+    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the last poll of every host succeeded"
+    );
+
+    // Restarted on the store: nothing still there is opened again; what changed meanwhile is.
+    a.set(&[2, 3, 4]);
+    let output = watch(&[&a.url, &b.url], &["--count", "1", "--store", &store_arg])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut restarted = kinds(&events(&String::from_utf8(output.stdout).unwrap()));
+    restarted.sort();
+    assert_eq!(
+        restarted,
+        [
+            ("opened".into(), 4),
+            ("present".into(), 2),
+            ("present".into(), 3),
+            ("present".into(), 10)
+        ]
+    );
+
+    // History: one record per session, first and last seen, open or not.
+    let output = winrm(&["history", "--store", &store_arg, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let history = events(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(history.len(), 5, "sessions 1, 2, 3, 4 and 10");
+    let one = history.iter().find(|h| h["SessionId"] == 1).unwrap();
+    assert_eq!(one["Open"], false);
+    assert!(one["FirstSeen"].as_str().unwrap() <= one["LastSeen"].as_str().unwrap());
+    let output = winrm(&[
+        "history", "--store", &store_arg, "--user", "USER3", "--since", "1h", "--format", "csv",
+    ])
+    .output()
+    .unwrap();
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header and user3's session: {csv}"
+    );
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("FirstSeen,LastSeen,Open")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_ends_cleanly_and_releases_the_enumeration_in_flight() {
+    // Pages of 50 out of 500, the Pulls slow: an enumeration is open when Ctrl-C comes.
+    let (url, seen, _server) = scripted_server(500, |op, _| {
+        (op == Op::Pull).then(|| {
+            Behavior::After(
+                Duration::from_millis(300),
+                Box::new(crate::support::scripted::page(Op::Pull, 50, 50, 500)),
+            )
+        })
+    })
+    .await;
+    let mut child = watch(&[&url], &["--max-elements", "50", "--interval", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while seen.count(Op::Pull) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        seen.count(Op::Release),
+        1,
+        "the open enumeration was released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_stores_busy_addresses_and_bad_durations_are_clear_errors() {
+    let server = live_server(&[1]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let output = watch(&[&server.url], extra).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "my notes, not a database\n".repeat(200)).unwrap();
+    let (code, stderr) = run(&["--count", "1", "--store", &text.display().to_string()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not a winrm-sessions store"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "my notes, not a database\n".repeat(200),
+        "left alone"
+    );
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let (code, stderr) = run(&["--count", "1", "--metrics-listen", &address]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!("cannot serve metrics on {address}")),
+        "{stderr}"
+    );
+
+    // Two watches on one store: the second is refused, the first goes on.
+    let store = dir.path().join("watch.db").display().to_string();
+    let mut first = watch(
+        &[&server.url],
+        &["--interval", "200ms", "--count", "10", "--store", &store],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, stderr) = run(&["--count", "1", "--store", &store]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("another watch"), "{stderr}");
+    assert_eq!(
+        tokio::task::block_in_place(|| first.wait()).unwrap().code(),
+        Some(0)
+    );
+
+    for bad in ["soon", "5x", "", "99999999999h"] {
+        let (code, stderr) = run(&["--interval", bad]);
+        assert_eq!(code, Some(2), "{bad}: {stderr}");
+    }
+    let output = winrm(&[
+        "history",
+        "--store",
+        &dir.path().join("none.db").display().to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no store there"));
+}

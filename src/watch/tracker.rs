@@ -1,0 +1,302 @@
+//! What changed on a host between two successful polls (sans-IO): the sessions it had, keyed by
+//! identity, compared with what a new poll found.
+
+use std::collections::HashMap;
+
+use crate::cim::{Instance, SelectorValue, Value};
+use crate::classes::key_properties;
+
+/// A session's identity on its target: its class and its key properties' values, as a WMI
+/// object path (`MSFT_SmbSession.SessionId="8813272891621"`). For a class whose keys this crate
+/// does not know, every property is the key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    /// The key of `instance`.
+    pub fn of(instance: &Instance) -> Self {
+        let class = instance.class_name();
+        let keys = key_properties(class);
+        let mut path = String::from(class);
+        let mut first = true;
+        let mut add = |name: &str, value: &Value| {
+            path.push(if first { '.' } else { ',' });
+            first = false;
+            path.push_str(name);
+            path.push('=');
+            push_value(&mut path, value);
+        };
+        if keys.is_empty() {
+            for property in instance.properties() {
+                add(&property.name, &property.value);
+            }
+        } else {
+            for key in keys {
+                add(key, instance.get(key).unwrap_or(&Value::Null));
+            }
+        }
+        Self(path)
+    }
+
+    /// A key as stored (see [`SessionKey::as_str`]).
+    pub fn from_stored(path: impl Into<String>) -> Self {
+        Self(path.into())
+    }
+
+    /// The object path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A value in an object path: quoted text (`"` and `\` escaped), a reference as its class and
+/// selectors, an array in braces.
+fn push_value(out: &mut String, value: &Value) {
+    let quote = |out: &mut String, text: &str| {
+        out.push('"');
+        for c in text.chars() {
+            if matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    };
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Reference(reference) => {
+            out.push_str(
+                reference
+                    .resource_uri()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default(),
+            );
+            let mut selectors: Vec<_> = reference.selectors().iter().collect();
+            selectors.sort_by(|a, b| a.name.cmp(&b.name));
+            for (i, selector) in selectors.into_iter().enumerate() {
+                out.push(if i == 0 { '.' } else { ',' });
+                out.push_str(&selector.name);
+                out.push('=');
+                match &selector.value {
+                    SelectorValue::Text(text) => quote(out, text),
+                    SelectorValue::Reference(inner) => {
+                        push_value(out, &Value::Reference(Box::new((**inner).clone())))
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            out.push('{');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value(out, item);
+            }
+            out.push('}');
+        }
+        Value::Object(object) => quote(out, SessionKey::of(object).as_str()),
+        other => quote(out, other.as_text().unwrap_or_default()),
+    }
+}
+
+/// What a poll found that the previous successful one did not, or the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// There at this host's first successful poll.
+    Present,
+    /// Not there at the previous successful poll.
+    Opened,
+    /// There at the previous successful poll, gone now.
+    Closed,
+    /// There at the previous successful poll and still there (reported only when asked for, as
+    /// a store does to keep each session's record as last seen).
+    Unchanged,
+}
+
+/// The sessions of every host at its last successful poll.
+#[derive(Debug)]
+pub struct Tracker<T> {
+    hosts: HashMap<String, Host<T>>,
+}
+
+#[derive(Debug)]
+struct Host<T> {
+    sessions: HashMap<SessionKey, T>,
+    /// No successful poll in this run yet: what is still there is `Present`.
+    first: bool,
+    /// Its sessions come from an earlier run's last successful poll: at the first poll, what is
+    /// new is `Opened`, not `Present`.
+    resumed: bool,
+}
+
+impl<T> Default for Tracker<T> {
+    fn default() -> Self {
+        Self {
+            hosts: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Tracker<T> {
+    /// Starts from what an earlier run last saw open on `target` (a store): at the first poll,
+    /// what is gone since is `Closed`, what is new is `Opened`, what is still there `Present`.
+    pub fn resume(&mut self, target: &str, sessions: impl IntoIterator<Item = (SessionKey, T)>) {
+        self.hosts.insert(
+            target.to_owned(),
+            Host {
+                sessions: sessions.into_iter().collect(),
+                first: true,
+                resumed: true,
+            },
+        );
+    }
+
+    /// The sessions a successful poll of `target` found, with their keys; returns the changes
+    /// since its previous successful poll: `Present` or `Opened` in the order found, then
+    /// `Closed` (with the session as last seen) in key order. A failed poll is simply not
+    /// observed: nothing closes because a host did not answer.
+    ///
+    /// With `unchanged`, sessions still there are reported too ([`Change::Unchanged`]).
+    pub fn observe(
+        &mut self,
+        target: &str,
+        found: Vec<(SessionKey, T)>,
+        unchanged: bool,
+    ) -> Vec<(Change, SessionKey, T)>
+    where
+        T: Clone,
+    {
+        let host = self.hosts.entry(target.to_owned()).or_insert_with(|| Host {
+            sessions: HashMap::new(),
+            first: true,
+            resumed: false,
+        });
+        let mut previous = std::mem::take(&mut host.sessions);
+        let resumed = host.resumed;
+        let mut changes = Vec::new();
+        for (key, session) in found {
+            let change = match previous.remove(&key) {
+                Some(_) if host.first => Some(Change::Present),
+                Some(_) if unchanged => Some(Change::Unchanged),
+                Some(_) => None,
+                None if host.first && !resumed => Some(Change::Present),
+                None => Some(Change::Opened),
+            };
+            if let Some(change) = change {
+                changes.push((change, key.clone(), session.clone()));
+            }
+            host.sessions.insert(key, session);
+        }
+        let mut gone: Vec<(SessionKey, T)> = previous.into_iter().collect();
+        gone.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.extend(gone.into_iter().map(|(k, s)| (Change::Closed, k, s)));
+        host.first = false;
+        host.resumed = false;
+        changes
+    }
+
+    /// How many sessions `target` had at its last successful poll.
+    pub fn open(&self, target: &str) -> usize {
+        self.hosts.get(target).map_or(0, |h| h.sessions.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smb(id: u64) -> Instance {
+        let mut i = Instance::new("MSFT_SmbSession");
+        i.push("SessionId", Value::Text(id.to_string()));
+        i.push("NumOpens", Value::Text("1".into()));
+        i
+    }
+
+    fn found(ids: &[u64]) -> Vec<(SessionKey, u64)> {
+        ids.iter()
+            .map(|&id| (SessionKey::of(&smb(id)), id))
+            .collect()
+    }
+
+    fn kinds(changes: &[(Change, SessionKey, u64)]) -> Vec<(Change, u64)> {
+        changes.iter().map(|(c, _, id)| (*c, *id)).collect()
+    }
+
+    #[test]
+    fn keys_are_object_paths() {
+        assert_eq!(
+            SessionKey::of(&smb(8813272891621)).as_str(),
+            r#"MSFT_SmbSession.SessionId="8813272891621""#
+        );
+        let mut s = Instance::new("Win32_ServerSession");
+        s.push("ComputerName", Value::Text("10.0.0.1".into()));
+        s.push("UserName", Value::Text(r#"o"brien\x"#.into()));
+        s.push("ActiveTime", Value::Text("5".into()));
+        assert_eq!(
+            SessionKey::of(&s).as_str(),
+            r#"Win32_ServerSession.ComputerName="10.0.0.1",UserName="o\"brien\\x""#
+        );
+    }
+
+    #[test]
+    fn present_then_opened_and_closed_and_a_failure_closes_nothing() {
+        let mut tracker = Tracker::default();
+        assert_eq!(
+            kinds(&tracker.observe("fs01", found(&[1, 2]), false)),
+            [(Change::Present, 1), (Change::Present, 2)]
+        );
+        assert_eq!(kinds(&tracker.observe("fs01", found(&[1, 2]), false)), []);
+        // A failed poll is not observed; the next success is compared with the last success.
+        assert_eq!(
+            kinds(&tracker.observe("fs01", found(&[2, 3]), false)),
+            [(Change::Opened, 3), (Change::Closed, 1)]
+        );
+        assert_eq!(tracker.open("fs01"), 2);
+        // Another host has its own first poll.
+        assert_eq!(
+            kinds(&tracker.observe("fs02", found(&[1]), false)),
+            [(Change::Present, 1)]
+        );
+        // A host that went empty and came back.
+        assert_eq!(
+            kinds(&tracker.observe("fs02", found(&[]), false)),
+            [(Change::Closed, 1)]
+        );
+        assert_eq!(
+            kinds(&tracker.observe("fs02", found(&[1]), false)),
+            [(Change::Opened, 1)]
+        );
+    }
+
+    #[test]
+    fn a_resumed_host_reports_what_changed_while_nobody_watched() {
+        let mut tracker = Tracker::default();
+        tracker.resume("fs01", found(&[1, 2]));
+        assert_eq!(
+            kinds(&tracker.observe("fs01", found(&[2, 3]), false)),
+            [
+                (Change::Present, 2),
+                (Change::Opened, 3),
+                (Change::Closed, 1)
+            ]
+        );
+        assert_eq!(
+            kinds(&tracker.observe("fs01", found(&[2, 3]), true)),
+            [(Change::Unchanged, 2), (Change::Unchanged, 3)]
+        );
+        // Resumed with nothing open (the earlier run polled it and found none): new is opened.
+        tracker.resume("fs02", Vec::new());
+        assert_eq!(
+            kinds(&tracker.observe("fs02", found(&[7]), false)),
+            [(Change::Opened, 7)]
+        );
+    }
+}

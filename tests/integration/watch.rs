@@ -1,0 +1,193 @@
+//! Watching a fleet: sessions that open, close (ForceClose), a server that gains sessions, a
+//! host that goes away and comes back; a store that resumes a watch where the last one stopped.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use winrm_sessions::classes::SmbSession;
+use winrm_sessions::fleet::{Fleet, RetryPolicy};
+use winrm_sessions::watch::store::{HistoryFilter, Store};
+use winrm_sessions::watch::{Change, Watch, WatchEvent};
+use winrm_sessions::{Auth, Client, Credentials};
+
+use crate::support::scripted::live_server;
+
+fn basic(url: &str) -> Client {
+    Client::builder(url)
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(Auth::Basic)
+        .danger_allow_basic_over_http(true)
+        .build()
+        .unwrap()
+}
+
+fn fleet(url: &str) -> Fleet {
+    Fleet::from_client(basic(url))
+        .retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .per_host_deadline(Duration::from_secs(5))
+}
+
+/// What one poll of every host reported: (target index, change, session id) and the targets
+/// whose poll failed.
+#[derive(Debug, Default, PartialEq)]
+struct Round {
+    changes: BTreeSet<(usize, &'static str, u64)>,
+    failed: BTreeSet<usize>,
+}
+
+async fn round<S>(events: &mut S, targets: &[&str]) -> Round
+where
+    S: futures_util::Stream<Item = WatchEvent<SmbSession>> + Unpin,
+{
+    let mut round = Round::default();
+    let mut polled = 0;
+    while polled < targets.len() {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the watch polls on time")
+            .expect("the watch goes on");
+        let index = |target: &str| targets.iter().position(|t| *t == target).unwrap();
+        match event {
+            WatchEvent::Session(e) => {
+                let change = match e.change {
+                    Change::Present => "present",
+                    Change::Opened => "opened",
+                    Change::Closed => "closed",
+                    _ => "unchanged",
+                };
+                round
+                    .changes
+                    .insert((index(&e.target), change, e.session.session_id));
+            }
+            WatchEvent::Polled(poll) => {
+                polled += 1;
+                if poll.outcome.is_err() {
+                    round.failed.insert(index(&poll.target));
+                }
+            }
+            _ => {}
+        }
+    }
+    round
+}
+
+fn changes(items: &[(usize, &'static str, u64)]) -> BTreeSet<(usize, &'static str, u64)> {
+    items.iter().copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_open_close_and_a_host_that_went_away_closes_nothing() {
+    let a = live_server(&[1, 2]).await;
+    let b = live_server(&[10]).await;
+    let c = live_server(&[20, 21]).await;
+    let targets = [a.url.as_str(), b.url.as_str(), c.url.as_str()];
+    let mut events = Watch::<SmbSession>::new(fleet(&a.url))
+        .every(Duration::from_millis(400))
+        .polls(3)
+        .start(targets);
+
+    let first = round(&mut events, &targets).await;
+    assert_eq!(
+        first.changes,
+        changes(&[
+            (0, "present", 1),
+            (0, "present", 2),
+            (1, "present", 10),
+            (2, "present", 20),
+            (2, "present", 21)
+        ])
+    );
+    // Between polls: a session closed with ForceClose, a server with one more, a host down.
+    basic(&a.url).force_close_smb_session(1).await.unwrap();
+    b.set(&[10, 11]);
+    c.down.store(true, Ordering::SeqCst);
+    let second = round(&mut events, &targets).await;
+    assert_eq!(
+        second.changes,
+        changes(&[(0, "closed", 1), (1, "opened", 11)])
+    );
+    assert_eq!(
+        second.failed,
+        BTreeSet::from([2]),
+        "unreachable, and nothing closed on it"
+    );
+    // The host is back with one session gone and one new: compared with its last success.
+    c.set(&[21, 22]);
+    c.down.store(false, Ordering::SeqCst);
+    let third = round(&mut events, &targets).await;
+    assert_eq!(
+        third.changes,
+        changes(&[(2, "closed", 20), (2, "opened", 22)])
+    );
+    assert!(third.failed.is_empty());
+    assert!(events.next().await.is_none(), "three polls, then the end");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_resumes_a_watch_where_the_last_one_stopped() {
+    let server = live_server(&[1, 2, 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watch.db");
+    let run = |store_path: std::path::PathBuf, url: String| async move {
+        let mut store = Store::open(&store_path).unwrap();
+        let mut watch = Watch::class(
+            fleet(&url),
+            <SmbSession as winrm_sessions::cim::CimClass>::class_path(),
+        )
+        .every(Duration::from_millis(50))
+        .polls(1)
+        .report_unchanged(true);
+        if let Some(open) = store.resume("MSFT_SmbSession", &url).unwrap() {
+            watch = watch.resume(&url, open).unwrap();
+        }
+        let mut seen = BTreeSet::new();
+        let mut pending = Vec::new();
+        let mut events = watch.start([url.clone()]);
+        while let Some(event) = events.next().await {
+            match event {
+                WatchEvent::Session(e) => {
+                    seen.insert((format!("{:?}", e.change), e.key.to_string()));
+                    pending.push(e);
+                }
+                WatchEvent::Polled(poll) => {
+                    store
+                        .record("MSFT_SmbSession", &poll, &std::mem::take(&mut pending))
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        seen
+    };
+    let first = run(path.clone(), server.url.clone()).await;
+    assert_eq!(first.iter().filter(|(c, _)| c == "Present").count(), 3);
+    // While nobody watches: 1 closes, 4 opens. The restarted watch says exactly that.
+    server.set(&[2, 3, 4]);
+    let second = run(path.clone(), server.url.clone()).await;
+    let kinds: BTreeSet<(String, String)> = second;
+    assert!(kinds.contains(&("Closed".into(), r#"MSFT_SmbSession.SessionId="1""#.into())));
+    assert!(kinds.contains(&("Opened".into(), r#"MSFT_SmbSession.SessionId="4""#.into())));
+    assert!(kinds.contains(&("Present".into(), r#"MSFT_SmbSession.SessionId="2""#.into())));
+    assert!(
+        !kinds
+            .iter()
+            .any(|(c, k)| c == "Opened" && k.contains("\"2\"")),
+        "2 is not new"
+    );
+    let history = Store::open_read_only(&path)
+        .unwrap()
+        .history(&HistoryFilter::new())
+        .unwrap();
+    assert_eq!(history.len(), 4, "one row per session");
+    assert_eq!(history.iter().filter(|h| h.open).count(), 3);
+    let user1 = Store::open_read_only(&path)
+        .unwrap()
+        .history(&HistoryFilter::new().user("user1"))
+        .unwrap();
+    assert_eq!((user1.len(), user1[0].open), (1, false));
+}
