@@ -30,7 +30,8 @@
 //! - `transport` posts envelopes over HTTP(S) on connection-bound sessions; [`Client`] drives
 //!   the state machines with it: enumerations as streams, `get`, associations, methods, joins.
 //! - [`classes`] holds the typed session classes.
-//! - [`fleet`] runs the same work over many hosts; [`record`] writes exchanges as fixtures.
+//! - [`fleet`] runs the same work over many hosts; [`watch`] polls them over time and reports
+//!   what changed; [`record`] writes exchanges as fixtures.
 //! - [`testing`] (feature `testing`) is a WinRM server on loopback that replays fixtures with
 //!   Negotiate, encryption, Basic, TLS and client certificates.
 //!
@@ -38,9 +39,14 @@
 //!
 //! # Features
 //!
-//! None by default. `testing`: [`testing::FixtureServer`], a WinRM server on loopback for the
-//! tests of applications built on this crate. The command-line tool is the
-//! `winrm-sessions-cli` package of the same repository.
+//! None by default.
+//!
+//! - `testing`: [`testing::FixtureServer`], a WinRM server on loopback for the tests of
+//!   applications built on this crate.
+//! - `store`: [`watch::store::Store`], a watch's history in SQLite (compiled in).
+//! - `metrics`: [`watch::metrics::Metrics`], a watch's state served to Prometheus.
+//!
+//! The command-line tool is the `winrm-sessions-cli` package of the same repository.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -655,6 +655,44 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_loses_that_poll_only_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("full.db")).unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        store
+            .record(
+                CLASS,
+                &poll("fs01", t0, Ok(1)),
+                &[event(Change::Present, "fs01", smb(1, "a", "b"), t0)],
+            )
+            .unwrap();
+        // No room for more pages: as a full disk looks to SQLite.
+        let pages: i64 = store
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let big: Vec<_> = (2..2000)
+            .map(|id| event(Change::Opened, "fs01", smb(id, &"u".repeat(500), "c"), t0))
+            .collect();
+        let e = store
+            .record(CLASS, &poll("fs01", t0, Ok(2000)), &big)
+            .unwrap_err();
+        assert!(e.to_string().contains("disk is full"), "{e}");
+        // What was there before is intact; the failed poll left nothing behind.
+        let history = store.history(&HistoryFilter::new()).unwrap();
+        assert_eq!(history.len(), 1);
+        let polls: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM polls", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(polls, 1);
+    }
+
+    #[test]
     fn what_is_not_a_store_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");
