@@ -333,28 +333,28 @@ impl Fleet {
             let mut stream = std::pin::pin!(make(client));
             let mut this_attempt = 0usize;
             let failure = loop {
+                // Room for the next event first, then the next item: an item is taken from
+                // the stream only when it can be handed on, so a slow consumer holds one item
+                // per host in the channel and none waiting in a host.
+                let Ok(permit) = tx.reserve().await else {
+                    return Ok(delivered); // the consumer went away: stop
+                };
                 match stream.next().await {
                     None => return Ok(delivered),
                     Some(Ok(item)) => {
                         this_attempt += 1;
                         delivered += 1;
-                        let event = HostEvent::Item {
+                        permit.send(HostEvent::Item {
                             target: target.to_owned(),
                             item,
-                        };
-                        if tx.send(event).await.is_err() {
-                            return Ok(delivered); // the consumer went away: stop
-                        }
+                        });
                     }
                     Some(Err(error)) if matches!(error.kind(), ErrorKind::Decode(_)) => {
                         // One item did not fit its type: report it and go on.
-                        let event = HostEvent::ItemError {
+                        permit.send(HostEvent::ItemError {
                             target: target.to_owned(),
                             error,
-                        };
-                        if tx.send(event).await.is_err() {
-                            return Ok(delivered);
-                        }
+                        });
                     }
                     Some(Err(error)) => break error,
                 }

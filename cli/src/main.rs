@@ -5,6 +5,7 @@
 //! ([`output`]), and the `demo`, `close-smb-session` and `completions` commands. Exit codes: 0
 //! every target answered, 1 any target failed, 2 usage.
 
+mod alloc;
 mod args;
 mod audit;
 mod close;
@@ -31,16 +32,12 @@ use credentials::UsageError;
 use settings::Settings;
 use source::Source;
 
-/// The tool's allocator: records are built and dropped a page at a time, and glibc's malloc
-/// spent a quarter of an enumeration's CPU and kept more memory per worker thread.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    alloc::return_freed_memory_promptly();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -383,6 +383,20 @@ fn parse_instance(
     if empty {
         return Ok(instance);
     }
+    // Most items hold only text properties: read them in one scan.
+    if let Some(mut children) = x.simple_children()? {
+        for (index, (local, text)) in children.drain(..).enumerate() {
+            let name = shared.name_at(index, local);
+            let value = match text {
+                Some(text) => Value::Text(text.into_owned()),
+                None => Value::Null,
+            };
+            instance.push(name, value);
+        }
+        x.recycle(children);
+        shared.last_len = instance.properties().len();
+        return Ok(instance);
+    }
     let mut index = 0;
     while let Some((e, empty)) = x.next_child()? {
         let local = e.local_name();

@@ -512,3 +512,90 @@ fn invoke_refuses_names_that_are_not_xml_names() {
         assert!(e.to_string().contains("not a valid name"), "{e}");
     }
 }
+
+mod fast_scan {
+    //! The direct scan of simple items gives exactly what the event reader gives, or leaves
+    //! the item to it: compared on generated items, hostile text included.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both(body: &[u8]) -> (String, String) {
+        let fast = format!("{:?}", parse_response(body));
+        crate::wsman::xml::SLOW_ONLY.with(|slow| slow.set(true));
+        let slow = format!("{:?}", parse_response(body));
+        crate::wsman::xml::SLOW_ONLY.with(|slow| slow.set(false));
+        (fast, slow)
+    }
+
+    fn property() -> impl Strategy<Value = String> {
+        let text = prop::collection::vec(
+            prop_oneof![
+                Just("a".to_owned()),
+                Just(" ".to_owned()),
+                Just("\n".to_owned()),
+                Just("\r\n".to_owned()),
+                Just("\t".to_owned()),
+                Just("é李😀".to_owned()),
+                Just("&amp;".to_owned()),
+                Just("&lt;&gt;&quot;&apos;".to_owned()),
+                Just("&#233;&#x4E2D;".to_owned()),
+                Just("&#0;".to_owned()),
+                Just("&bogus;".to_owned()),
+                Just("&".to_owned()),
+                Just(">".to_owned()),
+                Just("]]>".to_owned()),
+                Just("<!-- c -->".to_owned()),
+                Just("<![CDATA[x<y]]>".to_owned()),
+                Just("<?pi x?>".to_owned()),
+            ],
+            0..5,
+        )
+        .prop_map(|parts| parts.concat());
+        prop_oneof![
+            text.clone().prop_map(|t| format!("<p:Name>{t}</p:Name>")),
+            Just(r#"<p:Nil xsi:nil="true"/>"#.to_owned()),
+            Just(r#"<p:Nil xsi:nil='1' />"#.to_owned()),
+            Just(r#"<p:Nil xsi:nil="false"/>"#.to_owned()),
+            Just(r#"<p:Nil xsi:nil="true"></p:Nil>"#.to_owned()),
+            Just(r#"<p:Other q:nil="true"/>"#.to_owned()),
+            Just(r#"<p:Attr a="1">x</p:Attr>"#.to_owned()),
+            Just("<p:Empty/>".to_owned()),
+            Just("<p:Empty></p:Empty>".to_owned()),
+            Just("<p:Spaced >x</p:Spaced >".to_owned()),
+            Just("<p:Wrong>x</p:Other>".to_owned()),
+            Just("<Unprefixed>x</Unprefixed>".to_owned()),
+            Just(r#"<p:T><cim:Datetime>2026-11-20T08:15:42Z</cim:Datetime></p:T>"#.to_owned()),
+            Just("<p:Open>x".to_owned()),
+            text.prop_map(|t| format!("{t}<p:After>1</p:After>")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_scan_and_the_event_reader_agree(props in prop::collection::vec(property(), 0..6), items in 1usize..3) {
+            let item = format!(
+                r#"<p:X xmlns:p="urn:x" xmlns:q="urn:q" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{}</p:X>"#,
+                props.concat()
+            );
+            let body = envelope(&format!(
+                "<n:PullResponse><n:Items>{}</n:Items><n:EndOfSequence/></n:PullResponse>",
+                item.repeat(items)
+            ));
+            let (fast, slow) = both(&body);
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn a_realistic_page_takes_the_scan_and_matches() {
+        let body = envelope(&format!(
+            "<n:PullResponse><n:Items>{}</n:Items><n:EndOfSequence/></n:PullResponse>",
+            SMB.repeat(3)
+        ));
+        let (fast, slow) = both(&body);
+        assert_eq!(fast, slow);
+        assert!(fast.starts_with("Ok("), "{fast}");
+    }
+}

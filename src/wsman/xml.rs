@@ -26,6 +26,62 @@ const MAX_BINDINGS: usize = 256;
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
+/// A quick-xml reader over `bytes` with this module's settings. End tags are checked by
+/// [`XmlReader`] itself, so that a reader can be restarted mid-document.
+fn reader_at(bytes: &[u8]) -> Reader<&[u8]> {
+    let mut reader = Reader::from_reader(bytes);
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.expand_empty_elements = false;
+    config.trim_text(false);
+    reader
+}
+
+/// The offset of the first `<` in `bytes`.
+fn memchr_lt(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr(b'<', bytes)
+}
+
+/// Text with the predefined entities and character references resolved; `None` for anything
+/// else (an unknown entity is the event reader's error to report).
+fn unescape(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let semi = after.find(';')?;
+        let entity = &after[..semi];
+        let c = match entity {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = if let Some(hex) = entity.strip_prefix("#x") {
+                    u32::from_str_radix(hex, 16).ok()?
+                } else {
+                    entity.strip_prefix('#')?.parse::<u32>().ok()?
+                };
+                // What quick-xml refuses as a character reference, it reports itself.
+                char::from_u32(code)
+                    .filter(|c| *c != '\0' && (!c.is_control() || matches!(c, '\t' | '\n')))?
+            }
+        };
+        out.push(c);
+        rest = &after[semi + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+thread_local! {
+    /// Set by tests on their thread to parse without the fast scan, for comparison.
+    pub(crate) static SLOW_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// What the parsers see.
 pub(crate) enum Ev<'i> {
     Start(BytesStart<'i>),
@@ -47,11 +103,30 @@ pub(crate) struct XmlReader<'i> {
     reader: Reader<&'i [u8]>,
     input: &'i str,
     input_len: usize,
+    /// Where `reader` started in `input` (it is restarted after a fast scan).
+    base: usize,
     depth: usize,
+    /// The names of the open elements, to check end tags (quick-xml's own check would not
+    /// survive a restart).
+    open: Vec<&'i str>,
     bindings: Vec<Binding<'i>>,
     /// The depth whose bindings go when the next event is read (after an empty element).
     pop_after_empty: Option<usize>,
+    /// Reused by [`XmlReader::simple_children`].
+    scratch: Vec<(&'i str, Option<Cow<'i, str>>)>,
+    /// False to read everything event by event (tests compare both ways).
+    fast_scan: bool,
+    /// The attributes of the last element that declared namespaces, and what it declared:
+    /// the items of a page repeat the same declarations, which are then not parsed again.
+    last_declarations: Option<Declarations<'i>>,
 }
+
+/// The raw attributes of an element and the namespaces they declare (prefix, URI).
+type Declarations<'i> = (&'i str, Vec<(Cow<'i, str>, Cow<'i, str>)>);
+
+/// A property as the fast scan found it: its element's local name and its text, or `None` for
+/// nil.
+pub(crate) type SimpleChild<'i> = (&'i str, Option<Cow<'i, str>>);
 
 impl<'i> XmlReader<'i> {
     /// Reads from bytes that must be UTF-8 (a leading byte order mark is skipped).
@@ -60,23 +135,23 @@ impl<'i> XmlReader<'i> {
         let input = std::str::from_utf8(bytes).map_err(|e| ParseError::InvalidUtf8 {
             position: e.valid_up_to(),
         })?;
-        let mut reader = Reader::from_reader(bytes);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.expand_empty_elements = false;
-        config.trim_text(false);
         Ok(Self {
-            reader,
+            reader: reader_at(bytes),
             input,
             input_len: bytes.len(),
+            base: 0,
             depth: 0,
+            open: Vec::new(),
             bindings: Vec::new(),
             pop_after_empty: None,
+            scratch: Vec::new(),
+            fast_scan: !SLOW_ONLY.with(std::cell::Cell::get),
+            last_declarations: None,
         })
     }
 
     pub(crate) fn position(&self) -> u64 {
-        self.reader.buffer_position()
+        self.base as u64 + self.reader.buffer_position()
     }
 
     fn pop_bindings(&mut self, depth: usize) {
@@ -108,6 +183,24 @@ impl<'i> XmlReader<'i> {
         if !raw.contains("xmlns") {
             return Ok(());
         }
+        if let Some((last, declared)) = &self.last_declarations
+            && *last == raw
+        {
+            if self.bindings.len() + declared.len() > MAX_BINDINGS {
+                return Err(ParseError::Unexpected(
+                    "too many namespace declarations".into(),
+                ));
+            }
+            for (prefix, uri) in declared {
+                self.bindings.push(Binding {
+                    prefix: prefix.clone(),
+                    uri: uri.clone(),
+                    depth,
+                });
+            }
+            return Ok(());
+        }
+        let first = self.bindings.len();
         for attr in e.attributes() {
             let attr = attr.map_err(|err| self.malformed(err))?;
             let key = attr.key.into_inner();
@@ -128,6 +221,13 @@ impl<'i> XmlReader<'i> {
             }
             let (prefix, uri) = (self.in_input(prefix), self.in_input_cow(uri));
             self.bindings.push(Binding { prefix, uri, depth });
+        }
+        if let Cow::Borrowed(raw) = self.in_input(raw) {
+            let declared = self.bindings[first..]
+                .iter()
+                .map(|b| (b.prefix.clone(), b.uri.clone()))
+                .collect();
+            self.last_declarations = Some((raw, declared));
         }
         Ok(())
     }
@@ -150,6 +250,13 @@ impl<'i> XmlReader<'i> {
                         return Err(ParseError::TooDeep { limit: MAX_DEPTH });
                     }
                     self.push_bindings(&e, self.depth)?;
+                    let name = self.in_input(e.name().into_inner());
+                    match name {
+                        Cow::Borrowed(name) => self.open.push(name),
+                        Cow::Owned(_) => {
+                            return Err(self.malformed("an element name outside the document"));
+                        }
+                    }
                     Ev::Start(e)
                 }
                 Event::Empty(e) => {
@@ -157,7 +264,18 @@ impl<'i> XmlReader<'i> {
                     self.pop_after_empty = Some(self.depth + 1);
                     Ev::Empty(e)
                 }
-                Event::End(_) => {
+                Event::End(e) => {
+                    let name = e.name().into_inner();
+                    match self.open.pop() {
+                        Some(open) if open == name => {}
+                        Some(open) => {
+                            return Err(self
+                                .malformed(format!("end tag </{name}> does not close <{open}>")));
+                        }
+                        None => {
+                            return Err(self.malformed(format!("end tag </{name}> without a start")));
+                        }
+                    }
                     self.pop_bindings(self.depth);
                     self.depth = self.depth.saturating_sub(1);
                     Ev::End
@@ -314,6 +432,170 @@ impl<'i> XmlReader<'i> {
             }
         }
         Ok(())
+    }
+
+    /// After the Start of an element whose children are all simple properties (`<p:Name>text
+    /// </p:Name>`, `<p:Name/>`, `<p:Name xsi:nil="true"/>`, whitespace between them, text with
+    /// the predefined entities and character references only): those children, read by a
+    /// direct scan of the input instead of event by event, and the element consumed to its
+    /// end. `None`, with nothing consumed, when anything else is there (a nested element,
+    /// another attribute, CDATA, a comment, a carriage return...): the caller reads the element
+    /// event by event then, with the same result. Give the list back with
+    /// [`XmlReader::recycle`].
+    pub(crate) fn simple_children(&mut self) -> Result<Option<Vec<SimpleChild<'i>>>, ParseError> {
+        let Some(&parent) = self.open.last() else {
+            return Ok(None);
+        };
+        if !self.fast_scan {
+            return Ok(None);
+        }
+        if self.pop_after_empty.is_some() {
+            return Ok(None);
+        }
+        let start = self.position() as usize;
+        let mut children = std::mem::take(&mut self.scratch);
+        children.clear();
+        match self.scan_simple(start, parent, &mut children) {
+            Some(end) => {
+                // Consumed: the parent's end tag too.
+                self.reader = reader_at(&self.input.as_bytes()[end..]);
+                self.base = end;
+                self.open.pop();
+                self.pop_bindings(self.depth);
+                self.depth = self.depth.saturating_sub(1);
+                Ok(Some(children))
+            }
+            None => {
+                self.scratch = children;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Hands back a list [`XmlReader::simple_children`] gave, to be reused.
+    pub(crate) fn recycle(&mut self, mut children: Vec<SimpleChild<'i>>) {
+        children.clear();
+        self.scratch = children;
+    }
+
+    /// The scan of [`XmlReader::simple_children`]: the position after `</parent>`, or `None`.
+    fn scan_simple(
+        &self,
+        mut at: usize,
+        parent: &str,
+        children: &mut Vec<SimpleChild<'i>>,
+    ) -> Option<usize> {
+        let input: &'i str = self.input;
+        let bytes = input.as_bytes();
+        loop {
+            // Whitespace only between elements.
+            while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n') {
+                at += 1;
+            }
+            if bytes.get(at) != Some(&b'<') {
+                return None;
+            }
+            at += 1;
+            if bytes.get(at) == Some(&b'/') {
+                // The parent's end.
+                let name_end = at + 1 + parent.len();
+                if input.get(at + 1..name_end) != Some(parent) {
+                    return None;
+                }
+                let mut end = name_end;
+                while end < bytes.len() && matches!(bytes[end], b' ' | b'\t' | b'\n') {
+                    end += 1;
+                }
+                return (bytes.get(end) == Some(&b'>')).then_some(end + 1);
+            }
+            let name_start = at;
+            let mut local_start = at;
+            while at < bytes.len()
+                && !matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'>')
+            {
+                match bytes[at] {
+                    b'<' | b'!' | b'?' | b'&' | b'"' | b'\'' | b'=' => return None,
+                    b':' => local_start = at + 1,
+                    _ => {}
+                }
+                at += 1;
+            }
+            let name = input.get(name_start..at).filter(|n| !n.is_empty())?;
+            let local = input.get(local_start..at)?;
+            let mut nil = false;
+            if matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+                // One attribute at most: PREFIX:nil="true" with PREFIX bound to XSI.
+                while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+                    at += 1;
+                }
+                if !matches!(bytes.get(at), Some(b'/' | b'>')) {
+                    let key_start = at;
+                    while at < bytes.len() && bytes[at] != b'=' {
+                        if matches!(
+                            bytes[at],
+                            b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'>' | b'<' | b'&'
+                        ) {
+                            return None;
+                        }
+                        at += 1;
+                    }
+                    let key = input.get(key_start..at)?;
+                    let (prefix, local) = key.split_once(':')?;
+                    if local != "nil" || self.resolve(prefix) != Some(XSI_NS) {
+                        return None;
+                    }
+                    let quote = *bytes.get(at + 1)?;
+                    if quote != b'"' && quote != b'\'' {
+                        return None;
+                    }
+                    let value_start = at + 2;
+                    let value_end =
+                        value_start + bytes.get(value_start..)?.iter().position(|&b| b == quote)?;
+                    if !matches!(input.get(value_start..value_end), Some("true" | "1")) {
+                        return None;
+                    }
+                    nil = true;
+                    at = value_end + 1;
+                    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+                        at += 1;
+                    }
+                }
+            }
+            match bytes.get(at) {
+                Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
+                    at += 2;
+                    children.push((local, (!nil).then_some(Cow::Borrowed(""))));
+                }
+                Some(b'>') if !nil => {
+                    at += 1;
+                    let text_start = at;
+                    let text_end = text_start + memchr_lt(&bytes[text_start..])?;
+                    let raw = input.get(text_start..text_end)?;
+                    let text = match memchr::memchr2(b'&', b'\r', raw.as_bytes()) {
+                        None => Cow::Borrowed(raw),
+                        Some(_) if raw.contains('\r') => return None,
+                        Some(_) => Cow::Owned(unescape(raw)?),
+                    };
+                    // Its end tag, by the same name.
+                    at = text_end;
+                    if bytes.get(at + 1) != Some(&b'/')
+                        || input.get(at + 2..at + 2 + name.len()) != Some(name)
+                    {
+                        return None;
+                    }
+                    at += 2 + name.len();
+                    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+                        at += 1;
+                    }
+                    if bytes.get(at) != Some(&b'>') {
+                        return None;
+                    }
+                    at += 1;
+                    children.push((local, Some(text)));
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// The next element start (Start or Empty) among whitespace; `None` at the parent's end.

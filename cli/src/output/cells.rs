@@ -26,22 +26,47 @@ impl Cell {
     }
 }
 
-/// A record's entries, in order.
+/// A record's entries, in order. Refilled in place, a row reuses the strings of the previous
+/// record's (a page of a class has the same keys in the same order).
 #[derive(Debug, Default)]
 pub struct Row {
-    pub entries: Vec<(String, Cell)>,
+    slots: Vec<(String, Cell)>,
+    len: usize,
 }
 
 impl Row {
     /// The cells of `record` (anything that serializes as a map).
     pub fn of<T: ?Sized + Serialize>(record: &T) -> Result<Row, Error> {
         let mut row = Row::default();
-        record.serialize(RowSerializer(&mut row))?;
+        row.refill(record)?;
         Ok(row)
     }
 
+    /// Replaces the cells by those of `record`, reusing this row's allocations.
+    pub fn refill<T: ?Sized + Serialize>(&mut self, record: &T) -> Result<(), Error> {
+        self.len = 0;
+        record.serialize(RowSerializer(self))
+    }
+
+    /// The entries: key and cell, in the record's order.
+    pub fn entries(&self) -> &[(String, Cell)] {
+        &self.slots[..self.len]
+    }
+
     pub fn get(&self, key: &str) -> Option<&Cell> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, c)| c)
+        self.entries()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| c)
+    }
+
+    /// The next slot, reused when there is one.
+    fn next_slot(&mut self) -> &mut (String, Cell) {
+        if self.len == self.slots.len() {
+            self.slots.push((String::new(), Cell::Empty));
+        }
+        self.len += 1;
+        &mut self.slots[self.len - 1]
     }
 }
 
@@ -148,11 +173,21 @@ struct RowEntries<'a> {
 }
 
 fn cell_of<T: ?Sized + Serialize>(value: &T) -> Result<Cell, Error> {
-    match value.serialize(CellSerializer) {
-        Ok(cell) => Ok(cell),
-        Err(e) if e.0 == NOT_SCALAR => serde_json::to_value(value)
-            .map(Cell::Complex)
-            .map_err(|e| Error(e.to_string())),
+    let mut cell = Cell::Empty;
+    fill(&mut cell, value)?;
+    Ok(cell)
+}
+
+/// Writes `value` into `cell`, reusing its string when it has one.
+fn fill<T: ?Sized + Serialize>(cell: &mut Cell, value: &T) -> Result<(), Error> {
+    match value.serialize(CellWriter(cell)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.0 == NOT_SCALAR => {
+            *cell = serde_json::to_value(value)
+                .map(Cell::Complex)
+                .map_err(|e| Error(e.to_string()))?;
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -174,8 +209,24 @@ impl SerializeMap for RowEntries<'_> {
             .key
             .take()
             .ok_or_else(|| Error("a value without a key".into()))?;
-        self.row.entries.push((key, cell_of(value)?));
-        Ok(())
+        let slot = self.row.next_slot();
+        slot.0 = key;
+        fill(&mut slot.1, value)
+    }
+
+    fn serialize_entry<K: ?Sized + Serialize, V: ?Sized + Serialize>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), Error> {
+        let slot = self.row.next_slot();
+        let mut name = Cell::Text(std::mem::take(&mut slot.0));
+        fill(&mut name, key)?;
+        match name {
+            Cell::Text(text) => slot.0 = text,
+            _ => return Err(Error("a record key is not text".into())),
+        }
+        fill(&mut slot.1, value)
     }
 
     fn end(self) -> Result<(), Error> {
@@ -183,27 +234,42 @@ impl SerializeMap for RowEntries<'_> {
     }
 }
 
-/// A scalar as a cell; anything else is refused with [`NOT_SCALAR`].
-struct CellSerializer;
+/// Writes a scalar into a cell (its string reused); anything else is refused with
+/// [`NOT_SCALAR`].
+struct CellWriter<'a>(&'a mut Cell);
+
+impl CellWriter<'_> {
+    fn text(self, kind: fn(String) -> Cell, write: impl FnOnce(&mut String)) {
+        let mut reused = match std::mem::replace(self.0, Cell::Empty) {
+            Cell::Text(s) | Cell::Number(s) => s,
+            _ => String::new(),
+        };
+        reused.clear();
+        write(&mut reused);
+        *self.0 = kind(reused);
+    }
+}
 
 macro_rules! number {
     ($($method:ident($ty:ty);)*) => {$(
-        fn $method(self, v: $ty) -> Result<Cell, Error> {
-            Ok(Cell::Number(v.to_string()))
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            use std::fmt::Write;
+            self.text(Cell::Number, |s| { let _ = write!(s, "{v}"); });
+            Ok(())
         }
     )*};
 }
 
-impl ser::Serializer for CellSerializer {
-    type Ok = Cell;
+impl ser::Serializer for CellWriter<'_> {
+    type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<Cell, Error>;
-    type SerializeTuple = Impossible<Cell, Error>;
-    type SerializeTupleStruct = Impossible<Cell, Error>;
-    type SerializeTupleVariant = Impossible<Cell, Error>;
-    type SerializeMap = Impossible<Cell, Error>;
-    type SerializeStruct = Impossible<Cell, Error>;
-    type SerializeStructVariant = Impossible<Cell, Error>;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
 
     number! {
         serialize_i8(i8);
@@ -218,44 +284,47 @@ impl ser::Serializer for CellSerializer {
         serialize_f64(f64);
     }
 
-    fn serialize_bool(self, v: bool) -> Result<Cell, Error> {
-        Ok(Cell::Bool(v))
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        *self.0 = Cell::Bool(v);
+        Ok(())
     }
-    fn serialize_char(self, v: char) -> Result<Cell, Error> {
-        Ok(Cell::Text(v.to_string()))
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.text(Cell::Text, |s| s.push(v));
+        Ok(())
     }
-    fn serialize_str(self, v: &str) -> Result<Cell, Error> {
-        Ok(Cell::Text(v.to_owned()))
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.text(Cell::Text, |s| s.push_str(v));
+        Ok(())
     }
-    fn serialize_bytes(self, v: &[u8]) -> Result<Cell, Error> {
-        Ok(Cell::Text(String::from_utf8_lossy(v).into_owned()))
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.text(Cell::Text, |s| s.push_str(&String::from_utf8_lossy(v)));
+        Ok(())
     }
-    fn serialize_none(self) -> Result<Cell, Error> {
-        Ok(Cell::Empty)
+    fn serialize_none(self) -> Result<(), Error> {
+        *self.0 = Cell::Empty;
+        Ok(())
     }
-    fn serialize_unit(self) -> Result<Cell, Error> {
-        Ok(Cell::Empty)
+    fn serialize_unit(self) -> Result<(), Error> {
+        *self.0 = Cell::Empty;
+        Ok(())
     }
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<Cell, Error> {
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<Cell, Error> {
+    ) -> Result<(), Error> {
         value.serialize(self)
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<Cell, Error> {
-        Ok(Cell::Empty)
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        *self.0 = Cell::Empty;
+        Ok(())
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        v: &'static str,
-    ) -> Result<Cell, Error> {
-        Ok(Cell::Text(v.to_owned()))
+    fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
+        self.text(Cell::Text, |s| s.push_str(v));
+        Ok(())
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -263,7 +332,7 @@ impl ser::Serializer for CellSerializer {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<Cell, Error> {
+    ) -> Result<(), Error> {
         Err(Error(NOT_SCALAR.into()))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
@@ -326,6 +395,17 @@ mod tests {
         assert_eq!(row.get("Dialect"), Some(&Cell::Empty));
         assert_eq!(row.get("Secure"), Some(&Cell::Bool(true)));
         assert!(matches!(row.get("Addresses"), Some(Cell::Complex(_))));
-        assert_eq!(row.entries.len(), 5);
+        assert_eq!(row.entries().len(), 5);
+    }
+
+    #[test]
+    fn a_refilled_row_holds_only_the_new_record() {
+        let mut row = Row::of(&serde_json::json!({"A": "x", "B": 1, "C": true})).unwrap();
+        row.refill(&serde_json::json!({"B": "two", "A": null}))
+            .unwrap();
+        assert_eq!(row.entries().len(), 2);
+        assert_eq!(row.get("B"), Some(&Cell::Text("two".into())));
+        assert_eq!(row.get("A"), Some(&Cell::Empty));
+        assert_eq!(row.get("C"), None);
     }
 }

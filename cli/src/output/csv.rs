@@ -21,6 +21,13 @@ pub(super) struct CsvState {
     pending: Vec<Row>,
     /// Properties seen after the header was written (reported once each).
     late: HashSet<String>,
+    /// The row refilled for each record once the header is out.
+    row: Row,
+    /// The header position of each entry of the last row (the next record of the class has
+    /// its keys in the same order: a comparison instead of a lookup).
+    order: Vec<Option<usize>>,
+    /// For each header position, the entry that fills it in the row being written.
+    cells: Vec<Option<usize>>,
 }
 
 impl CsvState {
@@ -33,6 +40,9 @@ impl CsvState {
             written: false,
             pending: Vec::new(),
             late: HashSet::new(),
+            row: Row::default(),
+            order: Vec::new(),
+            cells: Vec::new(),
         }
     }
 
@@ -41,11 +51,17 @@ impl CsvState {
         out: &mut W,
         record: &Record<'_, B>,
     ) -> io::Result<()> {
-        let row = Row::of(record).map_err(invalid)?;
         if self.written {
-            return self.write_row(out, &row);
+            let mut row = std::mem::take(&mut self.row);
+            let result = row
+                .refill(record)
+                .map_err(invalid)
+                .and_then(|()| self.write_row(out, &row));
+            self.row = row;
+            return result;
         }
-        for (key, _) in &row.entries {
+        let row = Row::of(record).map_err(invalid)?;
+        for (key, _) in row.entries() {
             if !self.positions.contains_key(key) {
                 self.header.insert(self.trailing_from, key.clone());
                 self.trailing_from += 1;
@@ -83,10 +99,17 @@ impl CsvState {
     }
 
     fn write_row<W: Write>(&mut self, out: &mut W, row: &Row) -> io::Result<()> {
-        let mut cells: Vec<Option<&Cell>> = vec![None; self.header.len()];
-        for (key, cell) in &row.entries {
-            match self.positions.get(key) {
-                Some(&at) => cells[at] = Some(cell),
+        self.cells.clear();
+        self.cells.resize(self.header.len(), None);
+        let entries = row.entries();
+        self.order.resize(entries.len(), None);
+        for (index, (key, _)) in entries.iter().enumerate() {
+            let cached = self.order[index].filter(|&at| self.header[at] == *key);
+            match cached.or_else(|| self.positions.get(key).copied()) {
+                Some(at) => {
+                    self.order[index] = Some(at);
+                    self.cells[at] = Some(index);
+                }
                 None => {
                     if self.late.insert(key.clone()) {
                         eprintln!(
@@ -97,9 +120,13 @@ impl CsvState {
                 }
             }
         }
+        let cells = self
+            .cells
+            .iter()
+            .map(|at| at.map(|index| &entries[index].1));
         write_line(
             out,
-            cells.into_iter().map(|cell| match cell {
+            cells.map(|cell| match cell {
                 None | Some(Cell::Empty) => Field::Text(""),
                 Some(Cell::Number(n)) => Field::Text(n),
                 Some(Cell::Text(t)) => Field::Text(t),
@@ -141,7 +168,10 @@ fn write_line<'a, W: Write>(
                 &json
             }
         };
-        if text.contains([',', '"', '\n', '\r']) {
+        if text
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
             out.write_all(b"\"")?;
             out.write_all(text.replace('"', "\"\"").as_bytes())?;
             out.write_all(b"\"")?;

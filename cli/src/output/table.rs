@@ -7,6 +7,7 @@
 //! identifiers (the class's key properties, `PSComputerName`) are never cut: when they do not
 //! fit, the line gets wider rather than wrong.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -72,6 +73,8 @@ struct Column {
     numeric: bool,
     /// Numbers and identifiers: never cut.
     whole: bool,
+    /// The index of this column's entry in the last row written.
+    entry: std::cell::Cell<Option<usize>>,
 }
 
 #[derive(Debug)]
@@ -88,6 +91,10 @@ pub(super) struct TableState {
     pending_class: String,
     pending_since: Option<std::time::Instant>,
     tables: usize,
+    /// Refilled for each record once the table is sized.
+    row: Row,
+    /// The line being written.
+    line: String,
 }
 
 impl TableState {
@@ -99,6 +106,8 @@ impl TableState {
             pending_class: String::new(),
             pending_since: None,
             tables: 0,
+            row: Row::default(),
+            line: String::new(),
         }
     }
 
@@ -111,7 +120,6 @@ impl TableState {
         out: &mut W,
         record: &Record<'_, B>,
     ) -> io::Result<()> {
-        let row = Row::of(record).map_err(invalid)?;
         let new_class = |class: &str| !class.eq_ignore_ascii_case(record.class);
         if self.splits_by_class() {
             if !self.pending.is_empty() && new_class(&self.pending_class) {
@@ -122,8 +130,12 @@ impl TableState {
             }
         }
         match &self.current {
-            Some(table) => write_row(out, table, &row),
+            Some(table) => {
+                self.row.refill(record).map_err(invalid)?;
+                write_row(out, &mut self.line, table, &self.row)
+            }
             None => {
+                let row = Row::of(record).map_err(invalid)?;
                 if self.pending.is_empty() {
                     self.pending_class = record.class.to_owned();
                     self.pending_since = Some(std::time::Instant::now());
@@ -164,9 +176,9 @@ impl TableState {
             out.write_all(b"\n")?;
         }
         self.tables += 1;
-        write_header(out, &table)?;
+        write_header(out, &mut self.line, &table)?;
         for row in &rows {
-            write_row(out, &table, row)?;
+            write_row(out, &mut self.line, &table, row)?;
         }
         self.current = Some(table);
         Ok(())
@@ -178,7 +190,7 @@ impl TableState {
             Columns::ClassView => match default_columns(class) {
                 Some(view) => view.iter().map(|c| c.to_string()).collect(),
                 None => rows[0]
-                    .entries
+                    .entries()
                     .iter()
                     .map(|(k, _)| k.clone())
                     .filter(|k| {
@@ -218,6 +230,7 @@ impl TableState {
                     width,
                     numeric,
                     whole,
+                    entry: std::cell::Cell::new(None),
                 }
             })
             .collect();
@@ -247,77 +260,83 @@ fn fit(columns: &mut [Column], limit: usize) {
     }
 }
 
-fn write_header<W: Write>(out: &mut W, table: &Table) -> io::Result<()> {
-    let names: Vec<(String, bool)> = table
+fn write_header<W: Write>(out: &mut W, line: &mut String, table: &Table) -> io::Result<()> {
+    let names = table
         .columns
         .iter()
-        .map(|c| (c.name.clone(), c.numeric))
-        .collect();
-    write_line(
-        out,
-        table,
-        names.iter().map(|(n, r)| (n.as_str(), *r)),
-        true,
-    )?;
+        .map(|c| (Cow::Borrowed(c.name.as_str()), c.numeric));
+    write_line(out, line, table, names, true)?;
     let rules: Vec<String> = table
         .columns
         .iter()
         .map(|c| "-".repeat(c.name.width().min(c.width)))
         .collect();
-    write_line(
-        out,
-        table,
-        rules
-            .iter()
-            .zip(&table.columns)
-            .map(|(r, c)| (r.as_str(), c.numeric)),
-        true,
-    )
+    let rules = rules
+        .iter()
+        .zip(&table.columns)
+        .map(|(r, c)| (Cow::Borrowed(r.as_str()), c.numeric));
+    write_line(out, line, table, rules, true)
 }
 
-fn write_row<W: Write>(out: &mut W, table: &Table, row: &Row) -> io::Result<()> {
-    let texts: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| text(row.get(&c.name)))
-        .collect();
-    write_line(
-        out,
-        table,
-        texts
-            .iter()
-            .zip(&table.columns)
-            .map(|(t, c)| (t.as_str(), c.numeric)),
-        false,
-    )
+fn write_row<W: Write>(out: &mut W, line: &mut String, table: &Table, row: &Row) -> io::Result<()> {
+    let entries = row.entries();
+    let cells = table.columns.iter().map(|c| {
+        // Where the previous row had it (rows of a class come alike), else a search.
+        let cached = c
+            .entry
+            .get()
+            .filter(|&i| entries.get(i).is_some_and(|(k, _)| *k == c.name));
+        let found = cached.or_else(|| entries.iter().position(|(k, _)| *k == c.name));
+        c.entry.set(found);
+        (text(found.map(|i| &entries[i].1)), c.numeric)
+    });
+    write_line(out, line, table, cells, false)
+}
+
+/// Columns of `text` on a terminal (wide characters count two); ASCII at no cost.
+fn width(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.width()
+    }
 }
 
 /// One line: each cell padded to its column, cut with `…` when it is wider and may be cut.
 fn write_line<'a, W: Write>(
     out: &mut W,
+    line: &mut String,
     table: &Table,
-    cells: impl Iterator<Item = (&'a str, bool)>,
+    cells: impl Iterator<Item = (Cow<'a, str>, bool)>,
     header: bool,
 ) -> io::Result<()> {
-    let mut line = String::new();
+    const SPACES: &str = "                                                                ";
+    let pad = |line: &mut String, mut n: usize| {
+        while n > 0 {
+            let chunk = n.min(SPACES.len());
+            line.push_str(&SPACES[..chunk]);
+            n -= chunk;
+        }
+    };
+    line.clear();
     let last = table.columns.len().saturating_sub(1);
     for (i, ((text, right), column)) in cells.zip(&table.columns).enumerate() {
         if i > 0 {
-            line.push_str(&" ".repeat(GAP));
+            pad(line, GAP);
         }
-        let text = if column.whole && !header {
-            text.to_owned()
+        let text = if (column.whole && !header) || width(&text) <= column.width {
+            text
         } else {
-            truncate(text, column.width)
+            Cow::Owned(truncate(&text, column.width))
         };
-        let pad = column.width.saturating_sub(text.width());
+        let room = column.width.saturating_sub(width(&text));
         if right {
-            line.push_str(&" ".repeat(pad));
+            pad(line, room);
             line.push_str(&text);
         } else {
             line.push_str(&text);
             if i < last {
-                line.push_str(&" ".repeat(pad));
+                pad(line, room);
             }
         }
     }
@@ -326,13 +345,14 @@ fn write_line<'a, W: Write>(
 }
 
 /// The display text of a cell.
-fn text(cell: Option<&Cell>) -> String {
+fn text(cell: Option<&Cell>) -> Cow<'_, str> {
     match cell {
-        None | Some(Cell::Empty) => String::new(),
-        Some(Cell::Number(n)) => n.clone(),
-        Some(Cell::Text(t)) => printable(t),
-        Some(Cell::Bool(b)) => if *b { "True" } else { "False" }.into(),
-        Some(Cell::Complex(value)) => value_text(value),
+        None | Some(Cell::Empty) => Cow::Borrowed(""),
+        Some(Cell::Number(n)) => Cow::Borrowed(n),
+        Some(Cell::Text(t)) if !t.chars().any(char::is_control) => Cow::Borrowed(t),
+        Some(Cell::Text(t)) => Cow::Owned(printable(t)),
+        Some(Cell::Bool(b)) => Cow::Borrowed(if *b { "True" } else { "False" }),
+        Some(Cell::Complex(value)) => Cow::Owned(value_text(value)),
     }
 }
 
