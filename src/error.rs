@@ -351,7 +351,10 @@ impl Error {
     /// The error and each of its causes, each said once: `a: b: c`, where a cause whose text
     /// its parent already says is left out. What a command-line tool prints.
     pub fn report(&self) -> Report<'_> {
-        Report(self)
+        Report {
+            error: self,
+            target: true,
+        }
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -423,12 +426,28 @@ impl std::error::Error for Error {
 }
 
 /// An error with its causes; see [`Error::report`].
-pub struct Report<'a>(&'a Error);
+pub struct Report<'a> {
+    error: &'a Error,
+    target: bool,
+}
+
+impl Report<'_> {
+    /// The same without the target in front, for a caller that names it already.
+    #[must_use]
+    pub fn without_target(mut self) -> Self {
+        self.target = false;
+        self
+    }
+}
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut said = self.0.to_string();
-        let mut cause = std::error::Error::source(self.0);
+        let mut said = if self.target {
+            self.error.to_string()
+        } else {
+            self.error.kind().to_string()
+        };
+        let mut cause = std::error::Error::source(self.error);
         while let Some(e) = cause {
             let text = e.to_string();
             if !text.is_empty() && !said.contains(&text) {

@@ -35,13 +35,10 @@ pub async fn audit(
         layout,
     );
     let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
-    let fleet = match settings.fleet() {
+    let fleet = match settings.fleet_or_exit() {
         // Items are whole pages: one waiting per host at most.
         Ok(fleet) => fleet.buffer(1),
-        Err(e) => {
-            eprintln!("winrm-sessions: {}", e.report());
-            return EXIT_FAILED;
-        }
+        Err(status) => return status,
     };
     let started = std::time::Instant::now();
     let batches = source.clone();

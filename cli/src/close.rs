@@ -11,10 +11,9 @@ use winrm_sessions::cim::{CimClass, FromInstance, Instance};
 use winrm_sessions::classes::{SmbSession, TypedInstance, class_properties};
 use winrm_sessions::fleet::HostEvent;
 
-use crate::args::{CloseArgs, collect_targets};
-use crate::credentials::UsageError;
+use crate::args::CloseArgs;
 use crate::output::{Columns, Extra, Layout, Record, Writer};
-use crate::settings::Settings;
+use crate::settings::prepare;
 use crate::{EXIT_FAILED, EXIT_OK, usage};
 
 /// What a row of `close-smb-session` shows in a table.
@@ -111,20 +110,13 @@ pub async fn run(args: CloseArgs) -> u8 {
             "name the sessions to close: --session-id, --client-computer-name or --client-user-name",
         );
     }
-    let targets = match collect_targets(&args.targets, args.connection.hosts_file.as_deref()) {
-        Ok(targets) => targets,
-        Err(UsageError(message)) => return usage(&message),
+    let (targets, settings) = match prepare(&args.targets, &args.connection) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
     };
-    let settings = match Settings::resolve(&args.connection) {
-        Ok(settings) => Arc::new(settings),
-        Err(UsageError(message)) => return usage(&message),
-    };
-    let fleet = match settings.fleet() {
+    let fleet = match settings.fleet_or_exit() {
         Ok(fleet) => fleet,
-        Err(e) => {
-            eprintln!("winrm-sessions: {}", e.report());
-            return EXIT_FAILED;
-        }
+        Err(status) => return status,
     };
     let several = targets.len() > 1;
 

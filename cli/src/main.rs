@@ -20,16 +20,13 @@ mod watch;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use winrm_sessions::JoinSpec;
 use winrm_sessions::cim::ClassPath;
 
-use args::{ClassArgs, Cli, Command, collect_targets};
+use args::{ClassArgs, Cli, Command};
 use audit::audit;
-use credentials::UsageError;
-use settings::Settings;
 use source::Source;
 
 const EXIT_OK: u8 = 0;
@@ -127,16 +124,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Completions(c) => return docs::completions(c.shell),
         Command::Man(m) => return docs::man(m),
     };
-    let targets = match collect_targets(&args.targets, args.connection.hosts_file.as_deref()) {
-        Ok(t) => t,
-        Err(UsageError(message)) => return usage(&message),
-    };
-    let settings = match Settings::resolve(&args.connection) {
-        Ok(mut settings) => {
-            settings.record_per_target = settings.record.is_some() && targets.len() > 1;
-            Arc::new(settings)
-        }
-        Err(UsageError(message)) => return usage(&message),
+    let (targets, settings) = match settings::prepare(&args.targets, &args.connection) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
     };
     audit(targets, settings, source, args.output.format).await
 }

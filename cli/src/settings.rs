@@ -9,6 +9,20 @@ use winrm_sessions::{Auth, Client, Credentials};
 use crate::args::{AuthArg, ConnectionArgs};
 use crate::credentials::{self, UsageError};
 
+/// A command's targets and settings, or the exit status of what was wrong with them (said on
+/// stderr).
+pub fn prepare(
+    positional: &[String],
+    connection: &ConnectionArgs,
+) -> Result<(Vec<String>, Arc<Settings>), u8> {
+    let targets = crate::args::collect_targets(positional, connection.hosts_file.as_deref())
+        .map_err(|UsageError(message)| crate::usage(&message))?;
+    let mut settings =
+        Settings::resolve(connection).map_err(|UsageError(message)| crate::usage(&message))?;
+    settings.record_per_target = settings.record.is_some() && targets.len() > 1;
+    Ok((targets, Arc::new(settings)))
+}
+
 /// Connection settings shared by every target of a run.
 pub struct Settings {
     credentials: Option<Credentials>,
@@ -148,7 +162,16 @@ impl Settings {
     /// retargeted for every host (credentials, TLS material and tickets prepared once, a
     /// configuration error said once), or, when each target records into its own directory,
     /// one built per target.
-    pub fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
+    ///
+    /// A configuration error is said on stderr and gives exit status 1.
+    pub fn fleet_or_exit(self: &Arc<Self>) -> Result<Fleet, u8> {
+        self.fleet().map_err(|e| {
+            eprintln!("winrm-sessions: {}", e.report());
+            crate::EXIT_FAILED
+        })
+    }
+
+    fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
         let fleet = if self.record_per_target {
             let settings = self.clone();
             Fleet::new(move |target| settings.client(target))

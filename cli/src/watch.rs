@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -14,11 +13,10 @@ use winrm_sessions::watch::metrics::Metrics;
 use winrm_sessions::watch::store::{HistoryFilter, Store};
 use winrm_sessions::watch::{Change, Poll, SessionEvent, Watch, WatchEvent};
 
-use crate::args::{HistoryArgs, WatchArgs, collect_targets};
-use crate::credentials::UsageError;
+use crate::args::{HistoryArgs, WatchArgs};
 use crate::output::{Columns, Extra, Layout, Record, Writer, default_columns, terminal_width};
-use crate::settings::Settings;
-use crate::{EXIT_FAILED, EXIT_OK, usage};
+use crate::settings::prepare;
+use crate::{EXIT_FAILED, EXIT_OK};
 
 /// RFC 3339 in UTC, to the millisecond: `2026-11-29T14:03:07.123Z`.
 pub fn rfc3339(at: SystemTime) -> String {
@@ -75,20 +73,13 @@ fn writer(
 }
 
 pub async fn run(args: WatchArgs) -> u8 {
-    let targets = match collect_targets(&args.targets, args.connection.hosts_file.as_deref()) {
-        Ok(targets) => targets,
-        Err(UsageError(message)) => return usage(&message),
+    let (targets, settings) = match prepare(&args.targets, &args.connection) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
     };
-    let settings = match Settings::resolve(&args.connection) {
-        Ok(settings) => Arc::new(settings),
-        Err(UsageError(message)) => return usage(&message),
-    };
-    let fleet = match settings.fleet() {
+    let fleet = match settings.fleet_or_exit() {
         Ok(fleet) => fleet,
-        Err(e) => {
-            eprintln!("winrm-sessions: {}", e.report());
-            return EXIT_FAILED;
-        }
+        Err(status) => return status,
     };
     let (namespace, class_name) = args.class.class();
     let class = ClassPath::new(namespace, class_name);
@@ -242,16 +233,11 @@ fn write_session<W: Write>(
 
 fn write_unreachable<W: Write>(output: &mut Writer<W>, poll: &Poll, class: &str) -> io::Result<()> {
     let time = rfc3339(poll.at);
-    let reason = poll.outcome.as_ref().err().map(|e| {
-        let report = e.report().to_string();
-        match e.target() {
-            Some(target) => report
-                .strip_prefix(&format!("{target}: "))
-                .unwrap_or(&report)
-                .to_owned(),
-            None => report,
-        }
-    });
+    let reason = poll
+        .outcome
+        .as_ref()
+        .err()
+        .map(|e| e.report().without_target().to_string());
     output.write(&Record {
         target: &poll.target,
         class,

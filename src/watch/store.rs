@@ -347,7 +347,7 @@ impl Store {
             }
             let (ok, count, error) = match &poll.outcome {
                 Ok(count) => (true, Some(*count as i64), None),
-                Err(e) => (false, None, Some(cause(e))),
+                Err(e) => (false, None, Some(e.report().without_target().to_string())),
             };
             tx.prepare_cached(
                 "INSERT INTO polls (target, class, at, duration_ms, ok, sessions, error)
@@ -473,18 +473,6 @@ fn names(session: &Instance) -> (Option<&str>, Option<&str>) {
         first(&["ClientUserName", "UserName"]),
         first(&["ClientComputerName", "ComputerName"]),
     )
-}
-
-/// An error's words and causes, without the target (the poll names it).
-fn cause(e: &Error) -> String {
-    let report = e.report().to_string();
-    match e.target() {
-        Some(target) => report
-            .strip_prefix(&format!("{target}: "))
-            .unwrap_or(&report)
-            .to_owned(),
-        None => report,
-    }
 }
 
 fn micros(at: SystemTime) -> i64 {

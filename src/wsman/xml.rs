@@ -273,7 +273,9 @@ impl<'i> XmlReader<'i> {
                                 .malformed(format!("end tag </{name}> does not close <{open}>")));
                         }
                         None => {
-                            return Err(self.malformed(format!("end tag </{name}> without a start")));
+                            return Err(
+                                self.malformed(format!("end tag </{name}> without a start"))
+                            );
                         }
                     }
                     self.pop_bindings(self.depth);

@@ -12,17 +12,7 @@ use winrm_sessions::client_options::MethodInput;
 use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
 use crate::support::scripted::{Op, SMB, envelope, fault, scripted_server};
-use crate::support::{Behavior, Proxy, demo_server};
-
-/// Basic over HTTP: the requests arrive as they were written.
-fn basic_client(url: &str) -> Client {
-    Client::builder(url)
-        .credentials(Credentials::new("demo", "demo"))
-        .auth(Auth::Basic)
-        .danger_allow_basic_over_http(true)
-        .build()
-        .unwrap()
-}
+use crate::support::{Behavior, Proxy, basic_client, demo_server};
 
 #[tokio::test]
 async fn an_enumerate_lost_twice_is_an_error_not_a_loop() {

@@ -10,21 +10,12 @@ use winrm_sessions::classes::SmbSession;
 use winrm_sessions::fleet::{Fleet, RetryPolicy};
 use winrm_sessions::watch::store::{HistoryFilter, Store};
 use winrm_sessions::watch::{Change, Watch, WatchEvent};
-use winrm_sessions::{Auth, Client, Credentials};
 
+use crate::support::basic_client;
 use crate::support::scripted::live_server;
 
-fn basic(url: &str) -> Client {
-    Client::builder(url)
-        .credentials(Credentials::new("demo", "demo"))
-        .auth(Auth::Basic)
-        .danger_allow_basic_over_http(true)
-        .build()
-        .unwrap()
-}
-
 fn fleet(url: &str) -> Fleet {
-    Fleet::from_client(basic(url))
+    Fleet::from_client(basic_client(url))
         .retry(RetryPolicy {
             attempts: 1,
             ..RetryPolicy::default()
@@ -103,7 +94,10 @@ async fn sessions_open_close_and_a_host_that_went_away_closes_nothing() {
         ])
     );
     // Between polls: a session closed with ForceClose, a server with one more, a host down.
-    basic(&a.url).force_close_smb_session(1).await.unwrap();
+    basic_client(&a.url)
+        .force_close_smb_session(1)
+        .await
+        .unwrap();
     b.set(&[10, 11]);
     c.down.store(true, Ordering::SeqCst);
     let second = round(&mut events, &targets).await;

@@ -29,6 +29,16 @@ pub async fn demo_server() -> FixtureServer {
         .expect("bundled fixtures load")
 }
 
+/// Basic over plain HTTP: the requests arrive as they were written.
+pub fn basic_client(url: &str) -> Client {
+    Client::builder(url)
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(winrm_sessions::Auth::Basic)
+        .danger_allow_basic_over_http(true)
+        .build()
+        .expect("client builds")
+}
+
 pub fn client_for(url: &str) -> Client {
     Client::builder(url)
         .credentials(Credentials::new("demo", "demo"))

@@ -8,19 +8,11 @@ use std::time::{Duration, Instant};
 use crate::support::scripted::{Op, scripted_server, timed_out};
 use crate::support::{Behavior, watch_memory};
 
-const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
+use crate::bin::{session_ids, smb_sessions};
 
 fn cli(url: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(["smb-sessions", url, "--auth", "basic", "--allow-plaintext"])
-        .args(["--format", "json"])
-        .args(extra)
-        .env("WINRM_USER", "demo")
-        .env("WINRM_PASSWORD", "demo")
-        .env("KRB5CCNAME", "FILE:/nonexistent")
-        .env_remove("WINRM_SESSIONS_LOG")
-        .stdin(Stdio::null());
+    let mut command = smb_sessions(url, &["--format", "json"]);
+    command.args(extra);
     command
 }
 
@@ -28,17 +20,6 @@ async fn run(mut command: Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()
-}
-
-fn session_ids(ndjson: &[u8]) -> Vec<u64> {
-    String::from_utf8_lossy(ndjson)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["SessionId"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
 }
 
 fn assert_complete(ids: &[u64], total: usize) {

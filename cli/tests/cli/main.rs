@@ -4,6 +4,7 @@
 #[allow(dead_code)] // shared with the library's tests, which use other parts
 mod support;
 
+mod bin;
 mod commands;
 mod faults;
 mod kinit;

@@ -2,14 +2,12 @@
 //! bounded by a page or two, and records already written are never written again.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::support::{Behavior, hostile_server, hostile_server_seeing, soap, watch_memory};
-
-const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
 
 const ITEM: &str = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientUserName>CONTOSO\user</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;
 
@@ -29,27 +27,10 @@ fn endless_page(n: usize, items: usize) -> String {
     .replace("EnumerateResponse</a:Action>", &format!("{element}</a:Action>"))
 }
 
-fn cli(url: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(["smb-sessions", url, "--auth", "basic", "--allow-plaintext"])
-        .args(extra)
-        .env("WINRM_USER", "demo")
-        .env("WINRM_PASSWORD", "demo")
-        .env("KRB5CCNAME", "FILE:/nonexistent")
-        .stdin(Stdio::null());
-    command
-}
+use crate::bin::smb_sessions as cli;
 
 fn session_ids(ndjson: &str) -> Vec<u64> {
-    ndjson
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["SessionId"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
+    crate::bin::session_ids(ndjson.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,19 +9,7 @@ use std::time::Duration;
 use crate::support::Behavior;
 use crate::support::scripted::{Op, live_server, scripted_server};
 
-const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
-
-fn winrm(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env("WINRM_USER", "demo")
-        .env("WINRM_PASSWORD", "demo")
-        .env("KRB5CCNAME", "FILE:/nonexistent")
-        .env_remove("WINRM_SESSIONS_LOG")
-        .stdin(Stdio::null());
-    command
-}
+use crate::bin::winrm;
 
 fn watch(targets: &[&str], extra: &[&str]) -> Command {
     let mut command = winrm(&["watch", "smb-sessions"]);

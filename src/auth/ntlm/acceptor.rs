@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 
 use super::keys::{self, Key16};
 use super::messages::{self, Authenticate, AvPairs, Challenge, av, flags, from_utf16, utf16};
-use super::{NtlmError, directions, seal::Direction, seal_with, split_user};
+use super::{
+    NtlmError, directions, open_established, seal::Direction, seal_established, split_user,
+};
 use crate::auth::channel_binding::gss_bindings_md5;
 use crate::auth::context::{ContextError, SecurityContext, Step};
 use crate::auth::framing::{SPNEGO_PROTOCOL, SealedPart};
@@ -45,6 +47,16 @@ enum State {
     /// Outgoing and incoming directions.
     Established(Box<(Direction, Direction)>),
     Failed,
+}
+
+impl State {
+    /// The sealing keys, once established.
+    fn keys(&mut self) -> Option<&mut (Direction, Direction)> {
+        match self {
+            State::Established(pair) => Some(pair),
+            _ => None,
+        }
+    }
 }
 
 /// An NTLM acceptor for one user.
@@ -197,20 +209,11 @@ impl SecurityContext for NtlmAcceptor {
     }
 
     fn seal(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
-        match &mut self.state {
-            State::Established(pair) => Ok(seal_with(&mut pair.0, plaintext)),
-            _ => Err(NtlmError::malformed("sealing before authenticating").into()),
-        }
+        seal_established(self.state.keys(), plaintext)
     }
 
     fn open(&mut self, header: &[u8], data: &mut [u8]) -> Result<Range<usize>, ContextError> {
-        match &mut self.state {
-            State::Established(pair) => {
-                pair.1.open(header, data)?;
-                Ok(0..data.len())
-            }
-            _ => Err(NtlmError::malformed("unsealing before authenticating").into()),
-        }
+        open_established(self.state.keys(), header, data)
     }
 
     fn http_scheme(&self) -> &'static str {

@@ -162,6 +162,16 @@ enum State {
     Failed,
 }
 
+impl State {
+    /// The sealing keys, once established.
+    fn keys(&mut self) -> Option<&mut (Direction, Direction)> {
+        match self {
+            State::Established(pair) => Some(pair),
+            _ => None,
+        }
+    }
+}
+
 /// An NTLM client context: NEGOTIATE, then AUTHENTICATE for the server's CHALLENGE, then
 /// sealing. Raw NTLMSSP tokens under the `Negotiate` HTTP scheme, as Windows clients send them.
 pub(crate) struct NtlmClient {
@@ -305,6 +315,32 @@ pub(crate) fn seal_with(outgoing: &mut Direction, plaintext: &[u8]) -> SealedPar
     }
 }
 
+/// [`SecurityContext::seal`] for either side: with the keys of an established context.
+pub(crate) fn seal_established(
+    keys: Option<&mut (Direction, Direction)>,
+    plaintext: &[u8],
+) -> Result<SealedPart, ContextError> {
+    match keys {
+        Some(pair) => Ok(seal_with(&mut pair.0, plaintext)),
+        None => Err(NtlmError::malformed("sealing before authenticating").into()),
+    }
+}
+
+/// [`SecurityContext::open`] for either side: with the keys of an established context.
+pub(crate) fn open_established(
+    keys: Option<&mut (Direction, Direction)>,
+    header: &[u8],
+    data: &mut [u8],
+) -> Result<Range<usize>, ContextError> {
+    match keys {
+        Some(pair) => {
+            pair.1.open(header, data)?;
+            Ok(0..data.len())
+        }
+        None => Err(NtlmError::malformed("unsealing before authenticating").into()),
+    }
+}
+
 impl SecurityContext for NtlmClient {
     fn step(&mut self, input: Option<&[u8]>) -> Result<Step, ContextError> {
         match (std::mem::replace(&mut self.state, State::Failed), input) {
@@ -335,20 +371,11 @@ impl SecurityContext for NtlmClient {
     }
 
     fn seal(&mut self, plaintext: &[u8]) -> Result<SealedPart, ContextError> {
-        match &mut self.state {
-            State::Established(pair) => Ok(seal_with(&mut pair.0, plaintext)),
-            _ => Err(NtlmError::malformed("sealing before authenticating").into()),
-        }
+        seal_established(self.state.keys(), plaintext)
     }
 
     fn open(&mut self, header: &[u8], data: &mut [u8]) -> Result<Range<usize>, ContextError> {
-        match &mut self.state {
-            State::Established(pair) => {
-                pair.1.open(header, data)?;
-                Ok(0..data.len())
-            }
-            _ => Err(NtlmError::malformed("unsealing before authenticating").into()),
-        }
+        open_established(self.state.keys(), header, data)
     }
 
     fn http_scheme(&self) -> &'static str {
