@@ -32,7 +32,7 @@
 //! - [`classes`] holds the typed session classes.
 //! - [`fleet`] runs the same work over many hosts; [`watch`] polls them over time and reports
 //!   what changed; [`record`] writes exchanges as fixtures.
-//! - [`testing`] (feature `testing`) is a WinRM server on loopback that replays fixtures with
+//! - `testing` (feature `testing`) is a WinRM server on loopback that replays fixtures with
 //!   Negotiate, encryption, Basic, TLS and client certificates.
 //!
 //! Design notes: `docs/design.md` in the repository.
@@ -41,10 +41,10 @@
 //!
 //! None by default.
 //!
-//! - `testing`: [`testing::FixtureServer`], a WinRM server on loopback for the tests of
+//! - `testing`: `testing::FixtureServer`, a WinRM server on loopback for the tests of
 //!   applications built on this crate.
-//! - `store`: [`watch::store::Store`], a watch's history in SQLite (compiled in).
-//! - `metrics`: [`watch::metrics::Metrics`], a watch's state served to Prometheus.
+//! - `store`: `watch::store::Store`, a watch's history in SQLite (compiled in).
+//! - `metrics`: `watch::metrics::Metrics`, a watch's state served to Prometheus.
 //!
 //! The command-line tool is the `winrm-sessions-cli` package of the same repository.
 

@@ -1,6 +1,6 @@
 //! Recording conversations as fixtures: every request envelope and the response it got, after
 //! decryption, as readable XML in the fixture format the replay server reads
-//! ([`crate::testing::FixtureSet`], feature `testing`).
+//! (`testing::FixtureSet`, feature `testing`).
 //!
 //! Nothing secret is written: credentials travel in HTTP headers and security tokens, which are
 //! never recorded, and bodies are recorded after unsealing. Host and user names can be replaced

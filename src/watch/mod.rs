@@ -32,8 +32,8 @@
 //! appeared ([`Change::Opened`]) and what went away ([`Change::Closed`], with the session as last
 //! seen). A failed poll is a [`Poll`] with an error and never closes anything: the next
 //! successful poll is compared with the last successful one. With the `store` feature,
-//! [`store::Store`] keeps the history in SQLite and resumes a watch where the last one stopped;
-//! with `metrics`, [`metrics::Metrics`] exposes it to Prometheus.
+//! `store::Store` keeps the history in SQLite and resumes a watch where the last one stopped;
+//! with `metrics`, `metrics::Metrics` exposes it to Prometheus.
 
 #[cfg(feature = "store")]
 mod codec;
