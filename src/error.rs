@@ -337,6 +337,18 @@ impl Error {
         self.fault().is_some_and(Fault::is_access_denied)
     }
 
+    /// The exchange broke after the request may have reached the server: the connection was
+    /// closed or failed, or no answer came in time. What was asked may or may not have been
+    /// done, so only a request that cannot lose or repeat anything may be sent again.
+    pub(crate) fn broke_in_flight(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Transport(_)
+                | ErrorKind::ConnectionClosed { .. }
+                | ErrorKind::Timeout { .. }
+        )
+    }
+
     /// The connection could not be made (refused, unresolved name, TLS, unreachable).
     pub fn is_connect(&self) -> bool {
         matches!(

@@ -94,28 +94,19 @@ impl MethodInput {
 
 /// A call whose connection failed after it was sent: the method may have run.
 fn interrupted_invoke(error: Error, target: &Reference, method: &str) -> Error {
-    match error.kind() {
-        ErrorKind::Transport(_)
-        | ErrorKind::ConnectionClosed { .. }
-        | ErrorKind::Timeout { .. } => {
-            let class = target
-                .class_path()
-                .map(|c| c.class_name().to_owned())
-                .unwrap_or_default();
-            let method = if class.is_empty() {
-                method.to_owned()
-            } else {
-                format!("{class}.{method}")
-            };
-            let target = error.target().unwrap_or_default().to_owned();
-            Error::from(ErrorKind::InvokeInterrupted {
-                method,
-                source: Box::new(error.without_target()),
-            })
-            .with_target(target)
-        }
-        _ => error,
+    if !error.broke_in_flight() {
+        return error;
     }
+    let method = match target.class_path() {
+        Some(class) => format!("{}.{method}", class.class_name()),
+        None => method.to_owned(),
+    };
+    let target = error.target().unwrap_or_default().to_owned();
+    Error::from(ErrorKind::InvokeInterrupted {
+        method,
+        source: Box::new(error.without_target()),
+    })
+    .with_target(target)
 }
 
 /// The namespace of the object's class (associations are enumerated in it).

@@ -351,16 +351,14 @@ async fn fetch(
 
 /// A Pull that failed in transit: the page may be lost on the server's side.
 fn interrupted(error: Error, context: String) -> Error {
-    match error.kind() {
-        ErrorKind::Transport(_)
-        | ErrorKind::ConnectionClosed { .. }
-        | ErrorKind::Timeout { .. } => ErrorKind::EnumerationInterrupted {
-            context,
-            source: Box::new(error.without_target()),
-        }
-        .into(),
-        _ => error,
+    if !error.broke_in_flight() {
+        return error;
     }
+    ErrorKind::EnumerationInterrupted {
+        context,
+        source: Box::new(error.without_target()),
+    }
+    .into()
 }
 
 impl Drop for Core {

@@ -551,12 +551,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A failure where the request may not have arrived, or its answer was lost in transit.
+/// The connection broke under the request (a timeout is not resent on a plain connection: the
+/// server may still be working on it).
 fn lost(e: &Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionClosed { .. } | ErrorKind::Transport(_)
-    )
+    e.broke_in_flight() && !matches!(e.kind(), ErrorKind::Timeout { .. })
 }
 
 fn handshake_error(mechanism: &'static str, e: HandshakeError) -> Error {

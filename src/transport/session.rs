@@ -314,14 +314,12 @@ async fn exchange(
         .map_err(|e| SendError::Lost(settings.classify(e, &peer.address, Phase::Exchange)))?;
     let status = response.status().as_u16();
     let ctype = content_type(&response);
-    let body = settings
-        .read_body(response)
-        .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::Transport(_)
-            | ErrorKind::ConnectionClosed { .. }
-            | ErrorKind::Timeout { .. } => SendError::Lost(e),
-            _ => SendError::Failed(e),
-        })?;
+    let body = settings.read_body(response).await.map_err(|e| {
+        if e.broke_in_flight() {
+            SendError::Lost(e)
+        } else {
+            SendError::Failed(e)
+        }
+    })?;
     Ok((status, ctype, body))
 }
