@@ -167,8 +167,9 @@ impl Fleet {
     }
 
     /// Events held between the hosts and the consumer (at least 1; default 64). When the
-    /// consumer is slower, the hosts wait: with whole pages as items, a small buffer keeps
-    /// memory to a page or two per host.
+    /// consumer is slower, each host waits with its next item in hand: memory is at most one
+    /// item per host in flight plus this many, and the buffer never limits how many hosts have
+    /// requests on the wire (that is [`Fleet::concurrency`]).
     pub fn buffer(mut self, events: usize) -> Self {
         self.buffer = events.max(1);
         self
@@ -333,30 +334,33 @@ impl Fleet {
             let mut stream = std::pin::pin!(make(client));
             let mut this_attempt = 0usize;
             let failure = loop {
-                // Room for the next event first, then the next item: an item is taken from
-                // the stream only when it can be handed on, so a slow consumer holds one item
-                // per host in the channel and none waiting in a host.
-                let Ok(permit) = tx.reserve().await else {
-                    return Ok(delivered); // the consumer went away: stop
-                };
-                match stream.next().await {
+                // The next item first, then room for it: a host whose consumer is slow holds
+                // one item (one page, for page streams) and keeps no slot of the channel while
+                // it waits for its server, so every host in flight has its request on the wire
+                // whatever the consumer and the channel's size. (Reserving first let the hosts
+                // queue for the channel's slots while holding them through a round trip: with
+                // one slot, the fleet ran one host at a time.)
+                let event = match stream.next().await {
                     None => return Ok(delivered),
                     Some(Ok(item)) => {
                         this_attempt += 1;
                         delivered += 1;
-                        permit.send(HostEvent::Item {
+                        HostEvent::Item {
                             target: target.to_owned(),
                             item,
-                        });
+                        }
                     }
+                    // One item did not fit its type: report it and go on.
                     Some(Err(error)) if matches!(error.kind(), ErrorKind::Decode(_)) => {
-                        // One item did not fit its type: report it and go on.
-                        permit.send(HostEvent::ItemError {
+                        HostEvent::ItemError {
                             target: target.to_owned(),
                             error,
-                        });
+                        }
                     }
                     Some(Err(error)) => break error,
+                };
+                if tx.send(event).await.is_err() {
+                    return Ok(delivered); // the consumer went away: stop
                 }
             };
             if !failure.is_retryable() || this_attempt > 0 || attempt >= self.retry.attempts {

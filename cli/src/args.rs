@@ -309,6 +309,10 @@ pub struct ServeArgs {
     /// User to accept
     #[arg(long, env = "WINRM_USER", default_value = winrm_sessions::testing::DEFAULT_USER)]
     pub user: String,
+    /// Wait this long before every answer, handshakes included (e.g. 50ms): a server across a
+    /// network, to see how a fleet, a watch or your own timeouts behave against it
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
+    pub latency: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

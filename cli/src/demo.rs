@@ -127,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> u8 {
     let server = match FixtureServer::builder(set)
         .credentials(args.user, password)
         .bind(std::net::Ipv4Addr::LOCALHOST.into(), args.port)
+        .latency(args.latency)
         .start()
         .await
     {
@@ -139,9 +140,14 @@ pub async fn serve(args: ServeArgs) -> u8 {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", server.url());
     let _ = stdout.flush();
+    let latency = if args.latency.is_zero() {
+        String::new()
+    } else {
+        format!(", answering after {} ms", args.latency.as_millis())
+    };
     eprintln!(
         "Serving {} on {} for user {user:?} with {password_said}, over Negotiate (NTLM) or \
-         Basic (Ctrl-C to stop)",
+         Basic{latency} (Ctrl-C to stop)",
         args.dir.display(),
         server.url()
     );

@@ -5,9 +5,11 @@
 //! of this repository use it.
 
 mod fixtures;
+mod in_flight;
 mod replay;
 mod server;
 
 pub use fixtures::{Exchange, FixtureError, FixtureSet};
+pub use in_flight::InFlight;
 pub use replay::ReplayStats;
 pub use server::{DEFAULT_PASSWORD, DEFAULT_USER, FixtureServer, FixtureServerBuilder};

@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::fixtures::{FixtureError, FixtureSet};
+use super::in_flight::InFlight;
 use super::replay::{ReplayStats, Replayer};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -53,6 +54,7 @@ pub struct FixtureServer {
     url: String,
     addr: SocketAddr,
     replayer: Arc<Replayer>,
+    in_flight: InFlight,
     task: JoinHandle<()>,
 }
 
@@ -65,6 +67,7 @@ pub struct FixtureServerBuilder {
     user: String,
     password: String,
     latency: Duration,
+    in_flight: InFlight,
     ip: IpAddr,
     port: u16,
     basic: bool,
@@ -92,6 +95,7 @@ impl FixtureServer {
             user: DEFAULT_USER.into(),
             password: DEFAULT_PASSWORD.into(),
             latency: Duration::ZERO,
+            in_flight: InFlight::default(),
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             basic: true,
@@ -112,6 +116,12 @@ impl FixtureServer {
     /// What the server has answered so far.
     pub fn stats(&self) -> ReplayStats {
         self.replayer.stats()
+    }
+
+    /// The requests this server is answering now, and the most it answered at once (shared
+    /// with other servers when [`FixtureServerBuilder::in_flight`] said so).
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 }
 
@@ -142,9 +152,18 @@ impl FixtureServerBuilder {
         self
     }
 
-    /// Waits this long before each answer (to simulate a distant server).
+    /// Waits this long before each answer, handshake rounds included: a server across a
+    /// network, so that a test sees how an application behaves when answers take time (its
+    /// concurrency, its timeouts). 50 ms is a file server at the other end of a WAN.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Counts this server's requests in `probe` (instead of a probe of its own): several
+    /// servers sharing one probe tell how many requests a fleet had in flight at once.
+    pub fn in_flight(mut self, probe: &InFlight) -> Self {
+        self.in_flight = probe.clone();
         self
     }
 
@@ -213,6 +232,8 @@ impl FixtureServerBuilder {
             tls: tls.is_some(),
             client_certificates: self.client_ca.is_some(),
             latency: self.latency,
+            in_flight: self.in_flight.clone(),
+            load: Arc::default(),
         });
         let task = tokio::spawn(accept_loop(listener, shared, tls));
         let url = match addr.ip() {
@@ -223,6 +244,7 @@ impl FixtureServerBuilder {
             url,
             addr,
             replayer,
+            in_flight: self.in_flight,
             task,
         })
     }
@@ -238,6 +260,9 @@ struct Shared {
     tls: bool,
     client_certificates: bool,
     latency: Duration,
+    in_flight: InFlight,
+    /// This server's requests in flight (`in_flight` may count other servers too).
+    load: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The security context of one connection (Negotiate is connection-bound).
@@ -363,9 +388,25 @@ fn soap_reply(status: u16, envelope: String) -> Response<Full<Bytes>> {
     reply(status, "application/soap+xml;charset=UTF-8", envelope)
 }
 
+/// Answers one request, counted in flight from its arrival until its answer leaves, which is
+/// [`FixtureServerBuilder::latency`] after it is ready (handshake rounds included, as on a
+/// distant network).
 async fn handle(
     request: Request<Incoming>,
     shared: Arc<Shared>,
+    connection: Arc<tokio::sync::Mutex<Connection>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let _in_flight = shared.in_flight.enter(&shared.load);
+    let response = answer(request, &shared, connection).await;
+    if !shared.latency.is_zero() {
+        tokio::time::sleep(shared.latency).await;
+    }
+    response
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    shared: &Shared,
     connection: Arc<tokio::sync::Mutex<Connection>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.uri().path() != "/wsman" {
@@ -423,7 +464,7 @@ async fn handle(
             if !shared.basic
                 || authorization.as_deref() != Some(shared.expected_authorization.as_str())
             {
-                return Ok(unauthorized(&shared, None));
+                return Ok(unauthorized(shared, None));
             }
         }
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("Negotiate") && shared.negotiate => {
@@ -440,10 +481,10 @@ async fn handle(
                 connection.acceptor = Some(NtlmAcceptor::new(&shared.user, &shared.password));
             }
             let Some(acceptor) = connection.acceptor.as_mut() else {
-                return Ok(unauthorized(&shared, None));
+                return Ok(unauthorized(shared, None));
             };
             return Ok(match acceptor.step(Some(&token)) {
-                Ok(Step::Continue(answer)) => unauthorized(&shared, Some(&answer)),
+                Ok(Step::Continue(answer)) => unauthorized(shared, Some(&answer)),
                 Ok(Step::Done(_)) => {
                     connection.authenticated = true;
                     if body.is_empty() {
@@ -461,17 +502,17 @@ async fn handle(
                 Err(e) => {
                     tracing::info!(error = %e, "Negotiate authentication refused");
                     connection.acceptor = None;
-                    unauthorized(&shared, None)
+                    unauthorized(shared, None)
                 }
             });
         }
-        Some(_) => return Ok(unauthorized(&shared, None)),
+        Some(_) => return Ok(unauthorized(shared, None)),
         None => {
             if !connection.authenticated {
-                return Ok(unauthorized(&shared, None));
+                return Ok(unauthorized(shared, None));
             }
             let Some(acceptor) = connection.acceptor.as_mut() else {
-                return Ok(unauthorized(&shared, None));
+                return Ok(unauthorized(shared, None));
             };
             let Some((_, boundary)) = framing::parse_content_type(&content_type) else {
                 if shared.tls
@@ -481,9 +522,6 @@ async fn handle(
                 {
                     // On HTTPS, TLS protects the body; the connection is authenticated.
                     drop(connection);
-                    if !shared.latency.is_zero() {
-                        tokio::time::sleep(shared.latency).await;
-                    }
                     let (status, envelope) = shared.replayer.answer(&body);
                     return Ok(soap_reply(status, envelope));
                 }
@@ -499,12 +537,9 @@ async fn handle(
                 Err(e) => {
                     tracing::warn!(error = %e, "Cannot unseal a request");
                     connection.authenticated = false;
-                    return Ok(unauthorized(&shared, None));
+                    return Ok(unauthorized(shared, None));
                 }
             };
-            if !shared.latency.is_zero() {
-                tokio::time::sleep(shared.latency).await;
-            }
             let (status, envelope) = shared.replayer.answer(plaintext);
             let sealed = match acceptor.seal(envelope.as_bytes()) {
                 Ok(sealed) => sealed,
@@ -537,9 +572,6 @@ async fn handle(
         ));
     }
     drop(connection);
-    if !shared.latency.is_zero() {
-        tokio::time::sleep(shared.latency).await;
-    }
     let (status, envelope) = shared.replayer.answer(&body);
     Ok(soap_reply(status, envelope))
 }

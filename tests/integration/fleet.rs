@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::fleet::{Fleet, HostEvent, RetryPolicy};
-use winrm_sessions::testing::{FixtureServer, FixtureSet};
+use winrm_sessions::testing::{FixtureServer, FixtureSet, InFlight};
 use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
 use crate::support::{Behavior, demo_fixtures, hostile_server, soap};
@@ -221,4 +221,115 @@ async fn the_per_host_deadline_is_a_timeout_error() {
             .ends_with("no answer within the per-host deadline of 500ms"),
         "{error}"
     );
+}
+
+/// `hosts` fixture servers that answer after `latency`, counting their requests in one probe.
+async fn slow_hosts(hosts: usize, latency: Duration) -> (Vec<FixtureServer>, InFlight) {
+    let probe = InFlight::new();
+    let servers = futures_util::future::join_all((0..hosts).map(|_| {
+        FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+            .latency(latency)
+            .in_flight(&probe)
+            .start()
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    (servers, probe)
+}
+
+fn urls(servers: &[FixtureServer]) -> Vec<String> {
+    servers.iter().map(|s| s.url().to_owned()).collect()
+}
+
+/// Bounds the waits below: a fleet that never gets there fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// With a channel of one event and a consumer that reads nothing until it has seen it, every
+/// one of the C hosts in flight has a request at its server at once (never more than C), for
+/// items, for whole pages and for `map`.
+#[tokio::test]
+async fn concurrency_is_what_it_says_whatever_the_buffer_and_the_consumer() {
+    const HOSTS: usize = 10;
+    const C: usize = 4;
+    let (servers, probe) = slow_hosts(HOSTS, Duration::from_millis(100)).await;
+    let fleet = fleet()
+        .concurrency(C)
+        .buffer(1)
+        .per_host_deadline(Duration::from_secs(60));
+
+    let events = fleet.enumerate::<SmbSession>(urls(&servers));
+    assert_eq!(probe.wait_for_servers(C, PATIENCE).await, C, "items");
+    let outcomes = drain(events).await;
+    assert_eq!(outcomes, (HOSTS * 7, HOSTS, 0));
+    assert_eq!(
+        probe.peak_servers(),
+        C,
+        "never more hosts than the concurrency"
+    );
+    assert_eq!(probe.peak_requests(), C, "one request at a time per host");
+
+    let (servers, probe) = slow_hosts(HOSTS, Duration::from_millis(100)).await;
+    let events = fleet.run(urls(&servers), |client| {
+        client.enumerate::<SmbSession>().max_elements(2).pages()
+    });
+    assert_eq!(probe.wait_for_servers(C, PATIENCE).await, C, "pages");
+    let (pages, done, failed) = drain(events).await;
+    assert_eq!((done, failed), (HOSTS, 0));
+    assert!(pages >= HOSTS, "{pages} pages");
+    assert_eq!(probe.peak_servers(), C);
+
+    let (servers, probe) = slow_hosts(HOSTS, Duration::from_millis(100)).await;
+    let events = fleet.map(urls(&servers), |client| async move {
+        client.enumerate::<SmbSession>().count().await;
+        Ok(())
+    });
+    assert_eq!(probe.wait_for_servers(C, PATIENCE).await, C, "map");
+    assert_eq!(drain(events).await, (HOSTS, HOSTS, 0));
+    assert_eq!(probe.peak_servers(), C);
+}
+
+/// A watch polls its hosts at the fleet's concurrency too.
+#[tokio::test]
+async fn a_watch_polls_every_host_in_flight_at_once() {
+    const C: usize = 4;
+    let (servers, probe) = slow_hosts(9, Duration::from_millis(100)).await;
+    let fleet = fleet()
+        .concurrency(C)
+        .per_host_deadline(Duration::from_secs(60));
+    let events = winrm_sessions::watch::Watch::<SmbSession>::new(fleet)
+        .polls(1)
+        .start(urls(&servers));
+    assert_eq!(probe.wait_for_servers(C, PATIENCE).await, C);
+    let polled = events
+        .filter(|e| {
+            futures_util::future::ready(
+                matches!(e, winrm_sessions::watch::WatchEvent::Polled(p) if p.outcome.is_ok()),
+            )
+        })
+        .count()
+        .await;
+    assert_eq!(polled, 9);
+    assert_eq!(probe.peak_servers(), C);
+}
+
+/// (items, hosts done, hosts failed) of a fleet run, read to its end.
+async fn drain<T>(mut events: winrm_sessions::fleet::FleetStream<T>) -> (usize, usize, usize) {
+    let (mut items, mut done, mut failed) = (0, 0, 0);
+    while let Some(event) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("the fleet ends")
+    {
+        match event {
+            HostEvent::Item { .. } => items += 1,
+            HostEvent::Done { .. } => done += 1,
+            HostEvent::Failed { error, .. } => {
+                eprintln!("{error}");
+                failed += 1
+            }
+            _ => {}
+        }
+    }
+    (items, done, failed)
 }

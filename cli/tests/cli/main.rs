@@ -7,6 +7,7 @@ mod support;
 mod bin;
 mod commands;
 mod faults;
+mod fleet;
 mod kinit;
 mod record;
 mod streaming;
