@@ -177,9 +177,19 @@ pub fn write_smb_fixtures(dir: &std::path::Path, total: u64, page: u64) {
 
 /// Starts `winrm-sessions serve-fixtures DIR` in its own process; returns it and its URL.
 pub fn serve_fixtures(binary: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+    serve_fixtures_with(binary, dir, &[])
+}
+
+/// [`serve_fixtures`] with more options (`--latency 50ms`).
+pub fn serve_fixtures_with(
+    binary: &str,
+    dir: &std::path::Path,
+    options: &[&str],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut server = std::process::Command::new(binary)
         .args(["serve-fixtures", dir.to_str().unwrap()])
+        .args(options)
         .env("WINRM_PASSWORD", "demo")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -12,6 +12,7 @@ mod close;
 mod credentials;
 mod demo;
 mod docs;
+mod limits;
 mod output;
 mod progress;
 mod settings;

@@ -172,6 +172,11 @@ impl Settings {
     }
 
     fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
+        if let Some(limit) = crate::limits::raise_open_files()
+            && let Some(warning) = crate::limits::too_low(limit, self.concurrency)
+        {
+            eprintln!("winrm-sessions: {warning}");
+        }
         let fleet = if self.record_per_target {
             let settings = self.clone();
             Fleet::new(move |target| settings.client(target))

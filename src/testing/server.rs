@@ -209,12 +209,10 @@ impl FixtureServerBuilder {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let listener =
-            TcpListener::bind((self.ip, self.port))
-                .await
-                .map_err(|e| FixtureError::Io {
-                    path: format!("{}:{}", self.ip, self.port).into(),
-                    message: e.to_string(),
-                })?;
+            listen(SocketAddr::new(self.ip, self.port)).map_err(|e| FixtureError::Io {
+                path: format!("{}:{}", self.ip, self.port).into(),
+                message: e.to_string(),
+            })?;
         let addr = listener.local_addr().map_err(|e| FixtureError::Io {
             path: "listener".into(),
             message: e.to_string(),
@@ -248,6 +246,21 @@ impl FixtureServerBuilder {
             task,
         })
     }
+}
+
+/// Connections the kernel may hold for the accept loop. One fixture server often stands in for
+/// a whole fleet (`URL?host=N` targets): a thousand hosts connecting at once overflowed the
+/// usual 1,024 and the kernel dropped their SYNs, which cost those hosts a second of
+/// retransmission. The kernel caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 16_384;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 struct Shared {

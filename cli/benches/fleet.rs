@@ -1,0 +1,175 @@
+//! Fleets at real latency, through the binary: every answer of the fixture server (in its own
+//! process, `serve-fixtures --latency 50ms`) comes 50 ms late, as from a file server across a
+//! WAN, and the binary (under `/usr/bin/time`) audits H hosts at concurrency C from a hosts
+//! file. Reports wall, ideal = ceil(H / C) × one host's wall, their ratio, peak RSS and CPU.
+//! Targets: ratio ≤ 1.1; peak RSS ≤ 150 MB at concurrency 1,000; CPU linear in hosts.
+//!
+//! The hosts are distinct targets (`URL?host=N`) on one loopback server. The open-file limit is
+//! raised as far as the hard limit allows; a run the limit cannot carry is said and skipped.
+//!
+//! `cargo bench -p winrm-sessions-cli --bench fleet`
+
+#[path = "../../benches/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_winrm-sessions");
+const LATENCY_MS: u64 = 50;
+/// Sessions per host, as an Enumerate of one and Pulls of `PAGE`: four requests a host.
+const SESSIONS: u64 = 10;
+const PAGE: u64 = 3;
+
+/// The soft open-file limit after raising it to the hard one (children inherit it).
+fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain struct in, plain struct out.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every Unix
+    let limit = limit.rlim_cur as u64;
+    limit
+}
+
+struct Run {
+    hosts: usize,
+    concurrency: usize,
+    auth: &'static str,
+    format: &'static str,
+}
+
+fn run(url: &str, dir: &std::path::Path, run: &Run) -> common::Usage {
+    let hosts = dir.join(format!("hosts-{}.txt", run.hosts));
+    if !hosts.exists() {
+        let list: String = (0..run.hosts)
+            .map(|i| format!("{url}?host={i}\n"))
+            .collect();
+        std::fs::write(&hosts, list).unwrap();
+    }
+    let mut command = Command::new(BINARY);
+    command
+        .args(["smb-sessions", "--hosts-file"])
+        .arg(&hosts)
+        .args(["--auth", run.auth, "--allow-plaintext", "--retries", "0"])
+        .args(["--concurrency", &run.concurrency.to_string()])
+        .args(["--format", run.format, "--user", "demo"])
+        .env("WINRM_PASSWORD", "demo");
+    common::timed(&mut command, true)
+}
+
+fn main() {
+    let limit = raise_open_files();
+    let fixtures = tempfile::tempdir().unwrap();
+    common::write_smb_fixtures(fixtures.path(), SESSIONS, PAGE);
+    let (mut server, url) = common::serve_fixtures_with(
+        BINARY,
+        fixtures.path(),
+        &["--latency", &format!("{LATENCY_MS}ms")],
+    );
+    let work = tempfile::tempdir().unwrap();
+    println!(
+        "fleet: the binary, MSFT_SmbSession ({SESSIONS} a host, 4 requests), {LATENCY_MS} ms latency on every answer; open-file limit {limit}"
+    );
+    println!(
+        "| hosts | concurrency | auth | format | wall s | ideal s | ratio | peak RSS MB | CPU s |"
+    );
+    println!("|---:|---:|---|---|---:|---:|---:|---:|---:|");
+    let mut one_host = std::collections::HashMap::new();
+    for auth in ["basic", "ntlm"] {
+        // One host's time: the best of three, so a hiccup does not flatter the ratios.
+        let best = (0..3)
+            .map(|_| {
+                run(
+                    &url,
+                    work.path(),
+                    &Run {
+                        hosts: 1,
+                        concurrency: 1,
+                        auth,
+                        format: "json",
+                    },
+                )
+                .wall
+            })
+            .fold(f64::MAX, f64::min);
+        println!("| 1 | 1 | {auth} | json | {best:.2} | {best:.2} | 1.00 | | |");
+        one_host.insert(auth, best);
+    }
+    let runs = [
+        Run {
+            hosts: 1_000,
+            concurrency: 100,
+            auth: "basic",
+            format: "json",
+        },
+        Run {
+            hosts: 1_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: "json",
+        },
+        Run {
+            hosts: 10_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: "json",
+        },
+        Run {
+            hosts: 10_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: "csv",
+        },
+        Run {
+            hosts: 10_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: "table",
+        },
+        Run {
+            hosts: 1_000,
+            concurrency: 100,
+            auth: "ntlm",
+            format: "json",
+        },
+        Run {
+            hosts: 10_000,
+            concurrency: 1_000,
+            auth: "ntlm",
+            format: "json",
+        },
+    ];
+    for r in &runs {
+        // Each host in flight holds up to two descriptors, the server one more per host.
+        let needed = 3 * r.concurrency as u64 + 256;
+        if limit < needed {
+            println!(
+                "| {} | {} | {} | {} | skipped: the open-file limit {limit} is too low for concurrency {} (needs about {needed}; raise ulimit -Hn) | | | | |",
+                r.hosts, r.concurrency, r.auth, r.format, r.concurrency
+            );
+            continue;
+        }
+        let usage = run(&url, work.path(), r);
+        let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[r.auth];
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} |",
+            r.hosts,
+            r.concurrency,
+            r.auth,
+            r.format,
+            usage.wall,
+            ideal,
+            usage.wall / ideal,
+            usage.rss_mb,
+            usage.cpu
+        );
+    }
+    let _ = server.kill();
+}
