@@ -92,11 +92,11 @@ pub fn raw_aes_pass(data: &mut [u8]) -> [u8; 12] {
     crate::auth::kerberos::crypto::hmac_sha1_96(&[9; 32], &[data])
 }
 
-/// The folder of peer captures (real Windows output, the MS-NLMP vectors) that tests read:
-/// `WINRM_SESSIONS_PEER_FIXTURES`, else `../shared/peer-fixtures` next to this repository or
-/// next to the repository it was cloned from. Missing, it fails the calling test unless
-/// `WINRM_SESSIONS_SKIP_PEER_FIXTURES=1` says to skip it (then `None`).
-pub fn peer_fixtures(sub: &str) -> Option<PathBuf> {
+/// The folder of peer captures (real Windows output, the MS-NLMP vectors) that the interop
+/// suite reads: `WINRM_SESSIONS_PEER_FIXTURES`, else `../shared/peer-fixtures` next to this
+/// repository or next to the repository it was cloned from. Missing, it fails the calling test
+/// with where it looked: the suite that reads them never skips.
+pub fn peer_fixtures(sub: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("WINRM_SESSIONS_PEER_FIXTURES") {
@@ -115,17 +115,16 @@ pub fn peer_fixtures(sub: &str) -> Option<PathBuf> {
         }
     }
     if let Some(dir) = candidates.iter().map(|c| c.join(sub)).find(|d| d.is_dir()) {
-        return Some(dir);
+        return dir;
     }
-    assert!(
-        std::env::var("WINRM_SESSIONS_SKIP_PEER_FIXTURES").as_deref() == Ok("1"),
+    panic!(
         "the peer captures are missing (looked in {}): set WINRM_SESSIONS_PEER_FIXTURES to their \
-         folder, or WINRM_SESSIONS_SKIP_PEER_FIXTURES=1 to skip these tests",
+         folder; they are not on any registry, so the interop suite needs a checkout next to \
+         the shared material",
         candidates
             .iter()
             .map(|c| c.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    );
-    None
+    )
 }

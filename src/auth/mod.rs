@@ -473,10 +473,10 @@ fn client_principal_in(user: &str, realm: &str) -> Principal {
     }
 }
 
-/// Where the peer captures are, for the tests that read them (see
+/// Where the peer captures are, for the interop suite's unit tests (see
 /// [`crate::internals::peer_fixtures`]).
-#[cfg(test)]
-pub(crate) fn peer_fixtures(sub: &str) -> Option<PathBuf> {
+#[cfg(all(test, feature = "interop"))]
+pub(crate) fn peer_fixtures(sub: &str) -> PathBuf {
     crate::internals::peer_fixtures(sub)
 }
 

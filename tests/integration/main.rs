@@ -5,14 +5,15 @@
 #[allow(dead_code)] // shared with the command line's tests, which use other parts
 mod support;
 
+#[path = "../support/pki.rs"]
+mod pki;
+
 mod associations;
 mod bad_input;
 mod classes;
 mod faults;
 mod fleet;
 mod https;
-mod interop;
 mod negotiate;
-mod peer_fixtures;
 mod property;
 mod watch;

@@ -8,7 +8,6 @@ mod bin;
 mod commands;
 mod faults;
 mod fleet;
-mod kinit;
 mod record;
 mod streaming;
 mod watch;

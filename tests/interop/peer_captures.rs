@@ -1,13 +1,14 @@
 //! Real Windows output collected by other projects (`../shared/peer-fixtures`, or the folder
 //! `WINRM_SESSIONS_PEER_FIXTURES` names): every response parses, and a few are checked value
-//! by value. Missing captures fail these tests unless `WINRM_SESSIONS_SKIP_PEER_FIXTURES=1`.
+//! by value. Missing captures fail these tests (part of the interop suite, which never skips);
+//! a capture of another kind than expected fails too.
 
 use std::path::{Path, PathBuf};
 
 use winrm_sessions::cim::Value;
 use winrm_sessions::wsman::{ResponseBody, parse_response};
 
-fn peer_dir() -> Option<PathBuf> {
+fn peer_dir() -> PathBuf {
     winrm_sessions::internals::peer_fixtures("")
 }
 
@@ -56,10 +57,7 @@ fn yaml_bodies(path: &Path) -> Vec<String> {
 
 #[test]
 fn every_real_windows_response_parses() {
-    let Some(dir) = peer_dir() else {
-        eprintln!("../shared/peer-fixtures not present; skipped");
-        return;
-    };
+    let dir = peer_dir();
     let mut files = Vec::new();
     xml_files(&dir, &mut files);
     let mut parsed = 0;
@@ -98,17 +96,17 @@ fn every_real_windows_response_parses() {
     assert!(parsed > 100, "parsed only {parsed}");
 }
 
-fn parse(rel: &str) -> Option<ResponseBody> {
-    let path = peer_dir()?.join(rel);
-    Some(parse_response(&std::fs::read(path).unwrap()).unwrap().body)
+fn parse(rel: &str) -> ResponseBody {
+    let path = peer_dir().join(rel);
+    parse_response(&std::fs::read(path).unwrap()).unwrap().body
 }
 
 #[test]
 fn windows_2012_process_pages_have_one_item_then_a_new_context_then_the_end() {
-    let Some(ResponseBody::Enumerate(first)) =
+    let ResponseBody::Enumerate(first) =
         parse("txwinrm/data/server_2012/Win32_Process_star_000.xml")
     else {
-        return;
+        panic!("txwinrm/data/server_2012/Win32_Process_star_000.xml: another kind of response")
     };
     assert_eq!(first.items.len(), 1);
     assert_eq!(
@@ -125,10 +123,9 @@ fn windows_2012_process_pages_have_one_item_then_a_new_context_then_the_end() {
     let process: winrm_sessions::classes::Process = idle.deserialize().unwrap();
     assert_eq!(process.kernel_mode_time, Some(137_507_861_455));
     assert_eq!(process.creation_date, None);
-    let Some(ResponseBody::Pull(last)) =
-        parse("txwinrm/data/server_2012/Win32_Process_star_002.xml")
+    let ResponseBody::Pull(last) = parse("txwinrm/data/server_2012/Win32_Process_star_002.xml")
     else {
-        panic!()
+        panic!("txwinrm/data/server_2012/Win32_Process_star_002.xml: another kind of response")
     };
     assert!(last.end_of_sequence && last.context.is_none());
     for item in &last.items {
@@ -138,9 +135,8 @@ fn windows_2012_process_pages_have_one_item_then_a_new_context_then_the_end() {
 
 #[test]
 fn real_faults_keep_their_codes() {
-    let Some(ResponseBody::Fault(fault)) = parse("winrb-winrm/spec-mock-2013/wsman_fault.xml")
-    else {
-        return;
+    let ResponseBody::Fault(fault) = parse("winrb-winrm/spec-mock-2013/wsman_fault.xml") else {
+        panic!("winrb-winrm/spec-mock-2013/wsman_fault.xml: another kind of response")
     };
     assert!(fault.is_invalid_filter());
     assert_eq!(fault.wsman_code, Some(2_150_858_778));
@@ -150,33 +146,33 @@ fn real_faults_keep_their_codes() {
         fault.message.as_deref(),
         Some("The specified class does not exist in the given namespace.")
     );
-    let Some(ResponseBody::Fault(quota)) = parse("txwinrm/data_error/max_concurrent.xml") else {
-        panic!()
+    let ResponseBody::Fault(quota) = parse("txwinrm/data_error/max_concurrent.xml") else {
+        panic!("txwinrm/data_error/max_concurrent.xml: another kind of response")
     };
     assert!(quota.is_quota_exceeded() && quota.is_retryable());
-    let Some(ResponseBody::Fault(get)) =
-        parse("opennms-wsman/itests-__files/get-response-fault.xml")
+    let ResponseBody::Fault(get) = parse("opennms-wsman/itests-__files/get-response-fault.xml")
     else {
-        panic!()
+        panic!("opennms-wsman/itests-__files/get-response-fault.xml: another kind of response")
     };
     assert!(get.is_not_found());
 }
 
 #[test]
 fn invoke_output_and_projections_parse() {
-    let Some(ResponseBody::MethodOutput(out)) = parse("openwsman/bindings-ruby-tests/EnumKey.xml")
-    else {
-        return;
+    let ResponseBody::MethodOutput(out) = parse("openwsman/bindings-ruby-tests/EnumKey.xml") else {
+        panic!("openwsman/bindings-ruby-tests/EnumKey.xml: another kind of response")
     };
     let Some(Value::Array(names)) = out.get("sNames") else {
         panic!("{out:?}")
     };
     assert_eq!(names.len(), 26);
     assert_eq!(out.get("ReturnValue").and_then(Value::as_text), Some("0"));
-    let Some(ResponseBody::Pull(page)) =
+    let ResponseBody::Pull(page) =
         parse("opennms-wsman/itests-__files/optimized-enum-response-with-fragments-2.xml")
     else {
-        panic!()
+        panic!(
+            "opennms-wsman/itests-__files/optimized-enum-response-with-fragments-2.xml: another kind of response"
+        )
     };
     assert_eq!(page.items.len(), 3);
     assert!(page.end_of_sequence);

@@ -4,9 +4,8 @@
 //! talking to our own client proves little; these catch a shared misreading of a specification.
 //!
 //! Needs python3 with pyspnego and gssapi, and MIT krb5's KDC and tools (`krb5-kdc`,
-//! `krb5-admin-server`, `krb5-user`); `.ci/run` installs them. A missing one fails these tests;
-//! only `WINRM_SESSIONS_SKIP_INTEROP=1` turns that into a skip, for machines that cannot
-//! install them.
+//! `krb5-admin-server`, `krb5-user`); `scripts/interop-tests` installs them. A missing one
+//! fails these tests: this suite never skips.
 
 use std::process::Command;
 
@@ -255,7 +254,7 @@ async fn kerberos_over_https_is_bound_to_the_tls_channel() {
         return;
     }
     let realm = realm();
-    let (ca, cert, key) = crate::https::pki(&["127.0.0.1"]);
+    let (ca, cert, key) = crate::pki::pki(&["127.0.0.1"]);
     let dir = tempfile::tempdir().unwrap();
     let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_file, cert).unwrap();
@@ -432,7 +431,7 @@ async fn kerberos_with_a_password_and_ntlm_are_bound_to_the_tls_channel_too() {
         return;
     }
     let realm = realm();
-    let (ca, cert, key) = crate::https::pki(&["127.0.0.1"]);
+    let (ca, cert, key) = crate::pki::pki(&["127.0.0.1"]);
     let dir = tempfile::tempdir().unwrap();
     let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_file, cert).unwrap();
