@@ -82,4 +82,88 @@ fn main() {
     );
     let _ = server.kill();
     let _ = server.wait();
+    at_fleet_scale();
+}
+
+/// 10,000 hosts × 100 sessions (a million sessions) at concurrency 1,000, every answer 50 ms
+/// late: what the watch keeps between polls must fit in 300 MB, and a cycle should take about
+/// ceil(10,000 / 1,000) × one host's time. `WINRM_SESSIONS_BENCH_FLEET_HOSTS` for fewer hosts.
+fn at_fleet_scale() {
+    let hosts: usize = std::env::var("WINRM_SESSIONS_BENCH_FLEET_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let concurrency = 1_000.min(hosts);
+    raise_open_files();
+    let fixtures = tempfile::tempdir().unwrap();
+    common::write_smb_fixtures(fixtures.path(), SESSIONS, SESSIONS);
+    let (mut server, url) =
+        common::serve_fixtures_with(BINARY, fixtures.path(), &["--latency", "50ms"]);
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("hosts.txt");
+    let lines: String = (0..hosts).map(|i| format!("{url}?host={i}\n")).collect();
+    std::fs::write(&list, lines).unwrap();
+    let store = work.path().join("watch.db");
+    let watch = |targets: &Path, count: u64, with_store: bool, c: usize| {
+        let mut command = Command::new(BINARY);
+        command
+            .args(["watch", "smb-sessions", "--hosts-file"])
+            .arg(targets)
+            .args(["--auth", "basic", "--allow-plaintext", "--retries", "0"])
+            .args(["--concurrency", &c.to_string(), "--interval", "1ms"])
+            .args(["--format", "json", "--count", &count.to_string()])
+            .args(["--user", "demo"])
+            .env("WINRM_PASSWORD", "demo");
+        if with_store {
+            command.arg("--store").arg(&store);
+        }
+        common::timed(&mut command, true)
+    };
+    let single = work.path().join("one.txt");
+    std::fs::write(&single, format!("{url}?host=0\n")).unwrap();
+    let one_host = (0..3)
+        .map(|_| watch(&single, 1, false, 1).wall)
+        .fold(f64::MAX, f64::min);
+    let ideal = hosts.div_ceil(concurrency) as f64 * one_host;
+    println!(
+        "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.2} s, ideal cycle {ideal:.2} s"
+    );
+    for cycles in [1u64, 3] {
+        let usage = watch(&list, cycles, false, concurrency);
+        println!(
+            "  {cycles} cycle(s): {:.2} s wall ({:.2} x ideal per cycle), {:.2} s CPU, peak RSS {:.1} MB",
+            usage.wall,
+            usage.wall / cycles as f64 / ideal,
+            usage.cpu,
+            usage.rss_mb
+        );
+    }
+    let first = watch(&list, 1, true, concurrency);
+    let after_first = size(&store);
+    let again = watch(&list, 1, true, concurrency);
+    println!(
+        "  --store: first cycle {:.2} s, peak RSS {:.1} MB, store {:.1} MB; a cycle with no change {:.2} s, peak RSS {:.1} MB, store grew by {} bytes",
+        first.wall,
+        first.rss_mb,
+        after_first as f64 / 1e6,
+        again.wall,
+        again.rss_mb,
+        size(&store) as i64 - after_first as i64
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// The soft open-file limit raised to the hard one (children inherit it).
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain struct in, plain struct out.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
 }

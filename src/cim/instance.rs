@@ -148,6 +148,12 @@ impl Instance {
         self.properties.push(Property { name, value });
     }
 
+    /// Adds a property as it is, never merged into an array with the one before (for rebuilding
+    /// an instance from a copy of its properties).
+    pub(crate) fn push_property(&mut self, name: Arc<str>, value: Value) {
+        self.properties.push(Property { name, value });
+    }
+
     /// Builder form of [`Instance::push`].
     #[must_use]
     pub fn with(mut self, name: impl Into<Arc<str>>, value: Value) -> Self {

@@ -37,6 +37,7 @@
 
 #[cfg(feature = "store")]
 mod codec;
+mod compact;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "store")]
@@ -64,7 +65,8 @@ pub struct Watch<T> {
     interval: Duration,
     polls: Option<u64>,
     unchanged: bool,
-    tracker: Tracker<T>,
+    tracker: Tracker,
+    _typed: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: CimClass + FromInstance + Clone + Send + 'static> Watch<T> {
@@ -90,6 +92,7 @@ impl<T: FromInstance + Clone + Send + 'static> Watch<T> {
             polls: None,
             unchanged: false,
             tracker: Tracker::default(),
+            _typed: std::marker::PhantomData,
         }
     }
 
@@ -121,12 +124,10 @@ impl<T: FromInstance + Clone + Send + 'static> Watch<T> {
     ///
     /// A decode error when an instance does not fit `T`.
     pub fn resume(mut self, target: &str, sessions: Vec<Instance>) -> Result<Self> {
-        let mut known = Vec::with_capacity(sessions.len());
-        for instance in sessions {
-            let key = SessionKey::of(&instance);
-            known.push((key, T::from_instance(instance).map_err(Error::from)?));
+        for instance in &sessions {
+            T::from_instance(instance.clone()).map_err(Error::from)?;
         }
-        self.tracker.resume(target, known);
+        self.tracker.resume(target, sessions);
         Ok(self)
     }
 
@@ -230,12 +231,13 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
         let mut undecodable: std::collections::HashMap<String, Error> = Default::default();
         while let Some(event) = hosts.next().await {
             let events = match event {
-                HostEvent::Item { target, item } => match decode::<T>(item) {
-                    Ok(found) => {
-                        let at = SystemTime::now();
-                        watch
-                            .tracker
-                            .observe(&target, found, watch.unchanged)
+                HostEvent::Item { target, item } => {
+                    let at = SystemTime::now();
+                    let observed = watch.tracker.observe(&target, item, watch.unchanged, |i| {
+                        T::from_instance(i).map_err(Error::from)
+                    });
+                    match observed {
+                        Ok(changes) => changes
                             .into_iter()
                             .map(|(change, key, session)| {
                                 WatchEvent::Session(SessionEvent {
@@ -247,13 +249,13 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
                                     session,
                                 })
                             })
-                            .collect()
+                            .collect(),
+                        Err(error) => {
+                            undecodable.insert(target.clone(), error.with_target(target));
+                            Vec::new()
+                        }
                     }
-                    Err(error) => {
-                        undecodable.insert(target.clone(), error.with_target(target));
-                        Vec::new()
-                    }
-                },
+                }
                 HostEvent::Done {
                     target, elapsed, ..
                 } => {
@@ -292,15 +294,4 @@ fn polled<T>(
         duration,
         outcome,
     })
-}
-
-/// Keys and typed values of a host's sessions; the first that does not fit `T` fails the poll.
-fn decode<T: FromInstance>(instances: Vec<Instance>) -> Result<Vec<(SessionKey, T)>> {
-    instances
-        .into_iter()
-        .map(|instance| {
-            let key = SessionKey::of(&instance);
-            Ok((key, T::from_instance(instance).map_err(Error::from)?))
-        })
-        .collect()
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::compact::{CompactSession, Shapes};
 use crate::cim::{Instance, SelectorValue, Value};
 use crate::classes::key_properties;
 
@@ -121,15 +122,37 @@ pub enum Change {
     Unchanged,
 }
 
-/// The sessions of every host at its last successful poll.
-#[derive(Debug)]
-pub struct Tracker<T> {
-    hosts: HashMap<String, Host<T>>,
+/// A key as the tracker remembers it: 128 bits of two SipHash passes over the object path,
+/// since the path itself can be rebuilt from the session when it must be reported. Two keys
+/// of one host sharing a digest (about 2^-64 for a million sessions) is not a concern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Digest(u64, u64);
+
+impl Digest {
+    fn of(key: &SessionKey) -> Self {
+        use std::hash::{Hash, Hasher};
+        let pass = |salt: u8| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            salt.hash(&mut hasher);
+            key.0.hash(&mut hasher);
+            hasher.finish()
+        };
+        Self(pass(0x5a), pass(0xa5))
+    }
+}
+
+/// The sessions of every host at its last successful poll, kept compact: per session, a digest
+/// of its key and its values ([`CompactSession`]), which is all it takes to tell opened from
+/// closed and to report a closed session as last seen.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    hosts: HashMap<String, Host>,
 }
 
 #[derive(Debug)]
-struct Host<T> {
-    sessions: HashMap<SessionKey, T>,
+struct Host {
+    sessions: HashMap<Digest, CompactSession>,
+    shapes: Shapes,
     /// No successful poll in this run yet: what is still there is `Present`.
     first: bool,
     /// Its sessions come from an earlier run's last successful poll: at the first poll, what is
@@ -137,70 +160,83 @@ struct Host<T> {
     resumed: bool,
 }
 
-impl<T> Default for Tracker<T> {
-    fn default() -> Self {
+impl Host {
+    fn new(resumed: bool) -> Self {
         Self {
-            hosts: HashMap::new(),
+            sessions: HashMap::new(),
+            shapes: Shapes::default(),
+            first: true,
+            resumed,
         }
     }
 }
 
-impl<T> Tracker<T> {
+impl Tracker {
     /// Starts from what an earlier run last saw open on `target` (a store): at the first poll,
     /// what is gone since is `Closed`, what is new is `Opened`, what is still there `Present`.
-    pub fn resume(&mut self, target: &str, sessions: impl IntoIterator<Item = (SessionKey, T)>) {
-        self.hosts.insert(
-            target.to_owned(),
-            Host {
-                sessions: sessions.into_iter().collect(),
-                first: true,
-                resumed: true,
-            },
-        );
+    pub fn resume(&mut self, target: &str, sessions: impl IntoIterator<Item = Instance>) {
+        let mut host = Host::new(true);
+        for instance in sessions {
+            let digest = Digest::of(&SessionKey::of(&instance));
+            let compact = host.shapes.compact(&instance);
+            host.sessions.insert(digest, compact);
+        }
+        self.hosts.insert(target.to_owned(), host);
     }
 
-    /// The sessions a successful poll of `target` found, with their keys; returns the changes
-    /// since its previous successful poll: `Present` or `Opened` in the order found, then
-    /// `Closed` (with the session as last seen) in key order. A failed poll is simply not
-    /// observed: nothing closes because a host did not answer.
+    /// The sessions a successful poll of `target` found; returns the changes since its previous
+    /// successful poll, each session typed by `decode`: `Present` or `Opened` in the order
+    /// found, then `Closed` (with the session as last seen) in key order. A failed poll is
+    /// simply not observed: nothing closes because a host did not answer. When `decode` fails
+    /// for a session to report, the poll is not taken in (the next one is compared with the
+    /// last that was) and the error is returned.
     ///
     /// With `unchanged`, sessions still there are reported too ([`Change::Unchanged`]).
-    pub fn observe(
+    pub fn observe<T, E>(
         &mut self,
         target: &str,
-        found: Vec<(SessionKey, T)>,
+        found: Vec<Instance>,
         unchanged: bool,
-    ) -> Vec<(Change, SessionKey, T)>
-    where
-        T: Clone,
-    {
-        let host = self.hosts.entry(target.to_owned()).or_insert_with(|| Host {
-            sessions: HashMap::new(),
-            first: true,
-            resumed: false,
-        });
-        let mut previous = std::mem::take(&mut host.sessions);
-        let resumed = host.resumed;
+        mut decode: impl FnMut(Instance) -> Result<T, E>,
+    ) -> Result<Vec<(Change, SessionKey, T)>, E> {
+        let host = self
+            .hosts
+            .entry(target.to_owned())
+            .or_insert_with(|| Host::new(false));
+        let mut next = HashMap::with_capacity(found.len());
         let mut changes = Vec::new();
-        for (key, session) in found {
-            let change = match previous.remove(&key) {
-                Some(_) if host.first => Some(Change::Present),
-                Some(_) if unchanged => Some(Change::Unchanged),
-                Some(_) => None,
-                None if host.first && !resumed => Some(Change::Present),
-                None => Some(Change::Opened),
+        for instance in found {
+            let key = SessionKey::of(&instance);
+            let digest = Digest::of(&key);
+            let change = match host.sessions.contains_key(&digest) {
+                true if host.first => Some(Change::Present),
+                true if unchanged => Some(Change::Unchanged),
+                true => None,
+                false if host.first && !host.resumed => Some(Change::Present),
+                false => Some(Change::Opened),
             };
+            next.insert(digest, host.shapes.compact(&instance));
             if let Some(change) = change {
-                changes.push((change, key.clone(), session.clone()));
+                changes.push((change, key, decode(instance)?));
             }
-            host.sessions.insert(key, session);
         }
-        let mut gone: Vec<(SessionKey, T)> = previous.into_iter().collect();
+        let mut gone: Vec<(SessionKey, Instance)> = host
+            .sessions
+            .iter()
+            .filter(|(digest, _)| !next.contains_key(*digest))
+            .map(|(_, session)| {
+                let instance = session.to_instance();
+                (SessionKey::of(&instance), instance)
+            })
+            .collect();
         gone.sort_by(|a, b| a.0.cmp(&b.0));
-        changes.extend(gone.into_iter().map(|(k, s)| (Change::Closed, k, s)));
+        for (key, instance) in gone {
+            changes.push((Change::Closed, key, decode(instance)?));
+        }
+        host.sessions = next;
         host.first = false;
         host.resumed = false;
-        changes
+        Ok(changes)
     }
 
     /// How many sessions `target` had at its last successful poll.
@@ -220,14 +256,25 @@ mod tests {
         i
     }
 
-    fn found(ids: &[u64]) -> Vec<(SessionKey, u64)> {
-        ids.iter()
-            .map(|&id| (SessionKey::of(&smb(id)), id))
-            .collect()
+    fn found(ids: &[u64]) -> Vec<Instance> {
+        ids.iter().map(|&id| smb(id)).collect()
     }
 
-    fn kinds(changes: &[(Change, SessionKey, u64)]) -> Vec<(Change, u64)> {
-        changes.iter().map(|(c, _, id)| (*c, *id)).collect()
+    /// The session id of an instance: the typed value of these tests.
+    fn id(instance: Instance) -> Result<u64, String> {
+        instance
+            .get("SessionId")
+            .and_then(Value::as_text)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| format!("no SessionId in {instance:?}"))
+    }
+
+    fn kinds(changes: Result<Vec<(Change, SessionKey, u64)>, String>) -> Vec<(Change, u64)> {
+        changes
+            .unwrap()
+            .iter()
+            .map(|(c, _, id)| (*c, *id))
+            .collect()
     }
 
     #[test]
@@ -250,28 +297,31 @@ mod tests {
     fn present_then_opened_and_closed_and_a_failure_closes_nothing() {
         let mut tracker = Tracker::default();
         assert_eq!(
-            kinds(&tracker.observe("fs01", found(&[1, 2]), false)),
+            kinds(tracker.observe("fs01", found(&[1, 2]), false, id)),
             [(Change::Present, 1), (Change::Present, 2)]
         );
-        assert_eq!(kinds(&tracker.observe("fs01", found(&[1, 2]), false)), []);
+        assert_eq!(
+            kinds(tracker.observe("fs01", found(&[1, 2]), false, id)),
+            []
+        );
         // A failed poll is not observed; the next success is compared with the last success.
         assert_eq!(
-            kinds(&tracker.observe("fs01", found(&[2, 3]), false)),
+            kinds(tracker.observe("fs01", found(&[2, 3]), false, id)),
             [(Change::Opened, 3), (Change::Closed, 1)]
         );
         assert_eq!(tracker.open("fs01"), 2);
         // Another host has its own first poll.
         assert_eq!(
-            kinds(&tracker.observe("fs02", found(&[1]), false)),
+            kinds(tracker.observe("fs02", found(&[1]), false, id)),
             [(Change::Present, 1)]
         );
         // A host that went empty and came back.
         assert_eq!(
-            kinds(&tracker.observe("fs02", found(&[]), false)),
+            kinds(tracker.observe("fs02", found(&[]), false, id)),
             [(Change::Closed, 1)]
         );
         assert_eq!(
-            kinds(&tracker.observe("fs02", found(&[1]), false)),
+            kinds(tracker.observe("fs02", found(&[1]), false, id)),
             [(Change::Opened, 1)]
         );
     }
@@ -281,7 +331,7 @@ mod tests {
         let mut tracker = Tracker::default();
         tracker.resume("fs01", found(&[1, 2]));
         assert_eq!(
-            kinds(&tracker.observe("fs01", found(&[2, 3]), false)),
+            kinds(tracker.observe("fs01", found(&[2, 3]), false, id)),
             [
                 (Change::Present, 2),
                 (Change::Opened, 3),
@@ -289,14 +339,37 @@ mod tests {
             ]
         );
         assert_eq!(
-            kinds(&tracker.observe("fs01", found(&[2, 3]), true)),
+            kinds(tracker.observe("fs01", found(&[2, 3]), true, id)),
             [(Change::Unchanged, 2), (Change::Unchanged, 3)]
         );
         // Resumed with nothing open (the earlier run polled it and found none): new is opened.
         tracker.resume("fs02", Vec::new());
         assert_eq!(
-            kinds(&tracker.observe("fs02", found(&[7]), false)),
+            kinds(tracker.observe("fs02", found(&[7]), false, id)),
             [(Change::Opened, 7)]
         );
+    }
+
+    #[test]
+    fn a_closed_session_comes_back_as_last_seen_and_a_failed_decode_takes_nothing_in() {
+        let mut tracker = Tracker::default();
+        let mut rich = smb(5);
+        rich.push("ClientUserName", Value::Text(r"CONTOSO\Zoë".into()));
+        tracker
+            .observe("fs01", vec![rich.clone()], false, Ok::<_, ()>)
+            .unwrap();
+        let refuse = |_: Instance| Err::<Instance, _>("no");
+        assert_eq!(
+            tracker.observe("fs01", found(&[6]), false, refuse),
+            Err("no")
+        );
+        // The refused poll was not taken in: 5 is still what the last good poll saw.
+        let changes = tracker
+            .observe("fs01", found(&[6]), false, Ok::<_, ()>)
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1].0, Change::Closed);
+        assert_eq!(changes[1].1, SessionKey::of(&rich));
+        assert_eq!(changes[1].2, rich, "the whole record as last seen");
     }
 }
