@@ -347,6 +347,11 @@ pub struct ConnectionArgs {
     /// Kerberos service principal instead of HTTP/<host>
     #[arg(long, value_name = "SPN")]
     pub spn: Option<String>,
+    /// Under Negotiate, never fall back to NTLM when Kerberos cannot start (no KDC answers, the
+    /// KDC does not know the service): fail with the Kerberos error instead. NTLM never follows
+    /// a Kerberos AP-REQ, whatever this says
+    #[arg(long)]
+    pub no_ntlm_fallback: bool,
     /// Use HTTPS (port 5986) for targets given as host names
     #[arg(long)]
     pub https: bool,

@@ -40,6 +40,7 @@ pub struct Settings {
     retries: u32,
     kdc: Option<String>,
     spn: Option<String>,
+    no_ntlm_fallback: bool,
     pub record: Option<(std::path::PathBuf, Vec<(String, String)>)>,
     pub record_per_target: bool,
     keytab: Option<(String, std::path::PathBuf)>,
@@ -113,6 +114,7 @@ impl Settings {
             retries: args.retries,
             kdc: args.kdc.clone(),
             spn: args.spn.clone(),
+            no_ntlm_fallback: args.no_ntlm_fallback,
             record: match &args.record {
                 None => None,
                 Some(dir) => {
@@ -150,6 +152,7 @@ impl Settings {
             retries: 0,
             kdc: None,
             spn: None,
+            no_ntlm_fallback: false,
             record: None,
             record_per_target: false,
             keytab: None,
@@ -230,7 +233,8 @@ impl Settings {
             .danger_allow_basic_over_http(self.allow_plaintext)
             .operation_timeout(self.operation_timeout)
             .connect_timeout(self.connect_timeout)
-            .max_elements(self.max_elements);
+            .max_elements(self.max_elements)
+            .ntlm_fallback(!self.no_ntlm_fallback);
         if let Some(ca) = &self.ca_file {
             builder = builder.ca_file(ca);
         }

@@ -188,6 +188,8 @@ pub(crate) struct AuthSettings {
     pub spn: Option<String>,
     pub https: bool,
     pub allow_basic_over_http: bool,
+    /// Under Negotiate, NTLM is never tried when Kerberos cannot start.
+    pub no_ntlm_fallback: bool,
 }
 
 /// Kerberos as prepared for one client.
@@ -222,7 +224,9 @@ pub(crate) enum Authenticator {
     Certificate,
     /// NTLM.
     Ntlm(NtlmCredentials),
-    /// Kerberos; with NTLM to fall back on for Negotiate (when a password is at hand).
+    /// Kerberos; with NTLM to fall back on for Negotiate (when a password is at hand and the
+    /// fallback is allowed), used only when Kerberos could not start: never once the AP-REQ
+    /// went out.
     Kerberos {
         kerberos: KerberosAuth,
         fallback: Option<NtlmCredentials>,
@@ -251,6 +255,7 @@ impl Authenticator {
             spn,
             https,
             allow_basic_over_http,
+            no_ntlm_fallback,
         } = settings;
         // What the key material implies, and what was asked for explicitly.
         let implied = match (&keytab, &ticket_cache, client_certificate) {
@@ -404,7 +409,7 @@ impl Authenticator {
                                 // Negotiate sends Kerberos in SPNEGO, as Windows clients do.
                                 spnego: auth == Auth::Negotiate,
                             },
-                            fallback: (auth == Auth::Negotiate)
+                            fallback: (auth == Auth::Negotiate && !no_ntlm_fallback)
                                 .then(|| NtlmCredentials::new(&credentials)),
                         })
                     }

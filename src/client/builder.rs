@@ -95,6 +95,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Under [`Auth::Negotiate`] with a password, whether NTLM may stand in when Kerberos
+    /// cannot start: no KDC answers, the KDC does not know the service principal, or the user
+    /// has no realm with a KDC. On by default, as Windows' Negotiate does, so that a host
+    /// outside the realm (or a KDC down for the night) still answers; the fallback is logged
+    /// at WARN with its cause. Off, such a host fails with the Kerberos error instead: for
+    /// environments where NTLM must never be sent (an attacker who can block the KDC could
+    /// otherwise collect an NTLMv2 response). Whatever this says, once the Kerberos AP-REQ
+    /// went out, any failure (a forged or missing AP-REP, a bad mechListMIC, a KRB-ERROR) is
+    /// final and NTLM is not tried.
+    pub fn ntlm_fallback(mut self, allow: bool) -> Self {
+        self.auth.no_ntlm_fallback = !allow;
+        self
+    }
+
     /// How long to wait for the TCP and TLS connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;

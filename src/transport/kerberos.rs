@@ -39,7 +39,18 @@ async fn ticket_granting_ticket(
     let result = async {
         for _ in 0..4 {
             let reply = kdc::exchange(store.kdcs(), &request, timeout).await?;
-            match exchange.handle_reply(&reply, KerberosTime::now(), nonce()?)? {
+            // The reply may call for the password's key: up to 2^24 rounds of PBKDF2 (seconds
+            // of CPU) on a blocking thread, so the runtime's other hosts go on and the caller's
+            // deadline can still end the wait.
+            let nonce = nonce()?;
+            let (handled, next) = tokio::task::spawn_blocking(move || {
+                let next = exchange.handle_reply(&reply, KerberosTime::now(), nonce);
+                (exchange, next)
+            })
+            .await
+            .map_err(|e| KerberosError::token(format!("the key derivation did not finish: {e}")))?;
+            exchange = handled;
+            match next? {
                 Next::Send(next) => request = next,
                 Next::Done(tgt) => return Ok(tgt),
             }

@@ -404,7 +404,11 @@ impl HttpTransport {
 
     /// A Kerberos session: the service ticket first (from the KDC if need be), then the
     /// handshake, switching to SPNEGO when the server offers only `Negotiate`.
-    async fn kerberos_session(&self, kerberos: &KerberosAuth, peer: &Peer) -> Result<Session> {
+    async fn kerberos_session(
+        &self,
+        kerberos: &KerberosAuth,
+        peer: &Peer,
+    ) -> Result<Session, KerberosFailure> {
         let shared = &self.inner.shared;
         let settings = self.settings();
         let (ticket, service) = kerberos::service_ticket(
@@ -414,8 +418,9 @@ impl HttpTransport {
             kdc_timeout(settings.connect_timeout),
         )
         .await
-        .map_err(|e| {
-            context_failure("Kerberos", crate::auth::kerberos::context::context_error(e))
+        .map_err(|e| KerberosFailure {
+            error: context_failure("Kerberos", crate::auth::kerberos::context::context_error(e)),
+            after_ap_req: false,
         })?;
         let context = |spnego: bool| -> Box<dyn SecurityContext> {
             Box::new(KerberosContext::new(
@@ -427,16 +432,34 @@ impl HttpTransport {
         };
         match Session::connect(settings, peer, context(kerberos.spnego)).await {
             Ok(session) => Ok(session),
-            Err(HandshakeError::SchemeNotOffered(offered))
-                if offered.iter().any(|o| o.eq_ignore_ascii_case("Negotiate"))
-                    && !kerberos.spnego =>
-            {
-                tracing::debug!("The server offers Negotiate only: Kerberos in SPNEGO");
-                Session::connect(settings, peer, context(true))
-                    .await
-                    .map_err(|e| handshake_error("Kerberos", e))
+            Err(e) => {
+                let after = e.after_first_token();
+                let offered = match &e {
+                    HandshakeError::SchemeNotOffered(offered) => Some(offered),
+                    HandshakeError::AfterFirstToken(inner) => match inner.as_ref() {
+                        HandshakeError::SchemeNotOffered(offered) => Some(offered),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if !kerberos.spnego
+                    && offered
+                        .is_some_and(|o| o.iter().any(|o| o.eq_ignore_ascii_case("Negotiate")))
+                {
+                    // Still Kerberos, in the wrapping the server asks for.
+                    tracing::debug!("The server offers Negotiate only: Kerberos in SPNEGO");
+                    return Session::connect(settings, peer, context(true))
+                        .await
+                        .map_err(|e| KerberosFailure {
+                            after_ap_req: after || e.after_first_token(),
+                            error: handshake_error("Kerberos", e),
+                        });
+                }
+                Err(KerberosFailure {
+                    after_ap_req: after,
+                    error: handshake_error("Kerberos", e),
+                })
             }
-            Err(e) => Err(handshake_error("Kerberos", e)),
         }
     }
 
@@ -452,16 +475,23 @@ impl HttpTransport {
             }
             Authenticator::Kerberos { kerberos, fallback } => {
                 match (self.kerberos_session(kerberos, &peer).await, fallback) {
-                    // Negotiate: NTLM when Kerberos cannot be used, for this attempt only; a
-                    // refused password is never tried again with another mechanism, and a
-                    // server that cannot be reached is not tried twice.
-                    (Err(e), Some(ntlm)) if !e.is_authentication() && !e.is_connect() => {
-                        tracing::info!(error = %e.report(), "Kerberos unusable; Negotiate falls back to NTLM for this connection");
+                    (Ok(session), _) => Ok(session),
+                    // Negotiate: NTLM when Kerberos could not start, for this attempt only.
+                    // Never after the AP-REQ went out (whoever answered it may want an NTLM
+                    // response to crack or relay), never for a refused password, and a server
+                    // that cannot be reached is not tried twice.
+                    (Err(failure), Some(ntlm)) if failure.allows_fallback() => {
+                        tracing::warn!(
+                            error = %failure.error.report(),
+                            "Kerberos could not start; Negotiate falls back to NTLM for this \
+                             connection (ClientBuilder::ntlm_fallback(false) or \
+                             --no-ntlm-fallback forbids it)"
+                        );
                         Session::connect(settings, &peer, self.ntlm_context(ntlm))
                             .await
                             .map_err(|e| handshake_error("NTLM", e))
                     }
-                    (result, _) => result,
+                    (Err(failure), _) => Err(failure.error),
                 }
             }
             _ => Err(Error::config("this mechanism has no sessions")),
@@ -557,9 +587,25 @@ fn lost(e: &Error) -> bool {
     e.broke_in_flight() && !matches!(e.kind(), ErrorKind::Timeout { .. })
 }
 
+/// Why a Kerberos session could not be had, and whether the AP-REQ had gone out.
+struct KerberosFailure {
+    error: Error,
+    after_ap_req: bool,
+}
+
+impl KerberosFailure {
+    /// Kerberos could not start (no KDC answered, the KDC does not know the service, no
+    /// ticket could be had): the only failures Negotiate may answer with NTLM. A refused
+    /// password and an unreachable server are never tried again with NTLM either.
+    fn allows_fallback(&self) -> bool {
+        !self.after_ap_req && !self.error.is_authentication() && !self.error.is_connect()
+    }
+}
+
 fn handshake_error(mechanism: &'static str, e: HandshakeError) -> Error {
     match e {
         HandshakeError::Failed(e) => e,
+        HandshakeError::AfterFirstToken(e) => handshake_error(mechanism, *e),
         HandshakeError::SchemeNotOffered(offered) => ErrorKind::Authentication {
             mechanism,
             reason: if offered.is_empty() {

@@ -31,6 +31,17 @@ pub(super) enum HandshakeError {
     SchemeNotOffered(Vec<String>),
     /// Anything else.
     Failed(Error),
+    /// The first token (under Kerberos, the AP-REQ) went out, then the handshake failed: no
+    /// other mechanism may be tried after this, since whoever answered may be an attacker on
+    /// the path who wants an NTLM response to crack or relay (see docs/design.md, threat model).
+    AfterFirstToken(Box<HandshakeError>),
+}
+
+impl HandshakeError {
+    /// True when the first token had gone out.
+    pub(super) fn after_first_token(&self) -> bool {
+        matches!(self, HandshakeError::AfterFirstToken(_))
+    }
 }
 
 impl From<Error> for HandshakeError {
@@ -163,12 +174,35 @@ impl Session {
             }
             bound = true;
         }
-        let (mut token, mut complete) = match step(&mut context, None)? {
+        let (token, complete) = match step(&mut context, None)? {
             Step::Continue(token) => (token, false),
             Step::Done(Some(token)) => (token, true),
             Step::Done(None) => {
                 return Err(Error::protocol("the security context produced no token").into());
             }
+        };
+        Self::exchange_tokens(http, settings, peer, context, token, complete, bound)
+            .await
+            .map_err(|e| HandshakeError::AfterFirstToken(Box::new(e)))
+    }
+
+    /// The rounds of a handshake from its first token on.
+    async fn exchange_tokens(
+        http: reqwest::Client,
+        settings: &HttpSettings,
+        peer: &Peer,
+        mut context: Box<dyn SecurityContext>,
+        mut token: Vec<u8>,
+        mut complete: bool,
+        mut bound: bool,
+    ) -> Result<Self, HandshakeError> {
+        let https = peer.endpoint.scheme() == "https";
+        let scheme = context.http_scheme();
+        let mechanism = context.mechanism();
+        let step = |context: &mut Box<dyn SecurityContext>, input: Option<&[u8]>| {
+            context
+                .step(input)
+                .map_err(|e| HandshakeError::Failed(context_failure(mechanism, e)))
         };
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
@@ -216,8 +250,13 @@ impl Session {
                         }
                     }
                     if !complete {
-                        return Err(Error::protocol(
-                            "the server answered 200 before authentication completed (is it a WinRM endpoint?)",
+                        // Under Kerberos: no AP-REP, so the server never proved who it is.
+                        return Err(auth_error(
+                            mechanism,
+                            format!(
+                                "the server answered 200 before {mechanism} authentication \
+                                 completed, without proving who it is (is it a WinRM endpoint?)"
+                            ),
                         )
                         .into());
                     }

@@ -165,3 +165,40 @@ async fn a_server_that_answers_200_without_authenticating_is_refused() {
         "{error}"
     );
 }
+
+/// Negotiate falls back to NTLM only when Kerberos cannot start (here: no KDC answers), and
+/// only when allowed; forbidden, the host fails with the Kerberos error and no NTLM is sent.
+#[tokio::test]
+async fn ntlm_stands_in_for_a_kerberos_that_cannot_start_only_when_allowed() {
+    let server = demo_server().await;
+    let closed_kdc = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let client = |fallback: bool| {
+        Client::builder(server.url())
+            .credentials(Credentials::new(r"WINRM.TEST\demo", "demo"))
+            .auth(Auth::Negotiate)
+            .kdc(closed_kdc.clone())
+            .ntlm_fallback(fallback)
+            .operation_timeout(Duration::from_secs(2))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+    };
+    let sessions: Vec<SmbSession> = client(true).enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7, "NTLM stood in");
+    let requests = server.in_flight().total();
+    let error = client(false)
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    let said = error.report().to_string();
+    assert!(said.contains("Kerberos") && said.contains("KDC"), "{said}");
+    assert_eq!(
+        server.in_flight().total(),
+        requests,
+        "no request (no NTLM handshake either) reached the server"
+    );
+}

@@ -12,4 +12,5 @@ mod support;
 mod pki;
 
 mod acceptors;
+mod downgrade;
 mod peer_captures;

@@ -196,6 +196,23 @@ pub fn parse(data: &[u8]) -> Result<CredentialCache, CcacheError> {
         let server = r.principal()?;
         let enctype = i32::from(r.u16()? as i16);
         let value = Zeroizing::new(r.counted()?.to_vec());
+        // An AES key of the wrong length would be cut or padded into another key (or stop the
+        // cipher): the entry is refused by name. Other types are kept, and refused with their
+        // reason if a connection ever needs them.
+        let expected = match enctype {
+            17 => Some(16),
+            18 => Some(32),
+            _ => None,
+        };
+        if let Some(expected) = expected
+            && value.len() != expected
+        {
+            return Err(err(format!(
+                "the ticket for {server} has a key of {} bytes for encryption type {enctype} \
+                 ({expected} expected)",
+                value.len()
+            )));
+        }
         let auth_time = r.u32()?;
         let start_time = r.u32()?;
         let end_time = r.u32()?;
@@ -418,6 +435,34 @@ pub(crate) mod tests {
         let mut many = vec![0x05, 0x03, 0, 0, 0, 1, 0, 0, 0, 1];
         many.extend_from_slice(&[0, 0, 0, 1, b'R']);
         assert!(parse(&many).is_err(), "one component announced, none given");
+    }
+
+    /// A key whose length does not match its type is refused when the cache is read, never a
+    /// panic later nor a 32-byte key run as AES-128.
+    #[test]
+    fn keys_of_the_wrong_length_are_refused_by_name() {
+        for (enctype, length) in [(18, 20), (18, 16), (17, 32), (17, 0), (18, 33)] {
+            let mut cache = sample(1_900_000_000);
+            cache.tickets[0].key = SessionKey {
+                enctype,
+                bytes: Zeroizing::new(vec![7; length]),
+            };
+            let e = parse(&write(&cache)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "key of {length} bytes for encryption type {enctype}"
+                )),
+                "{enctype}/{length}: {e}"
+            );
+        }
+        // Nor does a wrong-length key reach the ciphers any other way.
+        let key = SessionKey {
+            enctype: 18,
+            bytes: Zeroizing::new(vec![7; 20]),
+        };
+        assert!(crate::auth::kerberos::crypto::checksum(&key, 7, b"x").is_err());
+        assert!(crate::auth::kerberos::crypto::UsageKeys::new(&key, 7).is_err());
+        assert!(crate::auth::kerberos::crypto::Aes::new(&[0; 20]).is_err());
     }
 
     #[test]

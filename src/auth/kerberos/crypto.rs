@@ -73,15 +73,19 @@ pub(crate) enum Aes {
 }
 
 impl Aes {
-    pub(crate) fn new(key: &[u8]) -> Self {
-        match key.len() {
-            16 => Aes::A128(Box::new(Aes128::new(
-                &Array::try_from(key).expect("16 bytes"),
-            ))),
-            _ => Aes::A256(Box::new(Aes256::new(
-                &Array::try_from(&key[..32]).expect("32 bytes"),
-            ))),
+    /// The cipher for a 16- or 32-byte key; any other length is an error, never a panic or a
+    /// key silently cut to size (a hostile cache or reply may carry any length).
+    pub(crate) fn new(key: &[u8]) -> Result<Self, KerberosError> {
+        if let Ok(key) = Array::try_from(key) {
+            return Ok(Aes::A128(Box::new(Aes128::new(&key))));
         }
+        if let Ok(key) = Array::try_from(key) {
+            return Ok(Aes::A256(Box::new(Aes256::new(&key))));
+        }
+        Err(KerberosError::token(format!(
+            "an AES key of {} bytes (16 or 32 expected)",
+            key.len()
+        )))
     }
 
     fn encrypt(&self, block: &mut [u8; BLOCK]) {
@@ -164,8 +168,8 @@ pub(crate) fn nfold(input: &[u8], out_len: usize) -> Vec<u8> {
 
 /// DK(key, constant) (RFC 3961 5.1): AES-encrypt the n-folded constant, then each output
 /// again, until there are enough bytes for a key (random-to-key is the identity for AES).
-pub(crate) fn derive(key: &[u8], constant: &[u8]) -> Zeroizing<Vec<u8>> {
-    let aes = Aes::new(key);
+pub(crate) fn derive(key: &[u8], constant: &[u8]) -> Result<Zeroizing<Vec<u8>>, KerberosError> {
+    let aes = Aes::new(key)?;
     let mut block: [u8; BLOCK] = nfold(constant, BLOCK).try_into().expect("16 bytes");
     let mut out = Zeroizing::new(Vec::with_capacity(key.len()));
     while out.len() < key.len() {
@@ -173,7 +177,7 @@ pub(crate) fn derive(key: &[u8], constant: &[u8]) -> Zeroizing<Vec<u8>> {
         out.extend_from_slice(&block);
     }
     out.truncate(key.len());
-    out
+    Ok(out)
 }
 
 /// String-to-key (RFC 3962 4): PBKDF2-HMAC-SHA1 of the password and salt, then DK with
@@ -186,7 +190,7 @@ pub(crate) fn string_to_key(
 ) -> Result<Key, KerberosError> {
     let mut seed = Zeroizing::new(vec![0u8; key_length(enctype)?]);
     pbkdf2::pbkdf2_hmac::<Sha1>(password.as_bytes(), salt, iterations, &mut seed);
-    Key::new(enctype, derive(&seed, b"kerberos").to_vec())
+    Key::new(enctype, derive(&seed, b"kerberos")?.to_vec())
 }
 
 /// The keys one key usage derives: encryption (Ke) and integrity (Ki).
@@ -210,8 +214,8 @@ impl UsageKeys {
         let mut ki = usage.to_vec();
         ki.push(0x55);
         Ok(Self {
-            aes: Aes::new(&derive(&key.bytes, &ke)),
-            integrity: derive(&key.bytes, &ki),
+            aes: Aes::new(&derive(&key.bytes, &ke)?)?,
+            integrity: derive(&key.bytes, &ki)?,
         })
     }
 
@@ -353,10 +357,16 @@ pub(crate) fn decrypt(
 
 /// The keyed checksum hmac-sha1-96-aes128/256 (RFC 3962 7): HMAC with Kc = DK(key, usage|0x99).
 pub(crate) fn checksum(key: &Key, usage: i32, data: &[u8]) -> Result<[u8; MAC_LEN], KerberosError> {
-    key_length(key.enctype)?;
+    if key.bytes.len() != key_length(key.enctype)? {
+        return Err(KerberosError::token(format!(
+            "a key of type {} has {} bytes",
+            key.enctype,
+            key.bytes.len()
+        )));
+    }
     let mut constant = usage.to_be_bytes().to_vec();
     constant.push(0x99);
-    Ok(hmac_sha1_96(&derive(&key.bytes, &constant), &[data]))
+    Ok(hmac_sha1_96(&derive(&key.bytes, &constant)?, &[data]))
 }
 
 /// The checksum type that goes with a key's encryption type.
@@ -367,7 +377,9 @@ pub(crate) fn checksum_type(enctype: i32) -> i32 {
 /// AES block decryption of whole blocks, for the benchmark's raw floor.
 #[cfg(feature = "__internals")]
 pub(crate) fn raw_decrypt_blocks(key: &[u8], data: &mut [u8]) {
-    Aes::new(key).decrypt_blocks(data);
+    Aes::new(key)
+        .expect("the benchmark's fixed 32-byte key")
+        .decrypt_blocks(data);
 }
 
 /// Opens a Wrap token's sealed bytes in place, in the layout Windows sends (MS-KILE 3.4.5.4.1,

@@ -10,7 +10,7 @@
 
 use super::KerberosError;
 use super::ccache::{Principal, SessionKey};
-use super::crypto::{self, DEFAULT_ITERATIONS};
+use super::crypto;
 use super::messages::{
     self, AsGrant, AsReply, AsRequest, Credential, ETYPES, EtypeInfo, KerberosTime,
 };
@@ -103,14 +103,7 @@ impl AsExchange {
                 let salt = info
                     .and_then(|i| i.salt.clone())
                     .unwrap_or_else(|| messages::default_salt(&self.client));
-                let iterations = info
-                    .and_then(|i| i.iterations)
-                    .unwrap_or(DEFAULT_ITERATIONS);
-                if iterations > 1 << 24 {
-                    return Err(KerberosError::token(format!(
-                        "the KDC asks for {iterations} key derivation iterations; refusing"
-                    )));
-                }
+                let iterations = messages::iterations(info.and_then(|i| i.s2kparams.as_deref()))?;
                 crypto::string_to_key(password.expose(), &salt, iterations, etype)
             }
         }
@@ -143,7 +136,7 @@ impl AsExchange {
                 let chosen = choose(&info).cloned().unwrap_or(EtypeInfo {
                     etype: ETYPES[0],
                     salt: None,
-                    iterations: None,
+                    s2kparams: None,
                 });
                 if !info.is_empty() && choose(&info).is_none() {
                     return Err(KerberosError::token(format!(
@@ -191,10 +184,17 @@ mod tests {
     }
 
     fn etype_info(etype: i64, salt: &str) -> PaData {
+        etype_info_with(etype, salt, None)
+    }
+
+    /// ETYPE-INFO2 with these `s2kparams`.
+    fn etype_info_with(etype: i64, salt: &str, s2kparams: Option<&[u8]>) -> PaData {
         let entries = Asn1SequenceOf::from(vec![EtypeInfo2Entry {
             etype: ExplicitContextTag0::from(integer(etype)),
             salt: Optional::from(Some(ExplicitContextTag1::from(kstring(salt)))),
-            s2kparams: Optional::from(None),
+            s2kparams: Optional::from(
+                s2kparams.map(|p| ExplicitContextTag2::from(OctetStringAsn1::from(p.to_vec()))),
+            ),
         }]);
         PaData {
             padata_type: ExplicitContextTag1::from(integer(19)),
@@ -296,7 +296,13 @@ mod tests {
     }
 
     fn password_key(salt: &str) -> SessionKey {
-        crypto::string_to_key("Alice-Passw0rd!", salt.as_bytes(), DEFAULT_ITERATIONS, 18).unwrap()
+        crypto::string_to_key(
+            "Alice-Passw0rd!",
+            salt.as_bytes(),
+            crypto::DEFAULT_ITERATIONS,
+            18,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -375,6 +381,34 @@ mod tests {
         let again = kdc_error(25, Some(etype_info(18, "s")));
         exchange.handle_reply(&again, now(), 52).unwrap();
         assert!(exchange.handle_reply(&again, now(), 53).is_err(), "no loop");
+    }
+
+    /// A fake KDC cannot choose a cheaper (or an endless) password key: iteration counts
+    /// outside MIT's bounds, and s2kparams that are not 4 bytes, are refused by name before
+    /// any key is derived or any timestamp encrypted.
+    #[test]
+    fn absurd_s2kparams_from_the_kdc_are_refused() {
+        let refused: [(&[u8], &str); 6] = [
+            (&[0, 0, 0, 0], "0 key derivation iterations"),
+            (&[0, 0, 0, 1], "only 1 key derivation"),
+            (&[0, 0, 0x0f, 0xff], "only 4095"),
+            (&[1, 0, 0, 0], "16777216"),
+            (&[0, 0x10, 0], "3 bytes long"),
+            (&[0, 0, 0x10, 0, 0], "5 bytes long"),
+        ];
+        for (params, says) in refused {
+            let (mut exchange, _) = AsExchange::start(user(), password(), now(), 91).unwrap();
+            let reply = kdc_error(25, Some(etype_info_with(18, "s", Some(params))));
+            let e = exchange.handle_reply(&reply, now(), 92).unwrap_err();
+            assert!(e.message.contains(says), "{params:?}: {e}");
+        }
+        for accepted in [4096u32, 100_000, (1 << 24) - 1] {
+            assert_eq!(
+                messages::iterations(Some(&accepted.to_be_bytes())).unwrap(),
+                accepted
+            );
+        }
+        assert_eq!(messages::iterations(None).unwrap(), 4096);
     }
 
     #[test]

@@ -361,8 +361,9 @@ pub(crate) struct EtypeInfo {
     pub etype: i32,
     /// The salt; the default (realm and name) when absent.
     pub salt: Option<Vec<u8>>,
-    /// PBKDF2 iterations for AES (from `s2kparams`).
-    pub iterations: Option<u32>,
+    /// `s2kparams` as the KDC sent them (for AES, 4 bytes: the PBKDF2 iteration count); see
+    /// [`iterations`] for what is accepted.
+    pub s2kparams: Option<Vec<u8>>,
 }
 
 fn etype_info(padata: &[PaData]) -> Vec<EtypeInfo> {
@@ -382,15 +383,43 @@ fn etype_info(padata: &[PaData]) -> Vec<EtypeInfo> {
             Some(EtypeInfo {
                 etype: i32::try_from(integer_value(&e.etype.0).ok()?).ok()?,
                 salt: e.salt.0.as_ref().map(|s| s.0.to_string().into_bytes()),
-                iterations: e
-                    .s2kparams
-                    .0
-                    .as_ref()
-                    .and_then(|p| <[u8; 4]>::try_from(p.0.0.as_slice()).ok())
-                    .map(u32::from_be_bytes),
+                s2kparams: e.s2kparams.0.as_ref().map(|p| p.0.0.clone()),
             })
         })
         .collect()
+}
+
+/// The PBKDF2 iteration count the AES string-to-key runs for, from the KDC's `s2kparams`
+/// (4096 when absent), within MIT's bounds. The ETYPE-INFO2 that carries them is not
+/// authenticated: a fake KDC that could lower the count would receive the encrypted timestamp
+/// under a key that many times cheaper to guess, and one that raised it would stall the
+/// client. Refused: anything but 4 bytes, 0 (which RFC 3962 reads as 2^32), fewer than 4,096
+/// (the default, and the least MIT accepts) and 2^24 or more (MIT's ceiling).
+pub(crate) fn iterations(s2kparams: Option<&[u8]>) -> Result<u32, KerberosError> {
+    const LEAST: u32 = super::crypto::DEFAULT_ITERATIONS;
+    const CEILING: u32 = 1 << 24;
+    let Some(params) = s2kparams else {
+        return Ok(LEAST);
+    };
+    let bytes = <[u8; 4]>::try_from(params).map_err(|_| {
+        KerberosError::token(format!(
+            "the KDC's s2kparams are {} bytes long; the AES string-to-key takes 4 (RFC 3962)",
+            params.len()
+        ))
+    })?;
+    match u32::from_be_bytes(bytes) {
+        0 => Err(KerberosError::token(
+            "the KDC asks for 0 key derivation iterations (2^32 by RFC 3962); refusing",
+        )),
+        n if n < LEAST => Err(KerberosError::token(format!(
+            "the KDC asks for only {n} key derivation iterations (fewer than {LEAST} would make \
+             the password's key cheaper to guess); refusing"
+        ))),
+        n if n >= CEILING => Err(KerberosError::token(format!(
+            "the KDC asks for {n} key derivation iterations (2^24 or more); refusing"
+        ))),
+        n => Ok(n),
+    }
 }
 
 /// The default salt of a principal: the realm, then the name components.

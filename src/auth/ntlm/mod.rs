@@ -272,7 +272,8 @@ impl NtlmClient {
     }
 }
 
-/// The flags both sides agreed on; sealing needs extended session security and 128-bit keys.
+/// The flags both sides agreed on; sealing needs extended session security, signing, sealing,
+/// 128-bit keys and key exchange: a CHALLENGE without one of them is refused, never downgraded.
 fn negotiated_flags(challenge: &Challenge) -> Result<u32, NtlmError> {
     let flags = challenge.flags & CLIENT_FLAGS | flags::NTLM | flags::UNICODE;
     let needed = [
@@ -283,6 +284,9 @@ fn negotiated_flags(challenge: &Challenge) -> Result<u32, NtlmError> {
         (flags::SIGN, "signing"),
         (flags::SEAL, "sealing"),
         (flags::N128, "128-bit keys"),
+        // The sealing always RC4-encrypts the signature's checksum, which MS-NLMP 3.4.4.2 does
+        // only with key exchange; Windows always offers it.
+        (flags::KEY_EXCH, "key exchange"),
     ];
     for (flag, what) in needed {
         if flags & flag == 0 {

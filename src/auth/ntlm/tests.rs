@@ -329,6 +329,37 @@ fn peer_captures_real_windows_and_pyspnego_messages() {
     assert!(!parsed.nt_response.is_empty());
 }
 
+/// A CHALLENGE that leaves out any flag the sealing depends on is refused by name: a server
+/// (or someone on the path) cannot talk the client down to weaker sealing.
+#[test]
+fn a_challenge_without_a_required_flag_is_refused() {
+    let challenge = hex(CHALLENGE_MESSAGE);
+    for (flag, name) in [
+        (
+            flags::EXTENDED_SESSION_SECURITY,
+            "extended session security",
+        ),
+        (flags::SIGN, "signing"),
+        (flags::SEAL, "sealing"),
+        (flags::N128, "128-bit keys"),
+        (flags::KEY_EXCH, "key exchange"),
+    ] {
+        let mut weakened = challenge.clone();
+        let offered = u32::from_le_bytes(weakened[20..24].try_into().unwrap());
+        assert_ne!(offered & flag, 0, "{name} is in the vector's CHALLENGE");
+        weakened[20..24].copy_from_slice(&(offered & !flag).to_le_bytes());
+        let mut client =
+            NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+        client.step(None).unwrap();
+        let e = client.step(Some(&weakened)).unwrap_err();
+        assert!(e.message.contains(name), "{name}: {e:?}");
+    }
+    // The vector's CHALLENGE itself goes through.
+    let mut client = NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+    client.step(None).unwrap();
+    assert!(client.step(Some(&challenge)).is_ok());
+}
+
 #[test]
 fn malformed_and_truncated_tokens_are_errors_not_panics() {
     let challenge = hex(CHALLENGE_MESSAGE);

@@ -128,7 +128,7 @@ fn rfc3962_string_to_key() {
 
 #[test]
 fn rfc3962_cts_encryptions() {
-    let aes = Aes::new(b"chicken teriyaki");
+    let aes = Aes::new(b"chicken teriyaki").unwrap();
     let plaintext = b"I would like the General Gau's Chicken, please, and wonton soup.";
     let cases = [
         (17, "c6353568f2bf8cb4d8a580362da7ff7f97"),
@@ -232,4 +232,53 @@ fn checksums_are_keyed_by_usage() {
     );
     assert_eq!(checksum_type(17), 15);
     assert_eq!(checksum_type(18), 16);
+}
+
+/// The per-usage keys of RFC 3961 5.3 (Kc = DK(key, usage | 0x99), Ke = DK(key, usage | 0xAA),
+/// Ki = DK(key, usage | 0x55)) against known answers for usage 2 (MIT krb5's key derivation
+/// test data for aes128-cts and aes256-cts): the composition of the constants, beyond n-fold
+/// and DK which the RFC 3961 and RFC 3962 vectors above cover.
+#[test]
+fn per_usage_keys_match_known_answers() {
+    let cases = [
+        (
+            "42263C6E89F4FC28B8DF68EE09799F15",
+            "34280A382BC92769B2DA2F9EF066854B",
+            "5B14FC4E250E14DDF9DCCF1AF6674F53",
+            "4ED31063621684F09AE8D89991AF3E8F",
+        ),
+        (
+            "FE697B52BC0D3CE14432BA036A92E65BBB52280990A2FA27883998D72AF30161",
+            "BFAB388BDCB238E9F9C98D6A878304F04D30C82556375AC507A7A852790F4674",
+            "C7CFD9CD75FE793A586A542D87E0D1396F1134A104BB1A9190B8C90ADA3DDF37",
+            "97151B4C76945063E2EB0529DC067D97D7BBA90776D8126D91F34F3101AEA8BA",
+        ),
+    ];
+    let lower = |s: &str| s.to_ascii_lowercase();
+    for (key, kc, ke, ki) in cases {
+        let key = hex(&lower(key));
+        let constant = |tail: u8| {
+            let mut c = 2i32.to_be_bytes().to_vec();
+            c.push(tail);
+            c
+        };
+        assert_eq!(
+            *derive(&key, &constant(0x99)).unwrap(),
+            hex(&lower(kc)),
+            "Kc"
+        );
+        assert_eq!(
+            *derive(&key, &constant(0xaa)).unwrap(),
+            hex(&lower(ke)),
+            "Ke"
+        );
+        assert_eq!(
+            *derive(&key, &constant(0x55)).unwrap(),
+            hex(&lower(ki)),
+            "Ki"
+        );
+        let enctype = if key.len() == 16 { 17 } else { 18 };
+        let usage = UsageKeys::new(&Key::new(enctype, key.clone()).unwrap(), 2).unwrap();
+        assert_eq!(*usage.integrity, hex(&lower(ki)), "UsageKeys' Ki");
+    }
 }
