@@ -37,9 +37,9 @@
 
 #[cfg(feature = "store")]
 mod codec;
-mod compact;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod snapshot;
 #[cfg(feature = "store")]
 pub mod store;
 mod tracker;
@@ -54,6 +54,7 @@ use tokio::sync::mpsc;
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance};
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, HostEvent};
+use snapshot::Snapshot;
 use tracker::Tracker;
 pub use tracker::{Change, SessionKey};
 
@@ -218,13 +219,17 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
         number += 1;
         tracing::debug!(poll = number, hosts = targets.len(), "Polling");
         let class = watch.class.clone();
+        // Each host's answer becomes its snapshot in the host's own task, as the items
+        // arrive: a host in flight holds a page of instances, not its whole answer.
         let mut hosts = watch.fleet.map(targets.clone(), move |client| {
             let class = class.clone();
             async move {
-                client
-                    .enumerate_class(&class)
-                    .try_collect::<Vec<Instance>>()
-                    .await
+                let mut snapshot = Snapshot::default();
+                let mut items = std::pin::pin!(client.enumerate_class(&class));
+                while let Some(instance) = items.try_next().await? {
+                    snapshot.push(&instance);
+                }
+                Ok(snapshot.finish())
             }
         });
         // A host's answer that did not decode: its poll fails when the host is done.

@@ -51,6 +51,10 @@ const MIGRATIONS: &[&str] = &[
          error       TEXT               -- why not, otherwise
      );
      CREATE INDEX polls_target ON polls (target, class, ok, at);",
+    // 2: a run of polls with one outcome is one row (first `at`, last `until`, how many), so
+    // that a watch of a fleet where nothing changes does not grow its store.
+    "ALTER TABLE polls ADD COLUMN until INTEGER;
+     ALTER TABLE polls ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The schema version this crate writes.
@@ -349,22 +353,30 @@ impl Store {
                 Ok(count) => (true, Some(*count as i64), None),
                 Err(e) => (false, None, Some(e.report().without_target().to_string())),
             };
-            tx.prepare_cached(
-                "INSERT INTO polls (target, class, at, duration_ms, ok, sessions, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut insert| {
-                insert.execute(params![
-                    poll.target,
-                    class,
-                    micros(poll.at),
-                    poll.duration.as_millis() as i64,
-                    ok,
-                    count,
-                    error
-                ])
-            })
-            .map_err(fail)?;
+            // The same outcome as the host's last poll (answered with as many sessions, or
+            // failed for the same reason) extends that poll's row instead of adding one.
+            let at = micros(poll.at);
+            let duration = poll.duration.as_millis() as i64;
+            let extended = tx
+                .prepare_cached(
+                    "UPDATE polls SET until = ?3, duration_ms = ?4, repeats = repeats + 1
+                     WHERE id = (SELECT max(id) FROM polls WHERE target = ?1 AND class = ?2)
+                       AND ok = ?5 AND sessions IS ?6 AND error IS ?7",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![poll.target, class, at, duration, ok, count, error])
+                })
+                .map_err(fail)?;
+            if extended == 0 {
+                tx.prepare_cached(
+                    "INSERT INTO polls (target, class, at, duration_ms, ok, sessions, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut insert| {
+                    insert.execute(params![poll.target, class, at, duration, ok, count, error])
+                })
+                .map_err(fail)?;
+            }
         }
         tx.commit().map_err(fail)
     }
@@ -678,6 +690,45 @@ mod tests {
             .query_row("SELECT count(*) FROM polls", [], |r| r.get(0))
             .unwrap();
         assert_eq!(polls, 1);
+    }
+
+    /// Polls that find what the last one found add no row: a watch of a quiet fleet keeps a
+    /// store of constant size; a change of outcome starts a new row.
+    #[test]
+    fn polls_with_the_same_outcome_add_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("w.db")).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let rows = |store: &Store| -> (i64, i64) {
+            store
+                .conn
+                .query_row("SELECT count(*), sum(repeats) FROM polls", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap()
+        };
+        let session = [event(Change::Present, "fs01", smb(1, "u", "c"), t0)];
+        store
+            .record(CLASS, &poll("fs01", t0, Ok(1)), &session)
+            .unwrap();
+        for i in 1..=5 {
+            let at = t0 + Duration::from_secs(60 * i);
+            let unchanged = [event(Change::Unchanged, "fs01", smb(1, "u", "c"), at)];
+            store
+                .record(CLASS, &poll("fs01", at, Ok(1)), &unchanged)
+                .unwrap();
+        }
+        assert_eq!(rows(&store), (1, 6));
+        let sessions: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sessions, 1);
+        // Another host, and another outcome, each start a row.
+        store.record(CLASS, &poll("fs02", t0, Ok(0)), &[]).unwrap();
+        let at = t0 + Duration::from_secs(600);
+        store.record(CLASS, &poll("fs01", at, Ok(0)), &[]).unwrap();
+        assert_eq!(rows(&store), (3, 8));
     }
 
     #[test]

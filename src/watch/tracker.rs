@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::compact::{CompactSession, Shapes};
+use super::snapshot::Snapshot;
 use crate::cim::{Instance, SelectorValue, Value};
 use crate::classes::key_properties;
 
@@ -122,28 +122,9 @@ pub enum Change {
     Unchanged,
 }
 
-/// A key as the tracker remembers it: 128 bits of two SipHash passes over the object path,
-/// since the path itself can be rebuilt from the session when it must be reported. Two keys
-/// of one host sharing a digest (about 2^-64 for a million sessions) is not a concern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Digest(u64, u64);
-
-impl Digest {
-    fn of(key: &SessionKey) -> Self {
-        use std::hash::{Hash, Hasher};
-        let pass = |salt: u8| {
-            let mut hasher = std::hash::DefaultHasher::new();
-            salt.hash(&mut hasher);
-            key.0.hash(&mut hasher);
-            hasher.finish()
-        };
-        Self(pass(0x5a), pass(0xa5))
-    }
-}
-
-/// The sessions of every host at its last successful poll, kept compact: per session, a digest
-/// of its key and its values ([`CompactSession`]), which is all it takes to tell opened from
-/// closed and to report a closed session as last seen.
+/// The sessions of every host at its last successful poll, each as a [`Snapshot`]: a digest of
+/// its key and its values, which is all it takes to tell opened from closed and to report a
+/// closed session as last seen.
 #[derive(Debug, Default)]
 pub struct Tracker {
     hosts: HashMap<String, Host>,
@@ -151,8 +132,7 @@ pub struct Tracker {
 
 #[derive(Debug)]
 struct Host {
-    sessions: HashMap<Digest, CompactSession>,
-    shapes: Shapes,
+    snapshot: Snapshot,
     /// No successful poll in this run yet: what is still there is `Present`.
     first: bool,
     /// Its sessions come from an earlier run's last successful poll: at the first poll, what is
@@ -160,28 +140,22 @@ struct Host {
     resumed: bool,
 }
 
-impl Host {
-    fn new(resumed: bool) -> Self {
-        Self {
-            sessions: HashMap::new(),
-            shapes: Shapes::default(),
-            first: true,
-            resumed,
-        }
-    }
-}
-
 impl Tracker {
     /// Starts from what an earlier run last saw open on `target` (a store): at the first poll,
     /// what is gone since is `Closed`, what is new is `Opened`, what is still there `Present`.
     pub fn resume(&mut self, target: &str, sessions: impl IntoIterator<Item = Instance>) {
-        let mut host = Host::new(true);
+        let mut snapshot = Snapshot::default();
         for instance in sessions {
-            let digest = Digest::of(&SessionKey::of(&instance));
-            let compact = host.shapes.compact(&instance);
-            host.sessions.insert(digest, compact);
+            snapshot.push(&instance);
         }
-        self.hosts.insert(target.to_owned(), host);
+        self.hosts.insert(
+            target.to_owned(),
+            Host {
+                snapshot: snapshot.finish(),
+                first: true,
+                resumed: true,
+            },
+        );
     }
 
     /// The sessions a successful poll of `target` found; returns the changes since its previous
@@ -192,40 +166,38 @@ impl Tracker {
     /// last that was) and the error is returned.
     ///
     /// With `unchanged`, sessions still there are reported too ([`Change::Unchanged`]).
-    pub fn observe<T, E>(
+    pub(crate) fn observe<T, E>(
         &mut self,
         target: &str,
-        found: Vec<Instance>,
+        found: Snapshot,
         unchanged: bool,
         mut decode: impl FnMut(Instance) -> Result<T, E>,
     ) -> Result<Vec<(Change, SessionKey, T)>, E> {
-        let host = self
-            .hosts
-            .entry(target.to_owned())
-            .or_insert_with(|| Host::new(false));
-        let mut next = HashMap::with_capacity(found.len());
+        let host = self.hosts.entry(target.to_owned()).or_insert_with(|| Host {
+            snapshot: Snapshot::default(),
+            first: true,
+            resumed: false,
+        });
+        let previous = &host.snapshot;
         let mut changes = Vec::new();
-        for instance in found {
-            let key = SessionKey::of(&instance);
-            let digest = Digest::of(&key);
-            let change = match host.sessions.contains_key(&digest) {
+        for (digest, offset) in found.in_order() {
+            let change = match previous.contains(&digest) {
                 true if host.first => Some(Change::Present),
                 true if unchanged => Some(Change::Unchanged),
                 true => None,
                 false if host.first && !host.resumed => Some(Change::Present),
                 false => Some(Change::Opened),
             };
-            next.insert(digest, host.shapes.compact(&instance));
             if let Some(change) = change {
-                changes.push((change, key, decode(instance)?));
+                let instance = found.instance(offset);
+                changes.push((change, SessionKey::of(&instance), decode(instance)?));
             }
         }
-        let mut gone: Vec<(SessionKey, Instance)> = host
-            .sessions
-            .iter()
-            .filter(|(digest, _)| !next.contains_key(*digest))
-            .map(|(_, session)| {
-                let instance = session.to_instance();
+        let mut gone: Vec<(SessionKey, Instance)> = previous
+            .by_digest()
+            .filter(|(digest, _)| !found.contains(digest))
+            .map(|(_, offset)| {
+                let instance = previous.instance(offset);
                 (SessionKey::of(&instance), instance)
             })
             .collect();
@@ -233,7 +205,7 @@ impl Tracker {
         for (key, instance) in gone {
             changes.push((Change::Closed, key, decode(instance)?));
         }
-        host.sessions = next;
+        host.snapshot = found;
         host.first = false;
         host.resumed = false;
         Ok(changes)
@@ -241,7 +213,7 @@ impl Tracker {
 
     /// How many sessions `target` had at its last successful poll.
     pub fn open(&self, target: &str) -> usize {
-        self.hosts.get(target).map_or(0, |h| h.sessions.len())
+        self.hosts.get(target).map_or(0, |h| h.snapshot.len())
     }
 }
 
@@ -256,8 +228,16 @@ mod tests {
         i
     }
 
-    fn found(ids: &[u64]) -> Vec<Instance> {
-        ids.iter().map(|&id| smb(id)).collect()
+    fn found(ids: &[u64]) -> Snapshot {
+        snapshot(ids.iter().map(|&id| smb(id)).collect())
+    }
+
+    fn snapshot(instances: Vec<Instance>) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for instance in &instances {
+            snapshot.push(instance);
+        }
+        snapshot.finish()
     }
 
     /// The session id of an instance: the typed value of these tests.
@@ -329,7 +309,7 @@ mod tests {
     #[test]
     fn a_resumed_host_reports_what_changed_while_nobody_watched() {
         let mut tracker = Tracker::default();
-        tracker.resume("fs01", found(&[1, 2]));
+        tracker.resume("fs01", [smb(1), smb(2)]);
         assert_eq!(
             kinds(tracker.observe("fs01", found(&[2, 3]), false, id)),
             [
@@ -356,7 +336,7 @@ mod tests {
         let mut rich = smb(5);
         rich.push("ClientUserName", Value::Text(r"CONTOSO\Zoë".into()));
         tracker
-            .observe("fs01", vec![rich.clone()], false, Ok::<_, ()>)
+            .observe("fs01", snapshot(vec![rich.clone()]), false, Ok::<_, ()>)
             .unwrap();
         let refuse = |_: Instance| Err::<Instance, _>("no");
         assert_eq!(

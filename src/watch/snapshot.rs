@@ -1,0 +1,380 @@
+//! A host's sessions at one poll, as a watch remembers them (sans-IO): per session a digest of
+//! its key and the values of its properties, in one byte arena per host; the class, namespace
+//! and property names once per shape. A million sessions cost about what their values cost,
+//! not a million copies of `MSFT_SmbSession`, `ClientUserName` and a namespace URI, nor a
+//! second copy of each key. A session is rebuilt into an [`Instance`], equal to the one it was
+//! made from, only when it must be reported.
+//!
+//! Built in the host's task as the enumeration's items arrive, so a host in flight holds one
+//! page of instances and its snapshot, never its whole answer as instances.
+
+use std::sync::Arc;
+
+use super::tracker::SessionKey;
+use crate::cim::{Datetime, Instance, Interval, Reference, Value};
+
+/// A key as remembered: 128 bits of two SipHash passes over the object path (the path is
+/// rebuilt from the session when it must be reported). Two keys of one host sharing a digest
+/// (about 2^-64 for a million sessions) is not a concern.
+///
+/// Four `u32`s rather than two `u64`s: an index entry (digest and offset) then takes 20 bytes,
+/// not 24.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Digest([u32; 4]);
+
+impl Digest {
+    pub(crate) fn of(key: &SessionKey) -> Self {
+        use std::hash::{Hash, Hasher};
+        let pass = |salt: u8| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            salt.hash(&mut hasher);
+            key.as_str().hash(&mut hasher);
+            hasher.finish()
+        };
+        let (a, b) = (pass(0x5a), pass(0xa5));
+        Self([(a >> 32) as u32, a as u32, (b >> 32) as u32, b as u32])
+    }
+}
+
+/// What sessions of one shape share: class, namespace and property names, in order.
+#[derive(Debug)]
+struct Shape {
+    class: Arc<str>,
+    namespace: Option<Arc<str>>,
+    names: Box<[Arc<str>]>,
+}
+
+impl Shape {
+    fn of(instance: &Instance) -> Self {
+        Self {
+            class: instance.class_name().into(),
+            namespace: instance.namespace_uri().map(Arc::from),
+            names: instance
+                .properties()
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
+        }
+    }
+
+    fn fits(&self, instance: &Instance) -> bool {
+        *self.class == *instance.class_name()
+            && self.namespace.as_deref() == instance.namespace_uri()
+            && self.names.len() == instance.properties().len()
+            && self
+                .names
+                .iter()
+                .zip(instance.properties())
+                .all(|(name, p)| *name == p.name)
+    }
+}
+
+// A record in the arena: shape index, flags, [extra index], then each property's value: a tag,
+// and for text a length and the UTF-8 bytes. Its digest is in the index only.
+const NULL: u8 = 0;
+const TEXT: u8 = 1;
+const DATETIME: u8 = 2;
+const INTERVAL: u8 = 3;
+/// References, embedded objects and arrays: kept as they are, in `rare`.
+const RARE: u8 = 4;
+/// The instance has its own reference or is a projection: an index into `extras` follows.
+const HAS_EXTRA: u8 = 1;
+
+/// What few instances have besides their properties.
+#[derive(Debug)]
+struct Extra {
+    reference: Option<Reference>,
+    projection: bool,
+}
+
+/// A host's sessions at one successful poll; see the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    shapes: Vec<Shape>,
+    arena: Vec<u8>,
+    rare: Vec<Value>,
+    extras: Vec<Extra>,
+    /// (digest, offset of its record), sorted by digest once built; for a digest that came
+    /// twice, the last record.
+    index: Vec<(Digest, u32)>,
+}
+
+impl Snapshot {
+    /// Adds a session, as the poll found it.
+    pub(crate) fn push(&mut self, instance: &Instance) {
+        let digest = Digest::of(&SessionKey::of(instance));
+        // The last few shapes are looked at: a host's sessions have one or two, and a class
+        // whose every instance differs costs a shape each, never a search of them all.
+        let recent = self.shapes.len().saturating_sub(4);
+        let shape = match self.shapes[recent..].iter().rposition(|s| s.fits(instance)) {
+            Some(at) => recent + at,
+            None => {
+                self.shapes.push(Shape::of(instance));
+                self.shapes.len() - 1
+            }
+        };
+        let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        self.index.push((digest, offset));
+        put_len(&mut self.arena, shape);
+        if instance.reference().is_some() || instance.is_projection() {
+            self.arena.push(HAS_EXTRA);
+            put_len(&mut self.arena, self.extras.len());
+            self.extras.push(Extra {
+                reference: instance.reference().cloned(),
+                projection: instance.is_projection(),
+            });
+        } else {
+            self.arena.push(0);
+        }
+        for property in instance.properties() {
+            match &property.value {
+                Value::Null => self.arena.push(NULL),
+                Value::Text(text) => put_text(&mut self.arena, TEXT, text),
+                Value::Datetime(d) => put_text(&mut self.arena, DATETIME, d.as_str()),
+                Value::Interval(i) => put_text(&mut self.arena, INTERVAL, i.as_str()),
+                other => {
+                    self.arena.push(RARE);
+                    put_len(&mut self.arena, self.rare.len());
+                    self.rare.push(other.clone());
+                }
+            }
+        }
+    }
+
+    /// Done adding: the index sorted for look-ups, spare capacity returned.
+    pub(crate) fn finish(mut self) -> Self {
+        // Stable: of two records with one digest, the later stays last, and wins.
+        self.index.sort_by_key(|(digest, _)| *digest);
+        self.index.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                *earlier = *later;
+                true
+            } else {
+                false
+            }
+        });
+        self.arena.shrink_to_fit();
+        self.index.shrink_to_fit();
+        self.rare.shrink_to_fit();
+        self
+    }
+
+    /// Sessions in it.
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(crate) fn contains(&self, digest: &Digest) -> bool {
+        self.index.binary_search_by_key(digest, |(d, _)| *d).is_ok()
+    }
+
+    /// Each session's digest and record offset, in the order the poll found them (a digest
+    /// that came twice once, where its last record is).
+    pub(crate) fn in_order(&self) -> impl Iterator<Item = (Digest, u32)> + use<> {
+        let mut order = self.index.clone();
+        order.sort_unstable_by_key(|(_, offset)| *offset);
+        order.into_iter()
+    }
+
+    /// Each session's digest and record offset, in digest order.
+    pub(crate) fn by_digest(&self) -> impl Iterator<Item = (Digest, u32)> + '_ {
+        self.index.iter().copied()
+    }
+
+    /// The session whose record starts at `offset`, as it was pushed.
+    pub(crate) fn instance(&self, offset: u32) -> Instance {
+        let mut reader = Reader {
+            bytes: &self.arena,
+            at: offset as usize,
+        };
+        let shape = &self.shapes[reader.len()];
+        let mut instance = Instance::new(shape.class.clone());
+        if let Some(namespace) = &shape.namespace {
+            instance.set_namespace_uri(namespace.clone());
+        }
+        if reader.byte() == HAS_EXTRA {
+            let extra = &self.extras[reader.len()];
+            if let Some(reference) = &extra.reference {
+                instance.set_reference(reference.clone());
+            }
+            instance.set_projection(extra.projection);
+        }
+        for name in shape.names.iter() {
+            let value = match reader.byte() {
+                NULL => Value::Null,
+                RARE => self.rare[reader.len()].clone(),
+                tag => {
+                    // Written from a `&str`: always UTF-8.
+                    let text = String::from_utf8_lossy(reader.text()).into_owned();
+                    match tag {
+                        // A Datetime or Interval keeps the text it was parsed from, so it
+                        // parses again; should it not, the text is kept rather than lost.
+                        DATETIME => {
+                            Datetime::parse(&text).map_or(Value::Text(text), Value::Datetime)
+                        }
+                        INTERVAL => {
+                            Interval::parse(&text).map_or(Value::Text(text), Value::Interval)
+                        }
+                        _ => Value::Text(text),
+                    }
+                }
+            };
+            instance.push_property(name.clone(), value);
+        }
+        instance
+    }
+}
+
+fn put_len(arena: &mut Vec<u8>, mut len: usize) {
+    // LEB128: one byte for the usual short value.
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            arena.push(low);
+            return;
+        }
+        arena.push(low | 0x80);
+    }
+}
+
+fn put_text(arena: &mut Vec<u8>, tag: u8, text: &str) {
+    arena.push(tag);
+    put_len(arena, text.len());
+    arena.extend_from_slice(text.as_bytes());
+}
+
+/// Reads what `push` wrote (the arena is this module's own: never hostile input).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> u8 {
+        let byte = self.bytes[self.at];
+        self.at += 1;
+        byte
+    }
+
+    fn len(&mut self) -> usize {
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let byte = self.byte();
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                return len;
+            }
+        }
+    }
+
+    fn text(&mut self) -> &'a [u8] {
+        let len = self.len();
+        let text = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smb(id: u64, user: &str) -> Instance {
+        Instance::new("MSFT_SmbSession")
+            .with_namespace_uri(
+                "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession",
+            )
+            .with("SessionId", Value::Text(id.to_string()))
+            .with("ClientUserName", Value::Text(user.into()))
+            .with("TransportName", Value::Null)
+            .with("Long", Value::Text("x".repeat(300)))
+    }
+
+    fn rich() -> Instance {
+        let mut rich = Instance::new("Win32_LogonSession")
+            .with(
+                "StartTime",
+                Value::Datetime(Datetime::parse("20241105093012.123456+060").unwrap()),
+            )
+            .with(
+                "Idle",
+                Value::Interval(Interval::parse("00000001020304.000000:000").unwrap()),
+            )
+            .with("Empty", Value::Text(String::new()))
+            .with("Nil", Value::Null)
+            .with(
+                "Names",
+                Value::Array(vec![Value::Text("a".into()), Value::Null]),
+            )
+            .with("Inner", Value::Object(Box::new(smb(1, "u"))))
+            .with("Unicode", Value::Text("Zoë Ångström 日本".into()));
+        rich.set_reference(Reference::new(
+            "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_LogonSession",
+        ));
+        rich.set_projection(true);
+        rich
+    }
+
+    #[test]
+    fn every_kind_of_value_comes_back_as_it_was_in_the_order_found() {
+        let mut twice = Instance::new("X");
+        twice.push_property("A".into(), Value::Text("1".into()));
+        twice.push_property("A".into(), Value::Text("2".into()));
+        let found = [
+            smb(8813272891621, r"CONTOSO\o'brien & co"),
+            rich(),
+            Instance::new("Empty"),
+            twice,
+            smb(2, "b"),
+        ];
+        let mut snapshot = Snapshot::default();
+        for instance in &found {
+            snapshot.push(instance);
+        }
+        let snapshot = snapshot.finish();
+        assert_eq!(snapshot.len(), found.len());
+        let back: Vec<Instance> = snapshot
+            .in_order()
+            .map(|(_, offset)| snapshot.instance(offset))
+            .collect();
+        assert_eq!(back, found);
+        for instance in &found {
+            assert!(snapshot.contains(&Digest::of(&SessionKey::of(instance))));
+        }
+        assert!(!snapshot.contains(&Digest::of(&SessionKey::of(&smb(3, "c")))));
+        // One shape per class here; text-only sessions need no side values.
+        assert_eq!(snapshot.shapes.len(), 4);
+        assert_eq!(snapshot.rare.len(), 2);
+    }
+
+    #[test]
+    fn an_index_entry_takes_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<(Digest, u32)>(), 20);
+    }
+
+    #[test]
+    fn a_key_that_comes_twice_is_one_session_as_last_seen() {
+        let mut snapshot = Snapshot::default();
+        snapshot.push(&smb(1, "first"));
+        snapshot.push(&smb(2, "other"));
+        snapshot.push(&smb(1, "second"));
+        let snapshot = snapshot.finish();
+        assert_eq!(snapshot.len(), 2);
+        let users: Vec<String> = snapshot
+            .in_order()
+            .map(|(_, o)| {
+                snapshot
+                    .instance(o)
+                    .get("ClientUserName")
+                    .unwrap()
+                    .as_text()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(users, ["other", "second"]);
+    }
+}
