@@ -697,7 +697,7 @@ mod tests {
     #[test]
     fn polls_with_the_same_outcome_add_no_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("w.db")).unwrap();
+        let mut store = Store::open(dir.path().join("w.db")).unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let rows = |store: &Store| -> (i64, i64) {
             store
