@@ -12,7 +12,8 @@ mod common;
 fn hosts_file(hosts: usize) {
     let file = tempfile::NamedTempFile::new().unwrap();
     let list: String = (0..hosts)
-        .map(|i| format!("http://127.0.0.1:{}/wsman\n", 1 + i % 5))
+        // Distinct targets (a target named twice is asked once) on closed ports.
+        .map(|i| format!("http://127.0.0.1:{}/wsman?host={i}\n", 1 + i % 5))
         .collect();
     std::fs::write(file.path(), list).unwrap();
     for auth in ["basic", "ntlm"] {

@@ -396,29 +396,55 @@ pub struct ConnectionArgs {
 }
 
 /// The targets named on the command line, then those of `--hosts-file` (one per line, blank
-/// lines and `#` comments ignored).
+/// lines and `#` comments ignored), each once: a target named again (in any case) is dropped,
+/// so the order is that of first mention. How many were dropped is returned too.
 pub fn collect_targets(
     positional: &[String],
     hosts_file: Option<&std::path::Path>,
-) -> Result<Vec<String>, crate::credentials::UsageError> {
+) -> Result<(Vec<String>, usize), crate::credentials::UsageError> {
     use crate::credentials::UsageError;
-    let mut targets = positional.to_vec();
+    let mut named: Vec<String> = positional.to_vec();
     if let Some(path) = hosts_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read hosts file {}: {e}", path.display())))?;
-        targets.extend(
+        named.extend(
             text.lines()
                 .map(|l| l.split('#').next().unwrap_or_default().trim())
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned),
         );
     }
-    if targets.is_empty() {
+    if named.is_empty() {
         return Err(UsageError(
             "no target: name one or more hosts, or pass --hosts-file".into(),
         ));
     }
-    Ok(targets)
+    let mut seen = std::collections::HashSet::with_capacity(named.len());
+    let before = named.len();
+    named.retain(|target| seen.insert(target.to_ascii_lowercase()));
+    Ok((named.clone(), before - named.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_target_once_in_the_order_first_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts.txt");
+        let mut lines = String::from("# fleet\nfs02\n\nFS01   # again, other case\n");
+        for i in 0..100_000 {
+            lines.push_str(&format!("fs{:02}\n\n", i % 7));
+        }
+        std::fs::write(&file, lines).unwrap();
+        let (targets, dropped) = collect_targets(&["fs01".into()], Some(&file)).unwrap();
+        assert_eq!(
+            targets,
+            ["fs01", "fs02", "fs00", "fs03", "fs04", "fs05", "fs06"]
+        );
+        assert_eq!(dropped, 1 + 2 + 100_000 - 7);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

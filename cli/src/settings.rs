@@ -15,8 +15,12 @@ pub fn prepare(
     positional: &[String],
     connection: &ConnectionArgs,
 ) -> Result<(Vec<String>, Arc<Settings>), u8> {
-    let targets = crate::args::collect_targets(positional, connection.hosts_file.as_deref())
-        .map_err(|UsageError(message)| crate::usage(&message))?;
+    let (targets, dropped) =
+        crate::args::collect_targets(positional, connection.hosts_file.as_deref())
+            .map_err(|UsageError(message)| crate::usage(&message))?;
+    if dropped > 0 {
+        eprintln!("winrm-sessions: {dropped} target(s) named more than once: each is asked once");
+    }
     let mut settings =
         Settings::resolve(connection).map_err(|UsageError(message)| crate::usage(&message))?;
     settings.record_per_target = settings.record.is_some() && targets.len() > 1;

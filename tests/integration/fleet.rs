@@ -333,3 +333,68 @@ async fn drain<T>(mut events: winrm_sessions::fleet::FleetStream<T>) -> (usize, 
     }
     (items, done, failed)
 }
+
+/// Bad hosts hold only their own slots: a host that never answers, one that refuses and one
+/// whose enumeration never ends each end at the deadline (or at once) with their cause, while
+/// the good, slow hosts use every other slot; nothing good is lost.
+#[tokio::test]
+async fn bad_hosts_hold_their_own_slots_and_end_at_their_deadline_with_their_cause() {
+    const C: usize = 5;
+    let (blackhole, _b) = hostile_server(|_| Behavior::Hang).await;
+    let (endless, _e) =
+        hostile_server(|n| Behavior::Soap(crate::support::endless_page(n, 50))).await;
+    let refusing = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/wsman", listener.local_addr().unwrap())
+    };
+    let (good, probe) = slow_hosts(8, Duration::from_millis(100)).await;
+    let mut targets = vec![blackhole.clone(), endless.clone(), refusing.clone()];
+    targets.extend(urls(&good));
+    let fleet = Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(Auth::Basic)
+            .danger_allow_basic_over_http(true)
+            .connect_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(30))
+            .build()
+    })
+    .concurrency(C)
+    // Long enough that the good hosts (three rounds of about half a second) are done well
+    // before the bad ones free their slots, even on a loaded machine.
+    .per_host_deadline(Duration::from_secs(8))
+    .retry(RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    });
+    let mut events = fleet.enumerate::<SmbSession>(targets);
+    let mut items_of = std::collections::HashMap::<String, usize>::new();
+    let mut failed = std::collections::HashMap::new();
+    let mut done = 0;
+    while let Some(event) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("the fleet ends")
+    {
+        match event {
+            HostEvent::Item { target, .. } => *items_of.entry(target).or_default() += 1,
+            HostEvent::Done { .. } => done += 1,
+            HostEvent::Failed { target, error, .. } => {
+                failed.insert(target, error);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(done, 8, "every good host answered: {failed:?}");
+    assert!(good.iter().all(|s| items_of[s.url()] == 7));
+    // The bad ones: two at their deadline, with what they were doing; one refused at once.
+    assert!(failed[&blackhole].is_timeout(), "{}", failed[&blackhole]);
+    assert!(failed[&endless].is_timeout(), "{}", failed[&endless]);
+    assert!(
+        items_of[&endless] > 50,
+        "the endless host delivered as it went"
+    );
+    assert!(failed[&refusing].is_connect(), "{}", failed[&refusing]);
+    assert_eq!(failed.len(), 3);
+    // While two bad hosts held their slots, the good ones had the other three.
+    assert_eq!(probe.peak_servers(), C - 2);
+}

@@ -159,9 +159,10 @@ async fn a_server_that_answers_200_without_authenticating_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("before authentication completed"),
+        error.is_authentication()
+            && error
+                .to_string()
+                .contains("before NTLM authentication completed, without proving who it is"),
         "{error}"
     );
 }

@@ -337,3 +337,21 @@ pub fn watch_memory(child: &mut std::process::Child, limit: std::time::Duration)
     }
     peak_kb as f64 / 1024.0
 }
+
+const ENDLESS_ITEM: &str = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientUserName>CONTOSO\user</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;
+
+/// Page `n` of an enumeration that never ends: `items` sessions with ids unique across pages.
+pub fn endless_page(n: usize, items: usize) -> String {
+    let body: String = (0..items)
+        .map(|i| ENDLESS_ITEM.replace("ID", &(n * items + i).to_string()))
+        .collect();
+    let (element, items_ns) = if n == 0 {
+        ("EnumerateResponse", "w")
+    } else {
+        ("PullResponse", "n")
+    };
+    soap(&format!(
+        "<n:{element}><n:EnumerationContext>uuid:ctx-{n}</n:EnumerationContext><{items_ns}:Items>{body}</{items_ns}:Items></n:{element}>"
+    ))
+    .replace("EnumerateResponse</a:Action>", &format!("{element}</a:Action>"))
+}

@@ -145,7 +145,8 @@ async fn a_long_hosts_file_runs_in_memory_that_follows_the_concurrency() {
     let peak = |hosts: usize| async move {
         let file = tempfile::NamedTempFile::new().unwrap();
         let list: String = (0..hosts)
-            .map(|i| format!("http://127.0.0.1:{}/wsman\n", 1 + i % 5))
+            // Distinct targets (a target named twice is asked once) on closed ports.
+            .map(|i| format!("http://127.0.0.1:{}/wsman?host={i}\n", 1 + i % 5))
             .collect();
         std::fs::write(file.path(), list).unwrap();
         let mut command = cli(

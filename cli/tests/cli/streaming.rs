@@ -7,25 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::{Behavior, hostile_server, hostile_server_seeing, soap, watch_memory};
-
-const ITEM: &str = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientUserName>CONTOSO\user</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;
-
-/// Page `n` of an enumeration that never ends: `items` sessions with ids unique across pages.
-fn endless_page(n: usize, items: usize) -> String {
-    let body: String = (0..items)
-        .map(|i| ITEM.replace("ID", &(n * items + i).to_string()))
-        .collect();
-    let (element, items_ns) = if n == 0 {
-        ("EnumerateResponse", "w")
-    } else {
-        ("PullResponse", "n")
-    };
-    soap(&format!(
-        "<n:{element}><n:EnumerationContext>uuid:ctx-{n}</n:EnumerationContext><{items_ns}:Items>{body}</{items_ns}:Items></n:{element}>"
-    ))
-    .replace("EnumerateResponse</a:Action>", &format!("{element}</a:Action>"))
-}
+use crate::support::{
+    Behavior, endless_page, hostile_server, hostile_server_seeing, soap, watch_memory,
+};
 
 use crate::bin::smb_sessions as cli;
 
