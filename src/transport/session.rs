@@ -129,15 +129,25 @@ fn refusal(mechanism: &str, sent_last_token: bool) -> &'static str {
     }
 }
 
-/// Channel bindings from the certificate of the connection that carried `response`.
-fn bind_to_channel(response: &reqwest::Response, context: &mut dyn SecurityContext) {
-    if let Some(cert) = response
+/// Channel bindings from the certificate of the connection that carried `response`. An HTTPS
+/// answer with no certificate to bind to is refused: authenticating without bindings would
+/// let a server in the middle relay the authentication (and fail under Extended Protection).
+fn bind_to_channel(
+    response: &reqwest::Response,
+    context: &mut dyn SecurityContext,
+) -> Result<(), Error> {
+    let certificate = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
-    {
-        context.set_channel_bindings(&tls_server_end_point(cert));
-    }
+        .ok_or_else(|| {
+            Error::protocol(
+                "the HTTPS connection shows no server certificate to bind the authentication \
+                 to (channel bindings); refusing to authenticate without them",
+            )
+        })?;
+    context.set_channel_bindings(&tls_server_end_point(certificate));
+    Ok(())
 }
 
 impl Session {
@@ -166,7 +176,7 @@ impl Session {
             // The first token must carry the channel bindings: learn the certificate from an
             // unauthenticated request (answered 401) on this session's connection.
             let response = empty_post(&http, settings, peer, None).await?;
-            bind_to_channel(&response, context.as_mut());
+            bind_to_channel(&response, context.as_mut())?;
             let offered = offered_schemes(&response);
             settings.read_body(response).await?;
             if !offered.is_empty() && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
@@ -209,7 +219,7 @@ impl Session {
                 .map_err(|_| Error::protocol("unencodable token"))?;
             let response = empty_post(&http, settings, peer, Some(header)).await?;
             if https && !bound {
-                bind_to_channel(&response, context.as_mut());
+                bind_to_channel(&response, context.as_mut())?;
                 bound = true;
             }
             let status = response.status().as_u16();
@@ -361,4 +371,20 @@ async fn exchange(
         }
     })?;
     Ok((status, ctype, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Credentials;
+    use crate::auth::ntlm::{NtlmClient, NtlmCredentials};
+
+    #[test]
+    fn an_https_answer_without_a_certificate_is_refused_not_left_unbound() {
+        let response = reqwest::Response::from(hyper::Response::new(Vec::<u8>::new()));
+        let mut context =
+            NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+        let e = bind_to_channel(&response, &mut context).unwrap_err();
+        assert!(e.to_string().contains("no server certificate"), "{e}");
+    }
 }

@@ -239,6 +239,30 @@ fn client_and_acceptor_authenticate_and_seal_both_ways() {
     }
 }
 
+/// Every handshake has a session key of its own: the same message sealed first on two
+/// connections of the same user looks different, and one connection's keys do not open the
+/// other's (a constant or low-entropy exported session key would pass every other test).
+#[test]
+fn every_handshake_has_its_own_session_key() {
+    let mut sealed = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (mut client, mut server) = pair("demo", "s3cret", "demo");
+        handshake(&mut client, &mut server).unwrap();
+        sealed.push(client.seal(b"<s:Envelope/>").unwrap());
+        servers.push(server);
+    }
+    assert_ne!(sealed[0].data, sealed[1].data);
+    assert_ne!(sealed[0].header, sealed[1].header);
+    assert!(open(&mut servers[1], &sealed[0]).is_err());
+    assert_eq!(open(&mut servers[0], &sealed[0]).unwrap(), b"<s:Envelope/>");
+    // And the keys come from the system's random source: 100 draws, no repeat.
+    let draws: std::collections::HashSet<[u8; 16]> = (0..100)
+        .map(|_| *Randomness::fresh().unwrap().exported_session_key)
+        .collect();
+    assert_eq!(draws.len(), 100);
+}
+
 #[test]
 fn the_acceptor_admits_exactly_its_user_and_password() {
     let (mut client, mut server) = pair("DEMO", "s3cret", "demo");
