@@ -31,8 +31,7 @@ pub enum ErrorKind {
     /// explicitly allowed.
     #[error(
         "refusing Basic authentication over plain HTTP: the password would cross the network in \
-         clear (use HTTPS, or allow it explicitly with --allow-plaintext / \
-         ClientBuilder::danger_allow_basic_over_http)"
+         clear (use HTTPS, or allow it explicitly)"
     )]
     PlaintextBasicRefused,
     /// Nothing accepted the connection: the port is closed (or a firewall rejected it).

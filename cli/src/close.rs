@@ -114,7 +114,7 @@ pub async fn run(args: CloseArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(status) => return status,
     };
-    let fleet = match settings.fleet_or_exit() {
+    let fleet = match settings.fleet_or_exit(&targets) {
         Ok(fleet) => fleet,
         Err(status) => return status,
     };

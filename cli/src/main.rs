@@ -110,6 +110,12 @@ async fn run(cli: Cli) -> u8 {
         Command::Processes(a) => (a, class("root/cimv2", "Win32_Process")),
         Command::Query(q) => {
             let (targets, wql, connection, output, namespace) = q.split();
+            if !winrm_sessions::wsman::wql::looks_like_wql(&wql) {
+                return usage(&format!(
+                    "query: the last argument must be the WQL query, and {wql:?} is not one \
+                     (e.g. winrm-sessions query fs01 \"SELECT * FROM Win32_Process\")"
+                ));
+            }
             let args = ClassArgs {
                 targets,
                 connection,
@@ -132,7 +138,7 @@ async fn run(cli: Cli) -> u8 {
     audit(targets, settings, source, args.output.format).await
 }
 
-fn usage(message: &str) -> u8 {
+pub(crate) fn usage(message: &str) -> u8 {
     eprintln!("winrm-sessions: {message}");
     EXIT_USAGE
 }

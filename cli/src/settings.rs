@@ -170,15 +170,34 @@ impl Settings {
     /// configuration error said once), or, when each target records into its own directory,
     /// one built per target.
     ///
-    /// A configuration error is said on stderr and gives exit status 1.
-    pub fn fleet_or_exit(self: &Arc<Self>) -> Result<Fleet, u8> {
-        self.fleet().map_err(|e| {
-            eprintln!("winrm-sessions: {}", e.report());
-            crate::EXIT_FAILED
+    /// A configuration that cannot work (Basic over plain HTTP without --allow-plaintext, a bad
+    /// URL) is a usage error, exit status 2; anything else found while preparing (an
+    /// unreadable ticket cache) exit status 1. Both are said on stderr, naming the first
+    /// target.
+    pub fn fleet_or_exit(self: &Arc<Self>, targets: &[String]) -> Result<Fleet, u8> {
+        let first = targets.first().map_or("localhost", String::as_str);
+        self.fleet(first).map_err(|e| {
+            use winrm_sessions::ErrorKind;
+            match e.kind() {
+                // What the command line asked for cannot work: a usage error, in its words.
+                ErrorKind::PlaintextBasicRefused => crate::usage(&format!(
+                    "{}: refusing Basic authentication over plain HTTP: the password would \
+                     cross the network in clear (use an https:// URL or --https, or allow it \
+                     with --allow-plaintext)",
+                    e.target().unwrap_or(first)
+                )),
+                ErrorKind::Config(_) => crate::usage(&e.report().to_string()),
+                _ => {
+                    eprintln!("winrm-sessions: {}", e.report());
+                    crate::EXIT_FAILED
+                }
+            }
         })
     }
 
-    fn fleet(self: &Arc<Self>) -> winrm_sessions::Result<Fleet> {
+    /// `first`: the target the template is built for, so that what is wrong with the
+    /// configuration is said of a target the user typed.
+    fn fleet(self: &Arc<Self>, first: &str) -> winrm_sessions::Result<Fleet> {
         if let Some(limit) = crate::limits::raise_open_files()
             && let Some(warning) = crate::limits::too_low(limit, self.concurrency)
         {
@@ -192,7 +211,7 @@ impl Settings {
             let template = match self.template.get() {
                 Some(template) => template.clone(),
                 None => {
-                    let built = self.client("localhost")?;
+                    let built = self.client(first)?;
                     self.template.get_or_init(|| built).clone()
                 }
             };

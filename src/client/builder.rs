@@ -247,7 +247,9 @@ impl ClientBuilder {
         })?;
         let https = self.auth.https;
         self.auth.https = endpoint.scheme() == "https";
+        let allow_basic_over_http = self.auth.allow_basic_over_http;
         let auth = Authenticator::prepare(self.auth)?;
+        let basic_needs_https = matches!(auth, Authenticator::Basic(_)) && !allow_basic_over_http;
         let shared = Arc::new(Shared::new(http, auth, self.hook));
         let config = Config {
             target: self.target,
@@ -257,6 +259,7 @@ impl ClientBuilder {
             max_envelope_size: self.max_envelope_size,
             max_elements: self.max_elements,
             locale: self.locale,
+            basic_needs_https,
         };
         Ok(Client {
             inner: Arc::new(ClientInner {

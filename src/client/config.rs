@@ -19,6 +19,9 @@ pub(crate) struct Config {
     pub max_envelope_size: u32,
     pub max_elements: u32,
     pub locale: Option<String>,
+    /// Basic credentials without `danger_allow_basic_over_http`: a retargeted client must be
+    /// HTTPS too, or the password would cross in clear to that host.
+    pub basic_needs_https: bool,
 }
 
 /// Default ports of the WinRM service.

@@ -78,11 +78,17 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// A config error when the target is not a valid host or URL.
+    /// A config error when the target is not a valid host or URL;
+    /// [`ErrorKind::PlaintextBasicRefused`] when this client sends Basic credentials, was not
+    /// allowed to over plain HTTP, and `target` is a plain HTTP endpoint.
     pub fn with_target(&self, target: impl Into<String>) -> Result<Client> {
         let target = target.into();
         let endpoint = endpoint_url(&target, self.inner.config.https)
             .map_err(|e| e.with_target(target.clone()))?;
+        if self.inner.config.basic_needs_https && endpoint.scheme() != "https" {
+            // The template's HTTPS does not make this host's plain HTTP safe.
+            return Err(Error::new(crate::ErrorKind::PlaintextBasicRefused).with_target(target));
+        }
         let mut config = self.inner.config.clone();
         config.target = target;
         config.endpoint = endpoint.clone();

@@ -113,6 +113,19 @@ pub fn select_shape(query: &str) -> Option<SelectShape> {
     Some(SelectShape { class, properties })
 }
 
+/// True when `text` starts as a WQL statement does (`SELECT`, `ASSOCIATORS OF`,
+/// `REFERENCES OF`, in any case): what tells a query from a host name given in its place.
+pub fn looks_like_wql(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    match words.next().map(str::to_ascii_uppercase).as_deref() {
+        Some("SELECT") => true,
+        Some("ASSOCIATORS" | "REFERENCES") => {
+            words.next().is_some_and(|w| w.eq_ignore_ascii_case("OF"))
+        }
+        _ => false,
+    }
+}
+
 /// A WQL string literal in single quotes, with `\` and `'` escaped by a backslash.
 pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

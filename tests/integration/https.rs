@@ -216,3 +216,41 @@ async fn certificate_authentication_over_https() {
         .unwrap_err();
     assert!(error.to_string().contains("needs HTTPS"), "{error}");
 }
+
+/// A client sending Basic over HTTPS, retargeted (as a fleet does) to a plain-HTTP host, does
+/// not send the password there in clear unless that was allowed.
+#[test]
+fn basic_over_https_retargeted_to_plain_http_is_refused() {
+    let (ca, _, _) = pki(&["fs01.example.test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let template = |allow: bool| {
+        Client::builder("https://fs01.example.test/wsman")
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(winrm_sessions::Auth::Basic)
+            .ca_file(&ca_file)
+            .danger_allow_basic_over_http(allow)
+            .build()
+            .unwrap()
+    };
+    let e = template(false)
+        .with_target("http://fs02.example.test/wsman")
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(e.kind(), winrm_sessions::ErrorKind::PlaintextBasicRefused),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("http://fs02.example.test/wsman: "), "{e}");
+    assert!(
+        template(false)
+            .with_target("https://fs02.example.test")
+            .is_ok()
+    );
+    assert!(
+        template(true)
+            .with_target("http://fs02.example.test")
+            .is_ok()
+    );
+}

@@ -250,10 +250,27 @@ async fn usage_errors_exit_2() {
     .map(String::from)
     .to_vec();
     let output = run(a, Some("demo")).await;
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
+        stderr.contains(&format!(
+            "{}: refusing Basic authentication over plain HTTP",
+            server.url()
+        )) && stderr.contains("--allow-plaintext")
+            && !stderr.contains("ClientBuilder"),
+        "names the target typed and the flag, not a library API: {stderr}"
+    );
+    assert_eq!(server.in_flight().total(), 0, "nothing was sent");
+    // `query` with the WQL forgotten says so.
+    let a = ["query", server.url(), "--user", "demo"]
+        .map(String::from)
+        .to_vec();
+    let output = run(a, Some("demo")).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("must be the WQL query"),
+        "{}",
         String::from_utf8_lossy(&output.stderr)
-            .contains("refusing Basic authentication over plain HTTP")
     );
     // A password is not an option.
     let a = ["smb-sessions", "fs01", "--password", "x"]
