@@ -204,8 +204,29 @@ pub async fn run(args: WatchArgs) -> u8 {
     let _ = output.finish();
     let _ = io::stderr().flush();
     settings.wait_for_releases().await;
-    if status == EXIT_OK && last_failed.values().any(|&failed| failed) {
-        status = EXIT_FAILED;
+    let mut failing: Vec<&String> = last_failed
+        .iter()
+        .filter_map(|(target, &failed)| failed.then_some(target))
+        .collect();
+    if !failing.is_empty() {
+        failing.sort();
+        const SHOWN: usize = 10;
+        let more = failing.len().saturating_sub(SHOWN);
+        let names: Vec<&str> = failing.iter().take(SHOWN).map(|t| t.as_str()).collect();
+        eprintln!(
+            "winrm-sessions: the last poll of {} host(s) failed: {}{} (see the \"unreachable\" \
+             records for why)",
+            failing.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        if status == EXIT_OK {
+            status = EXIT_FAILED;
+        }
     }
     status
 }

@@ -318,3 +318,21 @@ async fn bad_stores_busy_addresses_and_bad_durations_are_clear_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no store there"));
 }
+
+/// A watch whose last poll of a host failed exits 1 and says which hosts on stderr.
+#[test]
+fn the_hosts_whose_last_poll_failed_are_named() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/wsman", listener.local_addr().unwrap())
+    };
+    let output = watch(&[&closed], &["--count", "1", "--connect-timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("the last poll of 1 host(s) failed: {closed}")),
+        "{stderr}"
+    );
+}
