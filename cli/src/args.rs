@@ -4,9 +4,27 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The examples of `--help` and of the manual page's EXAMPLES section.
+pub const EXAMPLES: &str = "Examples:
+  winrm-sessions demo                                   the bundled fixture server, no Windows
+  winrm-sessions smb-sessions fs01 --user 'CORP\\auditor'  who has SMB sessions open on fs01
+  winrm-sessions smb-sessions --hosts-file servers.txt --concurrency 64 --format json
+  winrm-sessions logon-sessions fs01 --with-processes   logon sessions and their processes
+  winrm-sessions query fs01 \"SELECT * FROM Win32_Process WHERE Name = 'powershell.exe'\"
+  winrm-sessions close-smb-session fs01 --client-user-name alice --dry-run
+  winrm-sessions watch smb-sessions fs01 fs02 --interval 30s --store sessions.db";
+
 /// Ask Windows servers over WinRM who is connected to them.
 #[derive(Debug, Parser)]
-#[command(name = "winrm-sessions", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "winrm-sessions",
+    version,
+    about = "ask Windows servers over WinRM who is connected to them (SMB sessions, server \
+             sessions, logon sessions, processes) and close sessions",
+    long_about = None,
+    after_help = EXAMPLES,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -22,7 +22,14 @@ pub fn man(args: ManArgs) -> u8 {
     let mut root = Cli::command().disable_help_subcommand(true);
     root.build();
     if let Some(dir) = args.out_dir {
-        return match clap_mangen::generate_to(root, &dir) {
+        // The README's install line writes to a folder a fresh account often lacks.
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(root, &dir))
+            .and_then(|()| {
+                let page = dir.join("winrm-sessions.1");
+                std::fs::write(&page, examples_section(std::fs::read(&page)?))
+            });
+        return match written {
             Ok(()) => {
                 eprintln!("manual pages written to {}", dir.display());
                 EXIT_OK
@@ -51,7 +58,29 @@ pub fn man(args: ManArgs) -> u8 {
         eprintln!("winrm-sessions: cannot render the manual page: {e}");
         return EXIT_FAILED;
     }
-    finish(io::stdout().lock().write_all(&roff))
+    finish(io::stdout().lock().write_all(&examples_section(roff)))
+}
+
+/// The examples of `--help` (clap's `after_help`, which clap_mangen writes as an `EXTRA`
+/// section) as a proper `EXAMPLES` section, lines kept as they are.
+fn examples_section(roff: Vec<u8>) -> Vec<u8> {
+    let Ok(text) = String::from_utf8(roff.clone()) else {
+        return roff;
+    };
+    let Some(start) = text.find(".SH EXTRA\nExamples:\n") else {
+        return roff;
+    };
+    let body_start = start + ".SH EXTRA\nExamples:\n".len();
+    let body_end = text[body_start..]
+        .find("\n.SH ")
+        .map_or(text.len(), |at| body_start + at + 1);
+    format!(
+        "{}.SH EXAMPLES\n.nf\n{}.fi\n{}",
+        &text[..start],
+        &text[body_start..body_end],
+        &text[body_end..]
+    )
+    .into_bytes()
 }
 
 /// A closed pipe (`| head`) is not an error.

@@ -242,7 +242,11 @@ fn basic_over_https_retargeted_to_plain_http_is_refused() {
         matches!(e.kind(), winrm_sessions::ErrorKind::PlaintextBasicRefused),
         "{e}"
     );
-    assert!(e.to_string().starts_with("http://fs02.example.test/wsman: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("http://fs02.example.test/wsman: "),
+        "{e}"
+    );
     assert!(
         template(false)
             .with_target("https://fs02.example.test")

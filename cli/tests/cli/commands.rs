@@ -715,7 +715,16 @@ async fn completions_and_manual_pages_come_from_the_arguments() {
     }
     let output = run(vec!["man".into()], None).await;
     assert!(output.status.success());
-    assert!(stdout(&output).contains(".TH winrm-sessions 1"));
+    let page = stdout(&output);
+    assert!(page.contains(".TH winrm-sessions 1"));
+    assert!(
+        page.contains(".SH NAME\nwinrm\\-sessions \\- ask Windows servers"),
+        "the name once, then what it does: {page}"
+    );
+    assert!(
+        page.contains(".SH EXAMPLES\n.nf\n  winrm\\-sessions demo") && !page.contains(".SH EXTRA"),
+        "{page}"
+    );
     let output = run(vec!["man".into(), "query".into()], None).await;
     assert!(
         stdout(&output).contains("\\-\\-namespace"),
@@ -723,22 +732,25 @@ async fn completions_and_manual_pages_come_from_the_arguments() {
     );
     let output = run(vec!["man".into(), "no-such-command".into()], None).await;
     assert_eq!(output.status.code(), Some(2));
-    let dir = tempfile::tempdir().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    // A folder that does not exist yet is made.
+    let dir = parent.path().join("share/man/man1");
     let output = run(
-        vec![
-            "man".into(),
-            "--out-dir".into(),
-            dir.path().display().to_string(),
-        ],
+        vec!["man".into(), "--out-dir".into(), dir.display().to_string()],
         None,
     )
     .await;
     assert!(output.status.success());
+    assert!(
+        std::fs::read_to_string(dir.join("winrm-sessions.1"))
+            .unwrap()
+            .contains(".SH EXAMPLES")
+    );
     for page in [
         "winrm-sessions.1",
         "winrm-sessions-smb-sessions.1",
         "winrm-sessions-close-smb-session.1",
     ] {
-        assert!(dir.path().join(page).exists(), "{page}");
+        assert!(dir.join(page).exists(), "{page}");
     }
 }
