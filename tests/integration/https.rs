@@ -236,8 +236,7 @@ fn basic_over_https_retargeted_to_plain_http_is_refused() {
     };
     let e = template(false)
         .with_target("http://fs02.example.test/wsman")
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         matches!(e.kind(), winrm_sessions::ErrorKind::PlaintextBasicRefused),
         "{e}"
