@@ -430,4 +430,11 @@ write("Get", "MSFT_SmbSession-gone",
                '<f:ProviderFault provider="WMI Provider" path="%systemroot%\\system32\\WsmWmiPl.dll"><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147749890" Machine="FS01">'
                '<f:Message>Not found </f:Message></f:WSManFault></f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault>', "get gone"))
 
+# What the README's examples ask of fs01 (added last, so the files above keep their numbers):
+# the robocopy.exe processes, and closing CONTOSO\Administrator's session.
+robocopy = [i for i, p in enumerate(processes) if p["Name"] == "robocopy.exe"]
+enumeration("WQL-robocopy", WMI + CIMV2 + "/*", [[proc_items[i] for i in robocopy]],
+            wql="SELECT * FROM Win32_Process WHERE Name = 'robocopy.exe'")
+force_close("administrator", 8813272891621, force_close_output(0))
+
 print("wrote %d exchanges to %s" % (counter[0], os.path.normpath(OUT)))

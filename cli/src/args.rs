@@ -331,6 +331,10 @@ pub struct ServeArgs {
     /// network, to see how a fleet, a watch or your own timeouts behave against it
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
     pub latency: std::time::Duration,
+    /// List what the directory's recordings can answer (enumerations, queries, Gets, method
+    /// calls) and exit
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -116,6 +116,15 @@ pub async fn serve(args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if args.list {
+        let mut stdout = std::io::stdout().lock();
+        for line in set.answers() {
+            if writeln!(stdout, "{line}").is_err() {
+                break;
+            }
+        }
+        return EXIT_OK;
+    }
     let (password, password_said) = match std::env::var("WINRM_PASSWORD") {
         Ok(password) => (password, "the password in WINRM_PASSWORD".to_owned()),
         Err(_) => (

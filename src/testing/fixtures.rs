@@ -159,6 +159,48 @@ impl FixtureSet {
     pub fn is_empty(&self) -> bool {
         self.exchanges.is_empty()
     }
+
+    /// What a server of this set can answer, one line per question in the order recorded
+    /// (each once): the enumerations (by class, or by WQL query), Gets and method calls with
+    /// their selectors. Pulls and Releases, which follow an Enumerate, are not listed.
+    pub fn answers(&self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for exchange in &self.exchanges {
+            let r = &exchange.request;
+            let operation = r.action.rsplit('/').next().unwrap_or_default();
+            if matches!(operation, "Pull" | "Release") {
+                continue;
+            }
+            let class = r
+                .resource_uri
+                .as_deref()
+                .map(|uri| uri.rsplit('/').next().unwrap_or(uri))
+                .unwrap_or_default();
+            let selectors: Vec<String> = r
+                .selectors
+                .iter()
+                .map(|s| match &s.value {
+                    crate::cim::SelectorValue::Text(text) => format!("{}={text}", s.name),
+                    crate::cim::SelectorValue::Reference(_) => format!("{}=(reference)", s.name),
+                })
+                .collect();
+            let line = match (operation, &r.filter) {
+                ("", _) => "Identify".to_owned(),
+                ("Enumerate", Some((dialect, text))) if dialect.ends_with("/WQL") => {
+                    format!("Enumerate WQL: {text}")
+                }
+                ("Enumerate", Some((_, text))) => format!("Enumerate {class} filtered: {text}"),
+                ("Enumerate", None) => format!("Enumerate {class}"),
+                ("Get", _) => format!("Get {class} {}", selectors.join(",")),
+                (method, _) => format!("Invoke {method} on {class} {}", selectors.join(",")),
+            };
+            let line = line.trim_end().to_owned();
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        lines
+    }
 }
 
 /// A fixture directory that cannot be served.

@@ -171,14 +171,39 @@ impl Replayer {
     }
 
     fn closest(&self, request: &RequestSummary) -> String {
+        // Same operation first, then the same resource, the same class in a WQL query (every
+        // WQL query is on `root/cimv2/*`), the same selectors, then the query that shares the
+        // most words: a query for robocopy.exe is closest to the one for powershell.exe, not
+        // to an ASSOCIATORS OF on another class.
+        let wql_class = |filter: &Option<(String, String)>| {
+            filter
+                .as_ref()
+                .and_then(|(_, text)| crate::wsman::wql::select_shape(text))
+                .map(|shape| shape.class.to_ascii_lowercase())
+        };
+        let words = |filter: &Option<(String, String)>| -> std::collections::HashSet<String> {
+            filter
+                .as_ref()
+                .map(|(_, text)| {
+                    text.split(|c: char| c.is_whitespace() || "=,{}()'\"".contains(c))
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let asked_class = wql_class(&request.filter);
+        let asked_words = words(&request.filter);
         let score = |e: &Exchange| {
             let r = &e.request;
-            4 * usize::from(r.action == request.action)
-                + 2 * usize::from(eq_ignore_case(&r.resource_uri, &request.resource_uri))
-                + usize::from(
-                    canonical_selectors(&r.selectors) == canonical_selectors(&request.selectors),
-                )
-                + usize::from(r.filter == request.filter)
+            (
+                r.action == request.action,
+                eq_ignore_case(&r.resource_uri, &request.resource_uri),
+                asked_class.is_some() && wql_class(&r.filter) == asked_class,
+                canonical_selectors(&r.selectors) == canonical_selectors(&request.selectors),
+                r.filter == request.filter,
+                words(&r.filter).intersection(&asked_words).count(),
+            )
         };
         match self.set.exchanges.iter().max_by_key(|e| score(e)) {
             Some(e) => format!(

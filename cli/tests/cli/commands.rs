@@ -754,3 +754,70 @@ async fn completions_and_manual_pages_come_from_the_arguments() {
         assert!(dir.join(page).exists(), "{page}");
     }
 }
+
+/// The demo's recordings answer what the README shows, `serve-fixtures --list` says what a
+/// directory can answer, and a question it cannot answer names the closest one it can.
+#[tokio::test]
+async fn the_demo_answers_the_readme_and_says_what_it_can_answer() {
+    let output = run(
+        vec![
+            "serve-fixtures".into(),
+            crate::support::demo_fixtures().display().to_string(),
+            "--list".into(),
+        ],
+        None,
+    )
+    .await;
+    assert!(output.status.success());
+    let list = stdout(&output);
+    for line in [
+        "Enumerate MSFT_SmbSession",
+        "Enumerate WQL: SELECT * FROM Win32_Process WHERE Name = 'robocopy.exe'",
+        "Invoke ForceClose on MSFT_SmbSession SessionId=8813272891621",
+        "Get MSFT_SmbSession SessionId=8813272891621",
+    ] {
+        assert!(list.lines().any(|l| l == line), "{line:?} in:\n{list}");
+    }
+    assert!(!list.contains("Pull"), "pulls follow an Enumerate: {list}");
+
+    let server = demo_server().await;
+    let query = |wql: &str| {
+        let mut a = args("query", server.url(), "json");
+        a.push(wql.to_owned());
+        a
+    };
+    let output = run(
+        query("SELECT * FROM Win32_Process WHERE Name = 'robocopy.exe'"),
+        Some("demo"),
+    )
+    .await;
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("\"ProcessId\":8120"),
+        "{}",
+        stdout(&output)
+    );
+    let mut close = args("close-smb-session", server.url(), "json");
+    close.extend(["--session-id", "8813272891621", "--force"].map(String::from));
+    let output = run(close, Some("demo")).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout(&output).contains("Closed"), "{}", stdout(&output));
+
+    let output = run(
+        query("SELECT * FROM Win32_Process WHERE Name = 'notepad.exe'"),
+        Some("demo"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("closest recorded: 00")
+            && stderr.contains("SELECT * FROM Win32_Process WHERE Name = ")
+            && !stderr.contains("associators"),
+        "the same operation and class, the nearest query: {stderr}"
+    );
+}
