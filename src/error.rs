@@ -216,6 +216,11 @@ pub enum TlsError {
         /// When, if the verifier said.
         not_after: Option<String>,
     },
+    /// The server answered the TLS handshake in plain text: the port speaks HTTP, not HTTPS.
+    NotTls {
+        /// `host:port`.
+        address: String,
+    },
     /// Anything else the TLS library reported.
     Other(String),
 }
@@ -250,6 +255,12 @@ impl fmt::Display for TlsError {
             TlsError::Expired { not_after: None } => {
                 f.write_str("TLS: the server's certificate has expired or is not valid yet")
             }
+            TlsError::NotTls { address } => write!(
+                f,
+                "TLS: {address} answered in plain HTTP, not TLS: that port speaks HTTP (WinRM \
+                 over HTTP listens on 5985, over HTTPS on 5986): use an http:// target, or the \
+                 HTTPS port"
+            ),
             TlsError::Other(message) => write!(f, "TLS: {message}"),
         }
     }

@@ -14,7 +14,8 @@
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         HostEvent::Item { target, item } => println!("{target}: {}", item.session_id),
-//!         HostEvent::Failed { target, error, .. } => eprintln!("{target}: {error}"),
+//!         // The error names its target already.
+//!         HostEvent::Failed { error, .. } => eprintln!("{error}"),
 //!         HostEvent::Done { target, items, .. } => eprintln!("{target}: {items} sessions"),
 //!         _ => {}
 //!     }

@@ -45,6 +45,12 @@
 //!   applications built on this crate.
 //! - `store`: `watch::store::Store`, a watch's history in SQLite (compiled in).
 //! - `metrics`: `watch::metrics::Metrics`, a watch's state served to Prometheus.
+//! - `interop`: for this crate's own tests only (the suite that needs pyspnego, MIT krb5 and
+//!   the peer captures); it adds nothing to the library.
+//!
+//! docs.rs documents every feature. Locally, `cargo doc` documents what is enabled: run
+//! `cargo doc -p winrm-sessions --all-features --no-deps --open` to see `testing`, `store` and
+//! `metrics` too.
 //!
 //! The command-line tool is the `winrm-sessions-cli` package of the same repository.
 

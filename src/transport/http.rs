@@ -272,6 +272,13 @@ fn tls_error(error: &rustls::Error, address: &str) -> TlsError {
             },
             other => TlsError::Other(format!("the server's certificate was refused: {other:?}")),
         },
+        // What a plain-HTTP answer to a ClientHello looks like to rustls: its first byte is
+        // not a TLS record type.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            TlsError::NotTls {
+                address: address.to_owned(),
+            }
+        }
         other => TlsError::Other(other.to_string()),
     }
 }

@@ -257,3 +257,25 @@ fn basic_over_https_retargeted_to_plain_http_is_refused() {
             .is_ok()
     );
 }
+
+/// `https://` to a port that speaks plain HTTP says so, with the port to use instead.
+#[tokio::test]
+async fn https_to_a_plain_http_port_says_the_port_speaks_http() {
+    let server = crate::support::demo_server().await;
+    let url = server.url().replace("http://", "https://");
+    let error = Client::builder(&url)
+        .credentials(Credentials::new("demo", "demo"))
+        .build()
+        .unwrap()
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    let said = error.to_string();
+    assert!(
+        said.contains(&format!("{} answered in plain HTTP", server.addr()))
+            && said.contains("5985"),
+        "{said}"
+    );
+    assert!(!error.is_retryable(), "{error:?}");
+}
