@@ -79,7 +79,7 @@ impl Client {
     /// # Errors
     ///
     /// A config error when the target is not a valid host or URL;
-    /// [`ErrorKind::PlaintextBasicRefused`] when this client sends Basic credentials, was not
+    /// [`ErrorKind::PlaintextBasicRefused`](crate::ErrorKind::PlaintextBasicRefused) when this client sends Basic credentials, was not
     /// allowed to over plain HTTP, and `target` is a plain HTTP endpoint.
     pub fn with_target(&self, target: impl Into<String>) -> Result<Client> {
         let target = target.into();
