@@ -66,6 +66,7 @@ pub mod fleet;
 #[cfg(any(test, feature = "__internals"))]
 #[doc(hidden)]
 pub mod internals;
+pub mod names;
 pub mod record;
 #[cfg(feature = "testing")]
 pub mod testing;

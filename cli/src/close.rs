@@ -58,7 +58,13 @@ impl Selectors {
         };
         (self.session_id.is_empty() || self.session_id.contains(&session.session_id))
             && equal(&session.client_computer_name, &self.client_computer_name)
-            && equal(&session.client_user_name, &self.client_user_name)
+            && (self.client_user_name.is_empty()
+                || session.client_user_name.as_deref().is_some_and(|user| {
+                    // `alice`, `CORP\alice` and `alice@corp.example` alike (winrm_sessions::names).
+                    self.client_user_name
+                        .iter()
+                        .any(|wanted| winrm_sessions::names::user_matches(wanted, user))
+                }))
     }
 }
 

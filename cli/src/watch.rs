@@ -281,6 +281,16 @@ pub fn history(args: HistoryArgs) -> u8 {
         }
     };
     let mut filter = HistoryFilter::new();
+    let mut asked = Vec::new();
+    for (flag, value) in [
+        ("--user", &args.user),
+        ("--client", &args.client),
+        ("--target", &args.target),
+    ] {
+        if let Some(value) = value {
+            asked.push(format!("{flag} {value}"));
+        }
+    }
     if let Some(user) = args.user {
         filter = filter.user(user);
     }
@@ -300,6 +310,13 @@ pub fn history(args: HistoryArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
+    if entries.is_empty() && !asked.is_empty() {
+        eprintln!(
+            "winrm-sessions: no session in {} matches {}",
+            args.store.display(),
+            asked.join(" ")
+        );
+    }
     let class = entries
         .first()
         .map_or("MSFT_SmbSession".to_owned(), |e| e.class.clone());

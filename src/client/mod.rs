@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub use associations::{Associations, MethodInput};
 pub use builder::ClientBuilder;
 pub(crate) use config::Config;
-use config::endpoint_url;
+pub(crate) use config::endpoint_url;
 pub use config::{HTTP_PORT, HTTPS_PORT};
 pub use enumeration::{Enumeration, Page, PageItems, Pages};
 pub use joins::{

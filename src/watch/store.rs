@@ -72,11 +72,13 @@ pub struct Store {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct HistoryFilter {
-    /// The user, case-insensitively, with or without its domain (`alice` matches `CORP\alice`).
+    /// The user as typed: `alice`, `CORP\alice` or `alice@corp.example` (see
+    /// [`crate::names::user_matches`]).
     pub user: Option<String>,
     /// The client computer, case-insensitively, with or without brackets.
     pub client: Option<String>,
-    /// The target, as it was given to the watch.
+    /// The target however written: host, host:port or URL (see
+    /// [`crate::names::target_matches`]).
     pub target: Option<String>,
     /// Seen at or after this time.
     pub since: Option<SystemTime>,
@@ -390,39 +392,43 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT target, class, key, first_seen, last_seen, open, record FROM sessions
-                 WHERE (?1 IS NULL OR lower(user) = lower(?1)
-                        OR (instr(user, '\\') > 0 AND lower(substr(user, instr(user, '\\') + 1)) = lower(?1)))
-                   AND (?2 IS NULL OR lower(trim(client, '[]')) = lower(trim(?2, '[]')))
-                   AND (?3 IS NULL OR target = ?3)
-                   AND (?4 IS NULL OR last_seen >= ?4)
+                "SELECT target, class, key, first_seen, last_seen, open, record, user FROM sessions
+                 WHERE (?1 IS NULL OR lower(trim(client, '[]')) = lower(trim(?1, '[]')))
+                   AND (?2 IS NULL OR last_seen >= ?2)
                  ORDER BY last_seen DESC, id DESC",
             )
             .map_err(|e| self.fail(e))?;
         let rows = statement
-            .query_map(
-                params![
-                    filter.user,
-                    filter.client,
-                    filter.target,
-                    filter.since.map(micros)
-                ],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, bool>(5)?,
-                        row.get::<_, String>(6)?,
-                    ))
-                },
-            )
+            .query_map(params![filter.client, filter.since.map(micros)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                ))
+            })
             .map_err(|e| self.fail(e))?;
         let mut entries = Vec::new();
         for row in rows {
-            let (target, class, key, first, last, open, record) = row.map_err(|e| self.fail(e))?;
+            let (target, class, key, first, last, open, record, user) =
+                row.map_err(|e| self.fail(e))?;
+            // Users and targets as typed, by the rules of `crate::names`.
+            if let Some(wanted) = &filter.user
+                && !user
+                    .as_deref()
+                    .is_some_and(|u| crate::names::user_matches(wanted, u))
+            {
+                continue;
+            }
+            if let Some(wanted) = &filter.target
+                && !crate::names::target_matches(wanted, &target)
+            {
+                continue;
+            }
             entries.push(HistoryEntry {
                 target,
                 class,
@@ -639,9 +645,15 @@ mod tests {
         let only = |filter: HistoryFilter| store.history(&filter).unwrap().len();
         assert_eq!(only(HistoryFilter::new().user("ALICE")), 1);
         assert_eq!(only(HistoryFilter::new().user(r"corp\alice")), 1);
+        assert_eq!(only(HistoryFilter::new().user("alice@corp.example")), 1);
+        assert_eq!(only(HistoryFilter::new().user(r"other\alice")), 0);
         assert_eq!(only(HistoryFilter::new().user("corp")), 0);
         assert_eq!(only(HistoryFilter::new().client("fe80::1")), 1);
         assert_eq!(only(HistoryFilter::new().target("fs02")), 0);
+        let all = only(HistoryFilter::new());
+        for written in ["fs01", "FS01", "fs01:5985", "http://fs01:5985/wsman"] {
+            assert_eq!(only(HistoryFilter::new().target(written)), all, "{written}");
+        }
         assert_eq!(
             only(HistoryFilter::new().since(t1)),
             1,

@@ -806,6 +806,23 @@ async fn the_demo_answers_the_readme_and_says_what_it_can_answer() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout(&output).contains("Closed"), "{}", stdout(&output));
+    // A user as typed: bare, DOMAIN\user or user@domain (winrm_sessions::names).
+    for user in [
+        "administrator",
+        r"CONTOSO\Administrator",
+        "Administrator@contoso.test",
+    ] {
+        let mut dry = args("close-smb-session", server.url(), "json");
+        dry.extend(["--client-user-name", user, "--dry-run"].map(String::from));
+        let output = run(dry, Some("demo")).await;
+        assert!(output.status.success(), "{user}");
+        assert_eq!(
+            stdout(&output).lines().count(),
+            1,
+            "{user}: {}",
+            stdout(&output)
+        );
+    }
 
     let output = run(
         query("SELECT * FROM Win32_Process WHERE Name = 'notepad.exe'"),

@@ -336,3 +336,50 @@ fn the_hosts_whose_last_poll_failed_are_named() {
         "{stderr}"
     );
 }
+
+/// `history --target` finds a watch's sessions however the target is written, and says so on
+/// stderr when a filter matches nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_filters_match_targets_and_users_however_written() {
+    let server = crate::support::demo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("w.db").display().to_string();
+    let url = server.url().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        watch(&[&url], &["--count", "1", "--store", &store])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let store = dir.path().join("w.db").display().to_string();
+    let history = |extra: &[&str]| {
+        let output = winrm(&["history", "--store", &store, "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).lines().count(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (all, _) = history(&[]);
+    assert_eq!(all, 7);
+    let host_port = server.addr().to_string();
+    for written in [host_port.as_str(), server.url(), "127.0.0.1"] {
+        assert_eq!(history(&["--target", written]).0, all, "{written}");
+    }
+    assert_eq!(history(&["--user", "administrator@contoso.test"]).0, 1);
+    assert_eq!(history(&["--user", r"CONTOSO\Administrator"]).0, 1);
+    let (none, stderr) = history(&["--target", "fs99"]);
+    assert_eq!(none, 0);
+    assert!(
+        stderr.contains("no session in") && stderr.contains("--target fs99"),
+        "{stderr}"
+    );
+}

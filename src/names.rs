@@ -1,0 +1,125 @@
+//! Names as people type them, matched the way Windows compares them: one place for the rules
+//! every filter of this crate and of the command line follows (`close-smb-session
+//! --client-user-name`, `history --user` and `--target`, [`crate::watch::store::HistoryFilter`]).
+//!
+//! - **Users**: `alice`, `CORP\alice` and `alice@corp.example` name the same account;
+//!   case does not matter (beyond ASCII too, as Windows). A filter without a domain matches the
+//!   user in any domain; with one, the domains must agree, where a DNS domain
+//!   (`corp.example`) agrees with its NetBIOS name (`CORP`) by its first label.
+//! - **Targets**: `fs01`, `FS01:5985` and `http://fs01:5985/wsman` name the same endpoint; a
+//!   filter that is a bare host (no port, no scheme) matches that host on any port and scheme.
+
+use crate::client::endpoint_url;
+
+/// True when `filter` (as typed) names the user `actual` (as the server or a store wrote it).
+pub fn user_matches(filter: &str, actual: &str) -> bool {
+    let (want_domain, want_name) = split_user(filter);
+    let (domain, name) = split_user(actual);
+    if want_name != name {
+        return false;
+    }
+    match (want_domain, domain) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a == b || first_label(&a) == first_label(&b),
+    }
+}
+
+/// (domain, name), lower-cased: `DOMAIN\name`, `name@domain`, or a bare name.
+fn split_user(user: &str) -> (Option<String>, String) {
+    let user = user.trim();
+    if let Some((domain, name)) = user.split_once('\\') {
+        return (Some(domain.to_lowercase()), name.to_lowercase());
+    }
+    if let Some((name, domain)) = user.rsplit_once('@') {
+        return (Some(domain.to_lowercase()), name.to_lowercase());
+    }
+    (None, user.to_lowercase())
+}
+
+fn first_label(domain: &str) -> &str {
+    domain.split('.').next().unwrap_or(domain)
+}
+
+/// True when `filter` (as typed) names the same endpoint as `target` (as given to a watch or
+/// a fleet).
+pub fn target_matches(filter: &str, target: &str) -> bool {
+    let filter = filter.trim();
+    if filter.eq_ignore_ascii_case(target.trim()) {
+        return true;
+    }
+    let (Ok(want), Ok(have)) = (endpoint_url(filter, false), endpoint_url(target, false)) else {
+        return false;
+    };
+    // `fs01`, `[::1]` or `::1`: a host with no port and no scheme.
+    let bare_host = !filter.contains("://")
+        && if filter.starts_with('[') {
+            !filter.contains("]:")
+        } else {
+            filter.matches(':').count() != 1
+        };
+    let same_host = want.host_str().map(str::to_ascii_lowercase)
+        == have.host_str().map(str::to_ascii_lowercase);
+    if bare_host {
+        return same_host;
+    }
+    same_host
+        && want.port_or_known_default() == have.port_or_known_default()
+        && want.scheme() == have.scheme()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_with_or_without_a_domain_in_any_form() {
+        for filter in [
+            "alice",
+            "ALICE",
+            r"corp\alice",
+            "alice@corp.example",
+            "Alice@CORP",
+        ] {
+            assert!(user_matches(filter, r"CORP\Alice"), "{filter}");
+        }
+        assert!(user_matches("Zoë", r"CONTOSO\ZOË"), "beyond ASCII");
+        assert!(user_matches(r"CORP\alice", "alice@corp.example"));
+        assert!(user_matches("alice", "alice"));
+        assert!(!user_matches(r"OTHER\alice", r"CORP\alice"));
+        assert!(
+            !user_matches(r"CORP\alice", "alice"),
+            "a domain asked for, none known"
+        );
+        assert!(!user_matches("corp", r"CORP\alice"));
+        assert!(!user_matches("alic", r"CORP\alice"));
+    }
+
+    #[test]
+    fn a_target_however_it_was_written() {
+        let url = "http://127.0.0.1:44443/wsman";
+        for filter in [
+            "127.0.0.1:44443",
+            url,
+            "HTTP://127.0.0.1:44443",
+            "127.0.0.1",
+        ] {
+            assert!(target_matches(filter, url), "{filter}");
+        }
+        assert!(!target_matches("127.0.0.1:5985", url));
+        assert!(!target_matches("https://127.0.0.1:44443", url));
+        assert!(target_matches("FS01", "fs01"));
+        assert!(!target_matches(
+            "fs01",
+            "https://fs01.corp.example:5986/wsman"
+        ));
+        assert!(
+            target_matches("fs01", "https://fs01:5986/wsman"),
+            "bare host, any port"
+        );
+        assert!(target_matches("fs01:5985", "fs01"));
+        assert!(target_matches("[::1]", "http://[::1]:5985/wsman"));
+        assert!(target_matches("[::1]", "http://[::1]:8080/wsman"));
+        assert!(!target_matches("fs02", "fs01"));
+    }
+}
