@@ -1,6 +1,6 @@
 //! Names as people type them, matched the way Windows compares them: one place for the rules
 //! every filter of this crate and of the command line follows (`close-smb-session
-//! --client-user-name`, `history --user` and `--target`, [`crate::watch::store::HistoryFilter`]).
+//! --client-user-name`, `history --user` and `--target`, `watch::store::HistoryFilter`).
 //!
 //! - **Users**: `alice`, `CORP\alice` and `alice@corp.example` name the same account;
 //!   case does not matter (beyond ASCII too, as Windows). A filter without a domain matches the
