@@ -34,6 +34,16 @@ pub enum ErrorKind {
          clear (use HTTPS, or allow it explicitly)"
     )]
     PlaintextBasicRefused,
+    /// No KDC of the realm could be reached: Kerberos could not start.
+    #[error("Kerberos could not start: no KDC of realm {realm}{origin} could be reached: {reason}")]
+    KdcUnreachable {
+        /// The realm whose KDCs were tried.
+        realm: String,
+        /// Where the realm came from, when the user did not name it (` (from …)`), or empty.
+        origin: String,
+        /// Each KDC tried and what happened.
+        reason: String,
+    },
     /// Nothing accepted the connection: the port is closed (or a firewall rejected it).
     #[error("connection refused by {address} (is WinRM listening on that port?)")]
     ConnectionRefused {
@@ -330,6 +340,7 @@ impl Error {
             | ErrorKind::ConnectionClosed { .. }
             | ErrorKind::Connect { .. }
             | ErrorKind::Deadline { .. }
+            | ErrorKind::KdcUnreachable { .. }
             | ErrorKind::EnumerationInterrupted { .. } => true,
             ErrorKind::Fault(f) => f.is_retryable(),
             ErrorKind::HttpStatus { status, .. } => matches!(status, 502..=504),

@@ -200,6 +200,9 @@ pub(crate) struct KerberosAuth {
     pub spn: Option<String>,
     /// SPNEGO under `Negotiate` rather than raw tokens under the `Kerberos` scheme.
     pub spnego: bool,
+    /// Where the realm came from when the user did not name it, for the errors that follow
+    /// from it (an unreachable KDC of a realm the user never typed).
+    pub realm_origin: Option<&'static str>,
 }
 
 impl KerberosAuth {
@@ -344,6 +347,7 @@ impl Authenticator {
                             credentials: Arc::new(store),
                             spn,
                             spnego: auth == Auth::Negotiate,
+                            realm_origin: None,
                         },
                         fallback: None,
                     });
@@ -376,6 +380,7 @@ impl Authenticator {
                             )),
                             spn,
                             spnego: false,
+                            realm_origin: None,
                         },
                         fallback: None,
                     });
@@ -405,9 +410,16 @@ impl Authenticator {
                                     LongTermKey::Password(credentials.password().clone()),
                                     kdcs,
                                 )),
-                                spn,
                                 // Negotiate sends Kerberos in SPNEGO, as Windows clients do.
                                 spnego: auth == Auth::Negotiate,
+                                realm_origin: krb5
+                                    .explicit_realm_of(credentials.user())
+                                    .is_none()
+                                    .then_some(
+                                        "the default_realm of krb5.conf ($KRB5_CONFIG or \
+                                         /etc/krb5.conf), as the user names no realm",
+                                    ),
+                                spn,
                             },
                             fallback: (auth == Auth::Negotiate && !no_ntlm_fallback)
                                 .then(|| NtlmCredentials::new(&credentials)),

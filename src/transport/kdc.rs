@@ -62,11 +62,13 @@ pub(crate) async fn exchange(
             Err(_) => failures.push(format!("{host}:{port}: no answer within {timeout:?}")),
         }
     }
-    Err(KerberosError::token(if failures.is_empty() {
+    let mut error = KerberosError::token(if failures.is_empty() {
         "no KDC to ask".to_owned()
     } else {
-        format!("cannot reach the KDC ({})", failures.join("; "))
-    }))
+        failures.join("; ")
+    });
+    error.kdc_unreachable = !failures.is_empty();
+    Err(error)
 }
 
 #[cfg(test)]
@@ -101,6 +103,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("no answer"), "{e}");
-        assert!(!e.credentials_rejected);
+        assert!(!e.credentials_rejected && e.kdc_unreachable);
     }
 }

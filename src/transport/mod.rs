@@ -419,7 +419,19 @@ impl HttpTransport {
         )
         .await
         .map_err(|e| KerberosFailure {
-            error: context_failure("Kerberos", crate::auth::kerberos::context::context_error(e)),
+            error: if e.kdc_unreachable {
+                ErrorKind::KdcUnreachable {
+                    realm: kerberos.credentials.client().realm.clone(),
+                    origin: kerberos
+                        .realm_origin
+                        .map(|origin| format!(" (from {origin})"))
+                        .unwrap_or_default(),
+                    reason: e.message,
+                }
+                .into()
+            } else {
+                context_failure("Kerberos", crate::auth::kerberos::context::context_error(e))
+            },
             after_ap_req: false,
         })?;
         let context = |spnego: bool| -> Box<dyn SecurityContext> {

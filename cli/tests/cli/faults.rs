@@ -180,3 +180,44 @@ async fn a_long_hosts_file_runs_in_memory_that_follows_the_concurrency() {
     assert!(large <= 100.0, "{large} MB");
     assert!(large < small + 25.0, "{small} MB -> {large} MB");
 }
+
+/// Kerberos with a user that names no realm takes krb5.conf's default realm: an unreachable KDC
+/// of that realm is said as such, with where the realm came from and the KDC's address, not as
+/// a protocol violation.
+#[test]
+fn an_unreachable_kdc_is_named_with_its_realm_and_where_that_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let conf = dir.path().join("krb5.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[libdefaults]\n default_realm = ATHENA.MIT.EDU\n[realms]\n ATHENA.MIT.EDU = {{\n  kdc = {closed}\n }}\n"
+        ),
+    )
+    .unwrap();
+    let output = crate::bin::winrm(&[
+        "smb-sessions",
+        "http://127.0.0.1:9/wsman",
+        "--auth",
+        "kerberos",
+        "--user",
+        "alice",
+        "--retries",
+        "0",
+    ])
+    .env("KRB5_CONFIG", &conf)
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no KDC of realm ATHENA.MIT.EDU (from the default_realm of krb5.conf")
+            && stderr.contains(&closed)
+            && !stderr.contains("protocol violation"),
+        "{stderr}"
+    );
+}

@@ -32,6 +32,9 @@ pub(crate) struct KerberosError {
     /// True when the credentials themselves were refused (an expired or revoked ticket, an
     /// unknown user): retrying cannot help.
     pub credentials_rejected: bool,
+    /// No KDC could be reached (refused, unreachable, silent): a connection problem, which a
+    /// later attempt may get past, not a malformed message.
+    pub kdc_unreachable: bool,
 }
 
 impl KerberosError {
@@ -40,6 +43,7 @@ impl KerberosError {
         Self {
             message: message.into(),
             credentials_rejected: false,
+            kdc_unreachable: false,
         }
     }
 
@@ -48,6 +52,7 @@ impl KerberosError {
         Self {
             message: message.into(),
             credentials_rejected: true,
+            kdc_unreachable: false,
         }
     }
 
