@@ -441,10 +441,14 @@ pub fn collect_targets(
             "no target: name one or more hosts, or pass --hosts-file".into(),
         ));
     }
-    let mut seen = std::collections::HashSet::with_capacity(named.len());
     let before = named.len();
-    named.retain(|target| seen.insert(target.to_ascii_lowercase()));
-    Ok((named.clone(), before - named.len()))
+    {
+        let mut seen = std::collections::HashSet::with_capacity(named.len());
+        named.retain(|target| seen.insert(target.to_ascii_lowercase()));
+    }
+    named.shrink_to_fit();
+    let dropped = before - named.len();
+    Ok((named, dropped))
 }
 
 #[cfg(test)]
