@@ -11,6 +11,10 @@
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
+#[path = "../../benches/common/open_files.rs"]
+mod open_files;
+
+use open_files::raise_open_files;
 
 use std::process::Command;
 
@@ -19,24 +23,6 @@ const LATENCY_MS: u64 = 50;
 /// Sessions per host, as an Enumerate of one and Pulls of `PAGE`: four requests a host.
 const SESSIONS: u64 = 10;
 const PAGE: u64 = 3;
-
-/// The soft open-file limit after raising it to the hard one (children inherit it).
-fn raise_open_files() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain struct in, plain struct out.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-    }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every Unix
-    let limit = limit.rlim_cur as u64;
-    limit
-}
 
 struct Run {
     hosts: usize,

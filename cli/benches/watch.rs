@@ -8,6 +8,10 @@
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
+#[path = "../../benches/common/open_files.rs"]
+mod open_files;
+
+use open_files::raise_open_files;
 
 use std::path::Path;
 use std::process::Command;
@@ -152,18 +156,4 @@ fn at_fleet_scale() {
     );
     let _ = server.kill();
     let _ = server.wait();
-}
-
-/// The soft open-file limit raised to the hard one (children inherit it).
-fn raise_open_files() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain struct in, plain struct out.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
 }

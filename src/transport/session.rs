@@ -94,6 +94,14 @@ fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec
     Ok(None)
 }
 
+/// One step of the security context, its failure said in the mechanism's words.
+fn step(context: &mut dyn SecurityContext, input: Option<&[u8]>) -> Result<Step, HandshakeError> {
+    let mechanism = context.mechanism();
+    context
+        .step(input)
+        .map_err(|e| HandshakeError::Failed(context_failure(mechanism, e)))
+}
+
 /// A handshake POST: no body (a SOAP body never crosses before the context is established).
 async fn empty_post(
     http: &reqwest::Client,
@@ -165,12 +173,6 @@ impl Session {
         let http = settings.client(true, peer.resolved())?;
         let https = peer.endpoint.scheme() == "https";
         let scheme = context.http_scheme();
-        let mechanism = context.mechanism();
-        let step = |context: &mut Box<dyn SecurityContext>, input: Option<&[u8]>| {
-            context
-                .step(input)
-                .map_err(|e| HandshakeError::Failed(context_failure(mechanism, e)))
-        };
         let mut bound = false;
         if https && context.needs_channel_bindings_first() {
             // The first token must carry the channel bindings: learn the certificate from an
@@ -184,7 +186,7 @@ impl Session {
             }
             bound = true;
         }
-        let (token, complete) = match step(&mut context, None)? {
+        let (token, complete) = match step(&mut *context, None)? {
             Step::Continue(token) => (token, false),
             Step::Done(Some(token)) => (token, true),
             Step::Done(None) => {
@@ -209,11 +211,6 @@ impl Session {
         let https = peer.endpoint.scheme() == "https";
         let scheme = context.http_scheme();
         let mechanism = context.mechanism();
-        let step = |context: &mut Box<dyn SecurityContext>, input: Option<&[u8]>| {
-            context
-                .step(input)
-                .map_err(|e| HandshakeError::Failed(context_failure(mechanism, e)))
-        };
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
                 .map_err(|_| Error::protocol("unencodable token"))?;
@@ -235,7 +232,7 @@ impl Session {
                         }
                         return Err(auth_error(mechanism, refusal(mechanism, complete)).into());
                     };
-                    (token, complete) = match step(&mut context, Some(&server))? {
+                    (token, complete) = match step(&mut *context, Some(&server))? {
                         Step::Continue(token) => (token, false),
                         Step::Done(Some(token)) => (token, true),
                         Step::Done(None) => {
@@ -249,7 +246,7 @@ impl Session {
                 200 => {
                     // Mutual authentication: a final token comes with the 200 (Kerberos).
                     if let Some(server) = server {
-                        match step(&mut context, Some(&server))? {
+                        match step(&mut *context, Some(&server))? {
                             Step::Done(None) => complete = true,
                             Step::Done(Some(_)) | Step::Continue(_) => {
                                 return Err(Error::protocol(
