@@ -122,6 +122,17 @@ impl KerberosContext {
                     "the server rejected Kerberos in the SPNEGO negotiation",
                 ));
             }
+            // Kerberos is the only mechanism offered: an answer that picks another one is not
+            // an answer to this negotiation (RFC 4178 4.2.2).
+            if let Some(mech) = &resp.mech
+                && mech.as_slice() != gss::KRB5_OID
+                && mech.as_slice() != gss::MS_KRB5_OID
+            {
+                return Err(KerberosError::token(format!(
+                    "the server's SPNEGO answer picks mechanism {mech:02x?}, not the Kerberos \
+                     offered"
+                )));
+            }
             let token = resp.token.clone().ok_or_else(|| {
                 KerberosError::token(
                     "the server did not prove its identity (no AP-REP: mutual authentication failed)",
@@ -187,13 +198,21 @@ impl SecurityContext for KerberosContext {
                 "the server did not prove its identity (no AP-REP: mutual authentication failed)",
             ))),
             (State::Established(_), None) => Ok(Step::Done(None)),
-            // SPNEGO's closing answer after our mechListMIC: nothing more to check.
-            (State::Established(_), Some(input))
-                if self.spnego
-                    && spnego::parse_neg_token_resp(input).is_some_and(|r| {
-                        r.state == Some(spnego::ACCEPT_COMPLETED) && r.token.is_none()
-                    }) =>
-            {
+            // SPNEGO's closing answer after our mechListMIC: accept-completed, no token, and
+            // a mechListMIC only if it verifies.
+            (State::Established(_), Some(input)) if self.spnego => {
+                let closing = spnego::parse_neg_token_resp(input)
+                    .filter(|r| r.state == Some(spnego::ACCEPT_COMPLETED) && r.token.is_none())
+                    .ok_or_else(|| {
+                        context_error(KerberosError::token(
+                            "unexpected SPNEGO answer after the handshake",
+                        ))
+                    })?;
+                if let (Some(mic), State::Established(sealer)) = (&closing.mic, &mut self.state) {
+                    sealer
+                        .verify_mic(&self.mech_list, mic)
+                        .map_err(context_error)?;
+                }
                 Ok(Step::Done(None))
             }
             _ => Err(context_error(KerberosError::token(
@@ -412,6 +431,46 @@ mod tests {
         let (ap_rep, _) = accept(&init[start..], &session, true);
         let forged = spnego::neg_token_resp(Some(0), Some(&ap_rep), Some(&[0u8; 28]));
         assert!(client.step(Some(&forged)).is_err(), "a bad MIC is refused");
+
+        // An answer that picks another mechanism than the Kerberos offered is refused.
+        let mut client = context(&store, true);
+        let Step::Continue(init) = client.step(None).unwrap() else {
+            panic!()
+        };
+        let (ap_rep, _) = accept(&init[start..], &session, true);
+        let ntlm_oid = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
+        let mut fields = Vec::new();
+        crate::auth::der::write(&mut fields, 0xa0, &[0x0a, 0x01, spnego::ACCEPT_COMPLETED]);
+        crate::auth::der::write(&mut fields, 0xa1, &crate::auth::der::tlv(0x06, &ntlm_oid));
+        crate::auth::der::write(&mut fields, 0xa2, &crate::auth::der::tlv(0x04, &ap_rep));
+        let other_mech = crate::auth::der::tlv(0xa1, &crate::auth::der::tlv(0x30, &fields));
+        let e = client.step(Some(&other_mech)).unwrap_err();
+        assert!(e.message.contains("not the Kerberos offered"), "{e:?}");
+
+        // Request-mic: we send our MIC; a closing answer's MIC must verify too.
+        for (good, expect_ok) in [(true, true), (false, false)] {
+            let mut client = context(&store, true);
+            let Step::Continue(init) = client.step(None).unwrap() else {
+                panic!()
+            };
+            let (ap_rep, mut server) = accept(&init[start..], &session, true);
+            let incomplete =
+                spnego::neg_token_resp(Some(spnego::ACCEPT_INCOMPLETE), Some(&ap_rep), None);
+            let Step::Done(Some(_our_mic)) = client.step(Some(&incomplete)).unwrap() else {
+                panic!("our mechListMIC")
+            };
+            let mic = if good {
+                server.get_mic(&list).unwrap()
+            } else {
+                vec![0u8; 28]
+            };
+            let closing = spnego::neg_token_resp(Some(spnego::ACCEPT_COMPLETED), None, Some(&mic));
+            assert_eq!(
+                client.step(Some(&closing)).is_ok(),
+                expect_ok,
+                "good MIC: {good}"
+            );
+        }
     }
 
     #[test]
