@@ -240,6 +240,22 @@ mod tests {
 
     /// An AS-REP sealed with `key`, answering `nonce`, optionally carrying ETYPE-INFO2.
     fn as_rep(key: &SessionKey, nonce: i64, padata: Option<PaData>) -> Vec<u8> {
+        let tgs = picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
+            .unwrap()
+            .0
+            .sname
+            .0;
+        as_rep_for(key, nonce, padata, "alice", tgs)
+    }
+
+    /// An AS-REP for client `cname` whose encrypted part names `sname`.
+    fn as_rep_for(
+        key: &SessionKey,
+        nonce: i64,
+        padata: Option<PaData>,
+        cname: &str,
+        sname: picky_krb::data_types::PrincipalName,
+    ) -> Vec<u8> {
         let end = KerberosTime {
             seconds: now().seconds + 3600,
             micros: 0,
@@ -260,13 +276,7 @@ mod tests {
             end_time: ExplicitContextTag7::from(end.asn1().unwrap()),
             renew_till: Optional::from(None),
             srealm: ExplicitContextTag9::from(kstring("CORP.EXAMPLE")),
-            sname: ExplicitContextTag10::from(
-                picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
-                    .unwrap()
-                    .0
-                    .sname
-                    .0,
-            ),
+            sname: ExplicitContextTag10::from(sname),
             caddr: Optional::from(None),
             encrypted_pa_data: Optional::from(None),
         });
@@ -279,9 +289,7 @@ mod tests {
             crealm: ExplicitContextTag3::from(kstring("CORP.EXAMPLE")),
             cname: ExplicitContextTag4::from(picky_krb::data_types::PrincipalName {
                 name_type: ExplicitContextTag0::from(integer(1)),
-                name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![kstring(
-                    "alice",
-                )])),
+                name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![kstring(cname)])),
             }),
             ticket: ExplicitContextTag5::from(
                 picky_asn1_der::from_bytes::<Ticket>(&ticket_der()).unwrap(),
@@ -444,6 +452,47 @@ mod tests {
         else {
             panic!()
         };
+    }
+
+    /// As MIT's verify_as_reply: an AS reply for another client, or whose ticket is not the
+    /// realm's ticket-granting ticket, is refused even when it decrypts with our key.
+    #[test]
+    fn an_as_reply_for_another_client_or_service_is_refused() {
+        let key = password_key("CORP.EXAMPLEalice");
+        let tgs = || {
+            picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
+                .unwrap()
+                .0
+                .sname
+                .0
+        };
+        let other_service = || picky_krb::data_types::PrincipalName {
+            name_type: ExplicitContextTag0::from(integer(2)),
+            name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![
+                kstring("HTTP"),
+                kstring("fs01"),
+            ])),
+        };
+        for (cname, sname, says) in [
+            ("mallory", tgs(), "not for alice@CORP.EXAMPLE"),
+            ("alice", other_service(), "not the ticket-granting service"),
+        ] {
+            let (mut exchange, first) =
+                AsExchange::start(user(), LongTermKey::Key(key.clone()), now(), 93).unwrap();
+            let (nonce, _) = read_request(&first, Some(&key));
+            let reply = as_rep_for(&key, nonce, None, cname, sname);
+            let e = exchange.handle_reply(&reply, now(), 94).err().unwrap();
+            assert!(e.message.contains(says), "{cname}: {e}");
+        }
+        // The name in another case is the same client (AD answers in the case it stores).
+        let (mut exchange, first) =
+            AsExchange::start(user(), LongTermKey::Key(key.clone()), now(), 95).unwrap();
+        let (nonce, _) = read_request(&first, Some(&key));
+        assert!(
+            exchange
+                .handle_reply(&as_rep_for(&key, nonce, None, "Alice", tgs()), now(), 96)
+                .is_ok()
+        );
     }
 
     #[test]

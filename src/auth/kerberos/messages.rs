@@ -567,7 +567,47 @@ pub(crate) fn finish_as_reply(
     };
     let reply = &grant.reply.0;
     let client = principal_of(&reply.cname.0, &reply.crealm.0.to_string())?;
-    credential_from(&part, request.nonce, client, &reply.ticket.0)
+    // As MIT's verify_as_reply: the reply is for the client that asked, and its ticket is the
+    // realm's ticket-granting ticket, inside and out.
+    if !same_principal(&client, &request.client) {
+        return Err(KerberosError::token(format!(
+            "the KDC answered for {client}, not for {} who asked",
+            request.client
+        )));
+    }
+    let credential = credential_from(&part, request.nonce, client, &reply.ticket.0)?;
+    let tgs = Principal::ticket_granting(&request.client.realm);
+    if !same_principal(&credential.server, &tgs) {
+        return Err(KerberosError::token(format!(
+            "the KDC's AS reply is for {}, not the ticket-granting service {tgs}",
+            credential.server
+        )));
+    }
+    outer_ticket_is_for(&reply.ticket.0, &credential.server)?;
+    Ok(credential)
+}
+
+/// Same principal: realms and name components compared without regard to ASCII case (AD
+/// answers in the case it stores).
+fn same_principal(a: &Principal, b: &Principal) -> bool {
+    a.realm.eq_ignore_ascii_case(&b.realm)
+        && a.components.len() == b.components.len()
+        && a.components
+            .iter()
+            .zip(&b.components)
+            .all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// The ticket's own (unencrypted) service name and realm agree with the encrypted part's.
+fn outer_ticket_is_for(ticket: &Ticket, server: &Principal) -> Result<(), KerberosError> {
+    let outer = principal_of(&ticket.0.sname.0, &ticket.0.realm.0.to_string())?;
+    if same_principal(&outer, server) {
+        Ok(())
+    } else {
+        Err(KerberosError::token(format!(
+            "the KDC's ticket says it is for {outer}, its encrypted part for {server}"
+        )))
+    }
 }
 
 /// A TGS request and what is needed to check its answer.
@@ -657,6 +697,17 @@ pub(crate) fn read_tgs_reply(
             .iter()
             .zip(&request.service.components)
             .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if same
+        && !credential
+            .server
+            .realm
+            .eq_ignore_ascii_case(&request.service.realm)
+    {
+        return Err(KerberosError::token(format!(
+            "the KDC answered with a ticket of realm {} for {}",
+            credential.server.realm, request.service
+        )));
+    }
     if !same {
         return Err(match sname.as_slice() {
             [tgs, realm] if tgs == "krbtgt" => KerberosError::token(format!(
@@ -671,6 +722,7 @@ pub(crate) fn read_tgs_reply(
             )),
         });
     }
+    outer_ticket_is_for(&reply.0.ticket.0, &credential.server)?;
     Ok(credential)
 }
 
@@ -775,12 +827,15 @@ pub(crate) mod tests {
 
     /// A ticket as a KDC issues it (its encrypted part is opaque to the client).
     pub(crate) fn ticket_der() -> Vec<u8> {
+        ticket_der_for(&Principal::ticket_granting("CORP.EXAMPLE"))
+    }
+
+    /// A ticket whose (unencrypted) service name and realm are `server`'s.
+    pub(crate) fn ticket_der_for(server: &Principal) -> Vec<u8> {
         let ticket = Ticket::from(picky_krb::data_types::TicketInner {
             tkt_vno: ExplicitContextTag0::from(integer(5)),
-            realm: ExplicitContextTag1::from(string("CORP.EXAMPLE").unwrap()),
-            sname: ExplicitContextTag2::from(
-                principal_name(&Principal::ticket_granting("CORP.EXAMPLE")).unwrap(),
-            ),
+            realm: ExplicitContextTag1::from(string(&server.realm).unwrap()),
+            sname: ExplicitContextTag2::from(principal_name(server).unwrap()),
             enc_part: ExplicitContextTag3::from(EncryptedData {
                 etype: ExplicitContextTag0::from(integer(18)),
                 kvno: Optional::from(Some(ExplicitContextTag1::from(integer(2)))),
@@ -855,6 +910,16 @@ pub(crate) mod tests {
 
     /// A KDC's answer, issuing a ticket for `sname` (sealed with the TGT's key).
     fn tgs_reply(tgt: &Credential, sname: &Principal, nonce: i64) -> Vec<u8> {
+        tgs_reply_with(tgt, sname, sname, nonce)
+    }
+
+    /// A TGS-REP whose encrypted part names `sname` and whose ticket says `outer`.
+    fn tgs_reply_with(
+        tgt: &Credential,
+        sname: &Principal,
+        outer: &Principal,
+        nonce: i64,
+    ) -> Vec<u8> {
         use picky_asn1::wrapper::{ExplicitContextTag6, ExplicitContextTag9, ExplicitContextTag10};
         let now = KerberosTime::now();
         let part = EncTgsRepPart::from(picky_krb::messages::EncKdcRepPart {
@@ -889,7 +954,7 @@ pub(crate) mod tests {
             crealm: ExplicitContextTag3::from(string("CORP.EXAMPLE").unwrap()),
             cname: ExplicitContextTag4::from(principal_name(&user()).unwrap()),
             ticket: picky_asn1::wrapper::ExplicitContextTag5::from(
-                picky_asn1_der::from_bytes::<Ticket>(&ticket_der()).unwrap(),
+                picky_asn1_der::from_bytes::<Ticket>(&ticket_der_for(outer)).unwrap(),
             ),
             enc_part: ExplicitContextTag6::from(
                 encrypted(&tgt.key, TGS_REP_SESSION_KEY, &der(&part).unwrap()).unwrap(),
@@ -913,6 +978,14 @@ pub(crate) mod tests {
         let referral = Principal::service("krbtgt/EMEA.CORP.EXAMPLE", "CORP.EXAMPLE");
         let e = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &referral, 77)).unwrap_err();
         assert!(e.to_string().contains("refers"), "{e}");
+        // A ticket of another realm, or one whose own name is another service's.
+        let elsewhere = Principal::service("HTTP/fs01.corp.example", "EVIL.EXAMPLE");
+        let e = read_tgs_reply(&request, &tgt, &tgs_reply(&tgt, &elsewhere, 77)).unwrap_err();
+        assert!(e.to_string().contains("of realm EVIL.EXAMPLE"), "{e}");
+        let decoy = Principal::service("HTTP/evil.example", "CORP.EXAMPLE");
+        let e = read_tgs_reply(&request, &tgt, &tgs_reply_with(&tgt, &service, &decoy, 77))
+            .unwrap_err();
+        assert!(e.to_string().contains("its encrypted part"), "{e}");
         let mut other_key = tgt.clone();
         other_key.key.bytes = Zeroizing::new(vec![2; 32]);
         assert!(
