@@ -473,6 +473,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// A SPNEGO answer with any byte changed or cut: an error or (a change the checks do
+        /// not read) an established context, never a panic; a cut answer is always an error.
+        #[test]
+        fn hostile_spnego_answers_are_errors_not_panics(
+            at in 0usize..4096,
+            flip in 1u8..=255,
+            cut in 0usize..4096,
+        ) {
+            let session = sample(now()).tickets[1].key.clone();
+            let (_d, store) = store(&[0, 1], now() + 3600);
+            let answer = |client: &mut KerberosContext| {
+                let Step::Continue(init) = client.step(None).unwrap() else {
+                    panic!()
+                };
+                let start = (1..init.len())
+                    .find(|&i| init[i] == 0x60 && gss::parse_context_token(&init[i..]).is_ok())
+                    .unwrap();
+                let (ap_rep, mut server) = accept(&init[start..], &session, true);
+                let list = spnego::mech_type_list(&[gss::KRB5_OID]);
+                let mic = server.get_mic(&list).unwrap();
+                spnego::neg_token_resp(Some(spnego::ACCEPT_COMPLETED), Some(&ap_rep), Some(&mic))
+            };
+            let mut client = context(&store, true);
+            let mut resp = answer(&mut client);
+            let cut = cut % resp.len();
+            proptest::prop_assert!(client.step(Some(&resp[..cut])).is_err());
+            let mut client = context(&store, true);
+            resp = answer(&mut client);
+            let at = at % resp.len();
+            resp[at] ^= flip;
+            let _ = client.step(Some(&resp));
+        }
+    }
+
     #[test]
     fn a_server_that_cannot_prove_itself_is_refused() {
         let session = sample(now()).tickets[1].key.clone();

@@ -495,6 +495,33 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// A KDC reply with any byte changed, or cut anywhere: a typed error or (where the
+        /// change falls in what we do not read, such as the ticket's ciphertext) a ticket,
+        /// never a panic; a cut reply is always an error.
+        #[test]
+        fn hostile_as_replies_are_errors_not_panics(
+            at in 0usize..4096,
+            flip in 1u8..=255,
+            cut in 0usize..4096,
+        ) {
+            let key = password_key("CORP.EXAMPLEalice");
+            let fresh = || {
+                let (exchange, first) =
+                    AsExchange::start(user(), LongTermKey::Key(key.clone()), now(), 97).unwrap();
+                let (nonce, _) = read_request(&first, Some(&key));
+                (exchange, as_rep(&key, nonce, None))
+            };
+            let (mut exchange, mut reply) = fresh();
+            let at = at % reply.len();
+            reply[at] ^= flip;
+            let _ = exchange.handle_reply(&reply, now(), 98);
+            let (mut exchange, reply) = fresh();
+            let cut = cut % reply.len();
+            proptest::prop_assert!(exchange.handle_reply(&reply[..cut], now(), 99).is_err());
+        }
+    }
+
     #[test]
     fn a_refused_password_is_remembered_by_the_store() {
         let store = super::super::store::KerberosCredentials::from_key(

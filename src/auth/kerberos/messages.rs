@@ -994,6 +994,27 @@ pub(crate) mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// A TGS reply with any byte changed, or cut anywhere: never a panic; a cut one is
+        /// always an error.
+        #[test]
+        fn hostile_tgs_replies_are_errors_not_panics(
+            at in 0usize..4096,
+            flip in 1u8..=255,
+            cut in 0usize..4096,
+        ) {
+            let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
+            let service = Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE");
+            let request = tgs_request(&tgt, &service, KerberosTime::now(), 77).unwrap();
+            let mut reply = tgs_reply(&tgt, &service, 77);
+            let cut = cut % reply.len();
+            proptest::prop_assert!(read_tgs_reply(&request, &tgt, &reply[..cut]).is_err());
+            let at = at % reply.len();
+            reply[at] ^= flip;
+            let _ = read_tgs_reply(&request, &tgt, &reply);
+        }
+    }
+
     #[test]
     fn kdc_refusals_are_explained_and_garbage_is_an_error() {
         let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
