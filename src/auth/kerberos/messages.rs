@@ -21,7 +21,7 @@ use picky_krb::messages::{
     ApRep, ApReq, ApReqInner, AsRep, AsReq, EncAsRepPart, EncKdcRepPart, EncTgsRepPart, KdcReq,
     KdcReqBody, KrbError, TgsRep, TgsReq,
 };
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::KerberosError;
 use super::ccache::{CachedTicket, Principal, SessionKey};
@@ -160,6 +160,59 @@ pub(super) fn der<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, KerberosErr
     picky_asn1_der::to_vec(value).map_err(|e| KerberosError::token(format!("encoding: {e}")))
 }
 
+/// A decoded message part that holds key material, wiped when dropped: picky-krb's types do
+/// not zeroize, and a session key or subkey must not outlive its use in freed memory.
+pub(super) struct Wiped<T: HoldsKeys> {
+    inner: T,
+}
+
+impl<T: HoldsKeys> Wiped<T> {
+    fn new(inner: T) -> Self {
+        Self { inner }
+    }
+}
+
+impl<T: HoldsKeys> std::ops::Deref for Wiped<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: HoldsKeys> Drop for Wiped<T> {
+    fn drop(&mut self) {
+        self.inner.wipe();
+    }
+}
+
+/// Parts whose keys [`Wiped`] zeroes.
+pub(super) trait HoldsKeys {
+    fn wipe(&mut self);
+}
+
+impl HoldsKeys for EncKdcRepPart {
+    fn wipe(&mut self) {
+        self.key.0.key_value.0.0.zeroize();
+    }
+}
+
+impl HoldsKeys for EncApRepPart {
+    fn wipe(&mut self) {
+        if let Some(key) = self.0.subkey.0.as_mut() {
+            key.0.key_value.0.0.zeroize();
+        }
+    }
+}
+
+impl HoldsKeys for Authenticator {
+    fn wipe(&mut self) {
+        if let Some(key) = self.0.subkey.0.as_mut() {
+            key.0.key_value.0.0.zeroize();
+        }
+    }
+}
+
 fn session_key(key: &EncryptionKey) -> Result<SessionKey, KerberosError> {
     let enctype = i32::try_from(integer_value(&key.key_type.0)?)
         .map_err(|_| KerberosError::token("bad key type"))?;
@@ -184,8 +237,8 @@ fn authenticator(
     client: &Principal,
     now: KerberosTime,
     parts: AuthenticatorParts,
-) -> Result<Authenticator, KerberosError> {
-    Ok(Authenticator::from(AuthenticatorInner {
+) -> Result<Wiped<Authenticator>, KerberosError> {
+    Ok(Wiped::new(Authenticator::from(AuthenticatorInner {
         authenticator_vno: ExplicitContextTag0::from(integer(5)),
         crealm: ExplicitContextTag1::from(string(&client.realm)?),
         cname: ExplicitContextTag2::from(principal_name(client)?),
@@ -208,7 +261,7 @@ fn authenticator(
                 .map(|n| ExplicitContextTag7::from(integer(i64::from(n)))),
         ),
         authorization_data: Optional::from(None),
-    }))
+    })))
 }
 
 fn ap_req(
@@ -557,14 +610,14 @@ pub(crate) fn finish_as_reply(
             KerberosError::rejected("the KDC's reply does not decrypt with this password or key")
         })?;
     // Some KDCs tag the AS reply's part as a TGS part; both carry the same fields.
-    let part = match picky_asn1_der::from_bytes::<EncAsRepPart>(&part) {
+    let part = Wiped::new(match picky_asn1_der::from_bytes::<EncAsRepPart>(&part) {
         Ok(p) => p.0,
         Err(_) => {
             picky_asn1_der::from_bytes::<EncTgsRepPart>(&part)
                 .map_err(|e| KerberosError::token(format!("the AS-REP's encrypted part: {e}")))?
                 .0
         }
-    };
+    });
     let reply = &grant.reply.0;
     let client = principal_of(&reply.cname.0, &reply.crealm.0.to_string())?;
     // As MIT's verify_as_reply: the reply is for the client that asked, and its ticket is the
@@ -685,12 +738,8 @@ pub(crate) fn read_tgs_reply(
     )?;
     let part: EncTgsRepPart = picky_asn1_der::from_bytes(&part)
         .map_err(|e| KerberosError::token(format!("the TGS-REP's encrypted part: {e}")))?;
-    let credential = credential_from(
-        &part.0,
-        request.nonce,
-        tgt.client.clone(),
-        &reply.0.ticket.0,
-    )?;
+    let part = Wiped::new(part.0);
+    let credential = credential_from(&part, request.nonce, tgt.client.clone(), &reply.0.ticket.0)?;
     let sname = &credential.server.components;
     let same = sname.len() == request.service.components.len()
         && sname
@@ -788,8 +837,10 @@ pub fn read_ap_reply(
         &reply.0.enc_part.0,
         "the server's AP-REP",
     )?;
-    let part: EncApRepPart = picky_asn1_der::from_bytes(&part)
-        .map_err(|e| KerberosError::token(format!("the AP-REP's encrypted part: {e}")))?;
+    let part = Wiped::new(
+        picky_asn1_der::from_bytes::<EncApRepPart>(&part)
+            .map_err(|e| KerberosError::token(format!("the AP-REP's encrypted part: {e}")))?,
+    );
     let expected = request.now.asn1()?;
     if part.0.ctime.0 != expected
         || integer_value(&part.0.cusec.0)? != i64::from(request.now.micros)
@@ -992,6 +1043,42 @@ pub(crate) mod tests {
             read_tgs_reply(&request, &other_key, &tgs_reply(&tgt, &service, 77)).is_err(),
             "an answer not sealed with our TGT's key"
         );
+    }
+
+    /// The decoded parts that carry keys are wiped: the subkey of an authenticator we built,
+    /// the session key of a KDC reply.
+    #[test]
+    fn decoded_key_material_is_wiped() {
+        let subkey = SessionKey {
+            enctype: 18,
+            bytes: Zeroizing::new(vec![0x5a; 32]),
+        };
+        let mut built = authenticator(
+            &user(),
+            KerberosTime::now(),
+            AuthenticatorParts {
+                checksum: None,
+                subkey: Some(subkey),
+                sequence_number: Some(1),
+            },
+        )
+        .unwrap();
+        let key_of = |a: &Authenticator| a.0.subkey.0.as_ref().unwrap().0.key_value.0.0.clone();
+        assert_eq!(key_of(&built), vec![0x5a; 32]);
+        // zeroize writes zeros over the whole buffer, then empties the vector.
+        built.inner.wipe();
+        assert!(key_of(&built).is_empty());
+        let tgt = Credential::from(&sample(1_900_000_000).tickets[0]);
+        let service = Principal::service("HTTP/fs01.corp.example", "CORP.EXAMPLE");
+        let reply = tgs_reply(&tgt, &service, 77);
+        let reply: TgsRep = picky_asn1_der::from_bytes(&reply).unwrap();
+        let plain = decrypted(&tgt.key, TGS_REP_SESSION_KEY, &reply.0.enc_part.0, "x").unwrap();
+        let mut part = picky_asn1_der::from_bytes::<EncTgsRepPart>(&plain)
+            .unwrap()
+            .0;
+        assert_eq!(part.key.0.key_value.0.0, vec![5; 32]);
+        part.wipe();
+        assert!(part.key.0.key_value.0.0.is_empty());
     }
 
     proptest::proptest! {
