@@ -87,6 +87,15 @@ pub fn parse(data: &[u8]) -> Result<Vec<KeytabKey>, KeytabError> {
             u32::from(kvno8)
         };
         if matches!(enctype, 17 | 18) {
+            let expected = if enctype == 17 { 16 } else { 32 };
+            if key.len() != expected {
+                return Err(KeytabError(format!(
+                    "the key of {}@{realm} has {} bytes for encryption type {enctype} ({expected} \
+                     expected)",
+                    names.join("/"),
+                    key.len()
+                )));
+            }
             keys.push(KeytabKey {
                 principal: format!("{}@{realm}", names.join("/")),
                 enctype,
@@ -159,5 +168,12 @@ mod tests {
             let _ = parse(&file[..cut]);
         }
         assert!(parse(&file[..file.len() - 3]).is_err());
+        // An AES key of the wrong length is refused by name, as in a ticket cache.
+        for (enctype, len) in [(18u16, 20usize), (17, 32), (18, 0)] {
+            let mut file = vec![0x05, 0x02];
+            file.extend(entry(&["alice"], "R", enctype, 1, &vec![1; len]));
+            let e = parse(&file).unwrap_err().to_string();
+            assert!(e.contains(&format!("alice@R has {len} bytes")), "{e}");
+        }
     }
 }
