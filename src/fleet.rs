@@ -386,8 +386,10 @@ async fn host_outcome<T>(
     let started = Instant::now();
     let event = match tokio::time::timeout(deadline, work).await {
         Ok(Ok(items)) => {
-            tracing::info!(
-                items,
+            // What an item is (a session, a page, a join) is the caller's to say: the caller
+            // has `HostEvent::Done` and logs it in its own words; this line is for debugging.
+            tracing::debug!(
+                stream_items = items,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "Host done"
             );

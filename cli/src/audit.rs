@@ -44,18 +44,35 @@ pub async fn audit(
     let batches = source.clone();
     let mut events = fleet.run(targets, move |client| batches.batches(client));
     let mut output = OutputState::default();
+    // Records written per host in flight, for its "Host done" line (`-v`).
+    let mut records_of: std::collections::HashMap<String, usize> = Default::default();
     while let Some(event) = events.next().await {
         match event {
             HostEvent::Item { target, item } => {
                 let written =
                     progress.suspend(|| write_batch(&mut writer, &target, item, &mut output));
                 progress.items += written;
+                *records_of.entry(target).or_default() += written;
             }
-            HostEvent::Done { .. } => {
+            HostEvent::Done {
+                target,
+                items,
+                elapsed,
+            } => {
+                let records = records_of.remove(&target).unwrap_or(0);
+                tracing::info!(
+                    target: "winrm_sessions",
+                    host = %target,
+                    records,
+                    pages = items,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "Host done"
+                );
                 progress.ok += 1;
                 progress.suspend(|| output.check(writer.end_page()));
             }
             HostEvent::Failed { target, error, .. } => {
+                records_of.remove(&target);
                 progress.failed += 1;
                 progress.suspend(|| {
                     output.check(writer.end_page());

@@ -838,3 +838,18 @@ async fn the_demo_answers_the_readme_and_says_what_it_can_answer() {
         "the same operation and class, the nearest query: {stderr}"
     );
 }
+
+/// `-v` says per host what it wrote, in records, and how many pages they came in.
+#[tokio::test]
+async fn verbose_counts_records_and_pages_per_host() {
+    let server = demo_server().await;
+    let mut a = args("smb-sessions", server.url(), "json");
+    a.push("-v".into());
+    let output = run(a, Some("demo")).await;
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Host done") && stderr.contains("records=7 pages=3"),
+        "{stderr}"
+    );
+}
