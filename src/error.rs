@@ -35,12 +35,15 @@ pub enum ErrorKind {
     )]
     PlaintextBasicRefused,
     /// No KDC of the realm could be reached: Kerberos could not start.
-    #[error("Kerberos could not start: no KDC of realm {realm}{origin} could be reached: {reason}")]
+    #[error(
+        "Kerberos could not start: no KDC of realm {realm}{} could be reached: {reason}",
+        .origin.as_deref().map(|o| format!(" (from {o})")).unwrap_or_default()
+    )]
     KdcUnreachable {
         /// The realm whose KDCs were tried.
         realm: String,
-        /// Where the realm came from, when the user did not name it (` (from …)`), or empty.
-        origin: String,
+        /// Where the realm came from, when the user did not name it.
+        origin: Option<String>,
         /// Each KDC tried and what happened.
         reason: String,
     },

@@ -68,6 +68,27 @@ pub fn target_matches(filter: &str, target: &str) -> bool {
         && want.scheme() == have.scheme()
 }
 
+/// Text that every user `filter` matches contains, in ASCII lower case: for a store to narrow
+/// its search in SQL before [`user_matches`] decides. `None` where SQL's ASCII-only `lower()`
+/// could miss a match (a name beyond ASCII).
+#[cfg(feature = "store")]
+pub(crate) fn user_hint(filter: &str) -> Option<String> {
+    let (_, name) = split_user(filter);
+    name.is_ascii().then_some(name)
+}
+
+/// Text that every target `filter` matches contains (its host), in ASCII lower case; see
+/// [`user_hint`]. `None` when the host is not plain ASCII or the filter is not a target.
+#[cfg(feature = "store")]
+pub(crate) fn target_hint(filter: &str) -> Option<String> {
+    let url = endpoint_url(filter.trim(), false).ok()?;
+    let host = url
+        .host_str()?
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    (filter.is_ascii() && !host.contains("xn--")).then_some(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +114,25 @@ mod tests {
         );
         assert!(!user_matches("corp", r"CORP\alice"));
         assert!(!user_matches("alic", r"CORP\alice"));
+    }
+
+    #[cfg(feature = "store")]
+    #[test]
+    fn hints_are_contained_in_whatever_matches() {
+        for (filter, actual) in [("ALICE", r"CORP\alice"), ("alice@corp", "CORP\\ALICE")] {
+            let hint = user_hint(filter).unwrap();
+            assert!(actual.to_ascii_lowercase().contains(&hint), "{filter}");
+        }
+        assert_eq!(user_hint("Zoë"), None, "SQL's lower() is ASCII only");
+        for (filter, target) in [
+            ("127.0.0.1:44443", "http://127.0.0.1:44443/wsman"),
+            ("FS01", "fs01"),
+            ("[::1]", "http://[::1]:5985/wsman"),
+        ] {
+            assert!(target_matches(filter, target));
+            let hint = target_hint(filter).unwrap();
+            assert!(target.to_ascii_lowercase().contains(&hint), "{filter}");
+        }
     }
 
     #[test]

@@ -422,10 +422,7 @@ impl HttpTransport {
             error: if e.kdc_unreachable {
                 ErrorKind::KdcUnreachable {
                     realm: kerberos.credentials.client().realm.clone(),
-                    origin: kerberos
-                        .realm_origin
-                        .map(|origin| format!(" (from {origin})"))
-                        .unwrap_or_default(),
+                    origin: kerberos.realm_origin.map(str::to_owned),
                     reason: e.message,
                 }
                 .into()
@@ -446,16 +443,8 @@ impl HttpTransport {
             Ok(session) => Ok(session),
             Err(e) => {
                 let after = e.after_first_token();
-                let offered = match &e {
-                    HandshakeError::SchemeNotOffered(offered) => Some(offered),
-                    HandshakeError::AfterFirstToken(inner) => match inner.as_ref() {
-                        HandshakeError::SchemeNotOffered(offered) => Some(offered),
-                        _ => None,
-                    },
-                    _ => None,
-                };
                 if !kerberos.spnego
-                    && offered
+                    && e.offered_instead()
                         .is_some_and(|o| o.iter().any(|o| o.eq_ignore_ascii_case("Negotiate")))
                 {
                     // Still Kerberos, in the wrapping the server asks for.

@@ -42,6 +42,15 @@ impl HandshakeError {
     pub(super) fn after_first_token(&self) -> bool {
         matches!(self, HandshakeError::AfterFirstToken(_))
     }
+
+    /// The schemes the server offers instead, when it does not take this context's.
+    pub(super) fn offered_instead(&self) -> Option<&[String]> {
+        match self {
+            HandshakeError::SchemeNotOffered(offered) => Some(offered),
+            HandshakeError::AfterFirstToken(inner) => inner.offered_instead(),
+            HandshakeError::Failed(_) => None,
+        }
+    }
 }
 
 impl From<Error> for HandshakeError {

@@ -19,7 +19,7 @@ use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 ///
 /// Four `u32`s rather than two `u64`s: an index entry (digest and offset) then takes 20 bytes,
 /// not 24.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Digest([u32; 4]);
 
 impl Digest {
@@ -113,6 +113,8 @@ impl Snapshot {
                 self.shapes.len() - 1
             }
         };
+        // 32-bit offsets: one host's sessions would need 4 GiB of values (some 40 million
+        // sessions) to outgrow them, far past what a response cap lets a poll bring.
         let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
         self.index.push((digest, offset));
         put_len(&mut self.arena, shape);

@@ -392,25 +392,39 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(
+                // Users and targets as typed match by crate::names' rules, below; SQL only
+                // narrows to the rows that contain the name or host.
                 "SELECT target, class, key, first_seen, last_seen, open, record, user FROM sessions
                  WHERE (?1 IS NULL OR lower(trim(client, '[]')) = lower(trim(?1, '[]')))
                    AND (?2 IS NULL OR last_seen >= ?2)
+                   AND (?3 IS NULL OR instr(lower(user), ?3) > 0)
+                   AND (?4 IS NULL OR instr(lower(target), ?4) > 0)
                  ORDER BY last_seen DESC, id DESC",
             )
             .map_err(|e| self.fail(e))?;
+        let user_hint = filter.user.as_deref().and_then(crate::names::user_hint);
+        let target_hint = filter.target.as_deref().and_then(crate::names::target_hint);
         let rows = statement
-            .query_map(params![filter.client, filter.since.map(micros)], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                ))
-            })
+            .query_map(
+                params![
+                    filter.client,
+                    filter.since.map(micros),
+                    user_hint,
+                    target_hint
+                ],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, bool>(5)?,
+                        row.get::<_, String>(6)?,
+                        row.get::<_, Option<String>>(7)?,
+                    ))
+                },
+            )
             .map_err(|e| self.fail(e))?;
         let mut entries = Vec::new();
         for row in rows {

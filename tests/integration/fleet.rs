@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::fleet::{Fleet, HostEvent, RetryPolicy};
-use winrm_sessions::testing::{FixtureServer, FixtureSet, InFlight};
+use winrm_sessions::testing::{FixtureServer, FixtureSet};
 use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
-use crate::support::{Behavior, demo_fixtures, hostile_server, soap};
+use crate::support::{Behavior, demo_fixtures, hostile_server, slow_hosts, soap};
 
 async fn server(latency: Duration, password: &str) -> FixtureServer {
     FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
@@ -221,22 +221,6 @@ async fn the_per_host_deadline_is_a_timeout_error() {
             .ends_with("no answer within the per-host deadline of 500ms"),
         "{error}"
     );
-}
-
-/// `hosts` fixture servers that answer after `latency`, counting their requests in one probe.
-async fn slow_hosts(hosts: usize, latency: Duration) -> (Vec<FixtureServer>, InFlight) {
-    let probe = InFlight::new();
-    let servers = futures_util::future::join_all((0..hosts).map(|_| {
-        FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
-            .latency(latency)
-            .in_flight(&probe)
-            .start()
-    }))
-    .await
-    .into_iter()
-    .map(Result::unwrap)
-    .collect();
-    (servers, probe)
 }
 
 fn urls(servers: &[FixtureServer]) -> Vec<String> {

@@ -355,3 +355,26 @@ pub fn endless_page(n: usize, items: usize) -> String {
     ))
     .replace("EnumerateResponse</a:Action>", &format!("{element}</a:Action>"))
 }
+
+/// `hosts` demo fixture servers that answer after `latency`, counting their requests (and how
+/// many of them answer at once) in one probe: a fleet of slow hosts whose concurrency a test
+/// can check without timing.
+pub async fn slow_hosts(
+    hosts: usize,
+    latency: std::time::Duration,
+) -> (Vec<FixtureServer>, winrm_sessions::testing::InFlight) {
+    let probe = winrm_sessions::testing::InFlight::new();
+    let servers = futures_util::future::join_all((0..hosts).map(|_| {
+        FixtureServer::builder(
+            winrm_sessions::testing::FixtureSet::from_dir(demo_fixtures()).unwrap(),
+        )
+        .latency(latency)
+        .in_flight(&probe)
+        .start()
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    (servers, probe)
+}

@@ -3,30 +3,11 @@
 
 use std::time::Duration;
 
-use winrm_sessions::testing::{FixtureServer, FixtureSet, InFlight};
-
-use crate::support::demo_fixtures;
+use crate::support::slow_hosts;
 
 const BIN: &str = env!("CARGO_BIN_EXE_winrm-sessions");
 const HOSTS: usize = 10;
 const C: usize = 4;
-
-/// `HOSTS` fixture servers answering after 100 ms, counting their requests in one probe.
-async fn slow_hosts() -> (Vec<FixtureServer>, InFlight) {
-    let probe = InFlight::new();
-    let mut servers = Vec::new();
-    for _ in 0..HOSTS {
-        servers.push(
-            FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
-                .latency(Duration::from_millis(100))
-                .in_flight(&probe)
-                .start()
-                .await
-                .unwrap(),
-        );
-    }
-    (servers, probe)
-}
 
 /// Runs `args`, the targets, `--concurrency C` and `tail`; returns the peak of requests in
 /// flight and what was printed.
@@ -35,7 +16,7 @@ async fn peak_of(args: &[&str]) -> (usize, String) {
 }
 
 async fn peak_with(args: &[&str], tail: &[&str]) -> (usize, String) {
-    let (servers, probe) = slow_hosts().await;
+    let (servers, probe) = slow_hosts(HOSTS, Duration::from_millis(100)).await;
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)

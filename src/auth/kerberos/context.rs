@@ -367,6 +367,14 @@ mod tests {
         (token, sealer)
     }
 
+    /// The AP-REQ inside a NegTokenInit (its mechToken): the Kerberos InitialContextToken.
+    fn ap_req_in(init: &[u8]) -> &[u8] {
+        let start = (1..init.len())
+            .find(|&i| init[i] == 0x60 && gss::parse_context_token(&init[i..]).is_ok())
+            .expect("a Kerberos token inside the NegTokenInit");
+        &init[start..]
+    }
+
     fn open(context: &mut dyn SecurityContext, part: &SealedPart) -> Vec<u8> {
         let mut data = part.data.clone();
         let range = context.open(&part.header, &mut data).unwrap();
@@ -411,11 +419,7 @@ mod tests {
             panic!()
         };
         assert_eq!(init[0], 0x60, "NegTokenInit");
-        // The AP-REQ is the mechToken: find the Kerberos InitialContextToken inside.
-        let start = (1..init.len())
-            .find(|&i| init[i] == 0x60 && gss::parse_context_token(&init[i..]).is_ok())
-            .unwrap();
-        let (ap_rep, mut server) = accept(&init[start..], &session, true);
+        let (ap_rep, mut server) = accept(ap_req_in(&init), &session, true);
         let list = spnego::mech_type_list(&[gss::KRB5_OID]);
         let mic = server.get_mic(&list).unwrap();
         let resp =
@@ -428,7 +432,7 @@ mod tests {
         let Step::Continue(init) = client.step(None).unwrap() else {
             panic!()
         };
-        let (ap_rep, _) = accept(&init[start..], &session, true);
+        let (ap_rep, _) = accept(ap_req_in(&init), &session, true);
         let forged = spnego::neg_token_resp(Some(0), Some(&ap_rep), Some(&[0u8; 28]));
         assert!(client.step(Some(&forged)).is_err(), "a bad MIC is refused");
 
@@ -437,7 +441,7 @@ mod tests {
         let Step::Continue(init) = client.step(None).unwrap() else {
             panic!()
         };
-        let (ap_rep, _) = accept(&init[start..], &session, true);
+        let (ap_rep, _) = accept(ap_req_in(&init), &session, true);
         let ntlm_oid = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
         let mut fields = Vec::new();
         crate::auth::der::write(&mut fields, 0xa0, &[0x0a, 0x01, spnego::ACCEPT_COMPLETED]);
@@ -453,7 +457,7 @@ mod tests {
             let Step::Continue(init) = client.step(None).unwrap() else {
                 panic!()
             };
-            let (ap_rep, mut server) = accept(&init[start..], &session, true);
+            let (ap_rep, mut server) = accept(ap_req_in(&init), &session, true);
             let incomplete =
                 spnego::neg_token_resp(Some(spnego::ACCEPT_INCOMPLETE), Some(&ap_rep), None);
             let Step::Done(Some(_our_mic)) = client.step(Some(&incomplete)).unwrap() else {
@@ -489,10 +493,7 @@ mod tests {
                 let Step::Continue(init) = client.step(None).unwrap() else {
                     panic!()
                 };
-                let start = (1..init.len())
-                    .find(|&i| init[i] == 0x60 && gss::parse_context_token(&init[i..]).is_ok())
-                    .unwrap();
-                let (ap_rep, mut server) = accept(&init[start..], &session, true);
+                let (ap_rep, mut server) = accept(ap_req_in(&init), &session, true);
                 let list = spnego::mech_type_list(&[gss::KRB5_OID]);
                 let mic = server.get_mic(&list).unwrap();
                 spnego::neg_token_resp(Some(spnego::ACCEPT_COMPLETED), Some(&ap_rep), Some(&mic))

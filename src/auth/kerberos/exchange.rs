@@ -240,12 +240,16 @@ mod tests {
 
     /// An AS-REP sealed with `key`, answering `nonce`, optionally carrying ETYPE-INFO2.
     fn as_rep(key: &SessionKey, nonce: i64, padata: Option<PaData>) -> Vec<u8> {
-        let tgs = picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
+        as_rep_for(key, nonce, padata, "alice", tgs_name())
+    }
+
+    /// krbtgt/CORP.EXAMPLE, as the sample ticket names it.
+    fn tgs_name() -> picky_krb::data_types::PrincipalName {
+        picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
             .unwrap()
             .0
             .sname
-            .0;
-        as_rep_for(key, nonce, padata, "alice", tgs)
+            .0
     }
 
     /// An AS-REP for client `cname` whose encrypted part names `sname`.
@@ -459,13 +463,6 @@ mod tests {
     #[test]
     fn an_as_reply_for_another_client_or_service_is_refused() {
         let key = password_key("CORP.EXAMPLEalice");
-        let tgs = || {
-            picky_asn1_der::from_bytes::<Ticket>(&ticket_der())
-                .unwrap()
-                .0
-                .sname
-                .0
-        };
         let other_service = || picky_krb::data_types::PrincipalName {
             name_type: ExplicitContextTag0::from(integer(2)),
             name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![
@@ -474,7 +471,7 @@ mod tests {
             ])),
         };
         for (cname, sname, says) in [
-            ("mallory", tgs(), "not for alice@CORP.EXAMPLE"),
+            ("mallory", tgs_name(), "not for alice@CORP.EXAMPLE"),
             ("alice", other_service(), "not the ticket-granting service"),
         ] {
             let (mut exchange, first) =
@@ -490,7 +487,11 @@ mod tests {
         let (nonce, _) = read_request(&first, Some(&key));
         assert!(
             exchange
-                .handle_reply(&as_rep_for(&key, nonce, None, "Alice", tgs()), now(), 96)
+                .handle_reply(
+                    &as_rep_for(&key, nonce, None, "Alice", tgs_name()),
+                    now(),
+                    96
+                )
                 .is_ok()
         );
     }
