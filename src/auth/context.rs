@@ -55,10 +55,4 @@ pub(crate) trait SecurityContext: Send {
     /// Binds the authentication to the TLS channel (`tls-server-end-point:<hash>`); call before
     /// the step that authenticates.
     fn set_channel_bindings(&mut self, application_data: &[u8]);
-    /// True when the first token must already carry the channel bindings (Kerberos: the
-    /// AP-REQ is the first client token), so on HTTPS the session learns the server's
-    /// certificate before the first step.
-    fn needs_channel_bindings_first(&self) -> bool {
-        false
-    }
 }

@@ -4,11 +4,13 @@
 //! The fixture format is described in [`FixtureSet`]; the bundled fixtures under `fixtures/`
 //! of this repository use it.
 
+mod connections;
 mod fixtures;
 mod in_flight;
 mod replay;
 mod server;
 
+pub use connections::ConnectionStats;
 pub use fixtures::{Exchange, FixtureError, FixtureSet};
 pub use in_flight::InFlight;
 pub use replay::ReplayStats;

@@ -8,13 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use super::connections::{Closing, ClosingStream, ConnectionStats, Counters};
 use super::fixtures::{FixtureError, FixtureSet};
 use super::in_flight::InFlight;
 use super::replay::{ReplayStats, Replayer};
@@ -55,6 +56,7 @@ pub struct FixtureServer {
     addr: SocketAddr,
     replayer: Arc<Replayer>,
     in_flight: InFlight,
+    connections: Arc<Counters>,
     task: JoinHandle<()>,
 }
 
@@ -72,6 +74,7 @@ pub struct FixtureServerBuilder {
     port: u16,
     basic: bool,
     negotiate: bool,
+    closing: Option<Closing>,
 }
 
 impl FixtureServer {
@@ -100,6 +103,7 @@ impl FixtureServer {
             port: 0,
             basic: true,
             negotiate: true,
+            closing: None,
         }
     }
 
@@ -122,6 +126,11 @@ impl FixtureServer {
     /// with other servers when [`FixtureServerBuilder::in_flight`] said so).
     pub fn in_flight(&self) -> &InFlight {
         &self.in_flight
+    }
+
+    /// The connections clients opened and how they used them.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.connections.snapshot()
     }
 }
 
@@ -164,6 +173,27 @@ impl FixtureServerBuilder {
     /// servers sharing one probe tell how many requests a fleet had in flight at once.
     pub fn in_flight(mut self, probe: &InFlight) -> Self {
         self.in_flight = probe.clone();
+        self
+    }
+
+    /// Closes each connection after it answered `requests` requests (handshake rounds
+    /// included), saying so with `Connection: close` on the last answer, as HTTP.sys does.
+    pub fn close_connections_after(mut self, requests: u32) -> Self {
+        self.closing = Some(Closing {
+            after: requests.max(1),
+            announced: true,
+        });
+        self
+    }
+
+    /// Closes each connection right after its answer to the `requests`-th request has gone
+    /// out, without a word (as an idle timeout, a restart or a middlebox does): the client finds
+    /// the connection closed when it next uses it.
+    pub fn drop_connections_after(mut self, requests: u32) -> Self {
+        self.closing = Some(Closing {
+            after: requests.max(1),
+            announced: false,
+        });
         self
     }
 
@@ -232,7 +262,10 @@ impl FixtureServerBuilder {
             latency: self.latency,
             in_flight: self.in_flight.clone(),
             load: Arc::default(),
+            closing: self.closing,
+            connections: Arc::default(),
         });
+        let connections = shared.connections.clone();
         let task = tokio::spawn(accept_loop(listener, shared, tls));
         let url = match addr.ip() {
             IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}/wsman", addr.port()),
@@ -243,6 +276,7 @@ impl FixtureServerBuilder {
             addr,
             replayer,
             in_flight: self.in_flight,
+            connections,
             task,
         })
     }
@@ -276,6 +310,8 @@ struct Shared {
     in_flight: InFlight,
     /// This server's requests in flight (`in_flight` may count other servers too).
     load: Arc<std::sync::atomic::AtomicUsize>,
+    closing: Option<Closing>,
+    connections: Arc<Counters>,
 }
 
 /// The security context of one connection (Negotiate is connection-bound).
@@ -283,6 +319,10 @@ struct Shared {
 struct Connection {
     acceptor: Option<NtlmAcceptor>,
     authenticated: bool,
+    /// Requests received on it.
+    requests: u32,
+    /// Closes the connection once the answer being written has gone out.
+    close: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn tls_acceptor(
@@ -333,7 +373,12 @@ async fn serve<S>(stream: S, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = Arc::new(tokio::sync::Mutex::new(Connection::default()));
+    shared.connections.opened();
+    let (stream, close) = ClosingStream::new(stream);
+    let connection = Arc::new(tokio::sync::Mutex::new(Connection {
+        close,
+        ..Connection::default()
+    }));
     let service =
         hyper::service::service_fn(move |req| handle(req, shared.clone(), connection.clone()));
     let _ = hyper::server::conn::http1::Builder::new()
@@ -410,7 +455,22 @@ async fn handle(
     connection: Arc<tokio::sync::Mutex<Connection>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = shared.in_flight.enter(&shared.load);
-    let response = answer(request, &shared, connection).await;
+    let mut response = answer(request, &shared, connection.clone()).await;
+    if let (Some(closing), Ok(response)) = (shared.closing, response.as_mut()) {
+        let connection = connection.lock().await;
+        if connection.requests >= closing.after {
+            shared.connections.closed();
+            if closing.announced {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            } else {
+                connection
+                    .close
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
@@ -462,6 +522,7 @@ async fn answer(
         }
     };
     let mut connection = connection.lock().await;
+    connection.requests += 1;
     // WinRM certificate authentication: the TLS layer has verified the client certificate.
     let certificate_auth = shared.client_certificates
         && authorization.as_deref() == Some(crate::transport::CERTIFICATE_AUTHORIZATION);
@@ -500,6 +561,7 @@ async fn answer(
                 Ok(Step::Continue(answer)) => unauthorized(shared, Some(&answer)),
                 Ok(Step::Done(_)) => {
                     connection.authenticated = true;
+                    shared.connections.handshake();
                     if body.is_empty() {
                         reply(StatusCode::OK, "application/soap+xml;charset=UTF-8", "")
                     } else {
@@ -522,6 +584,9 @@ async fn answer(
         Some(_) => return Ok(unauthorized(shared, None)),
         None => {
             if !connection.authenticated {
+                if shared.negotiate {
+                    shared.connections.unauthenticated();
+                }
                 return Ok(unauthorized(shared, None));
             }
             let Some(acceptor) = connection.acceptor.as_mut() else {

@@ -1,11 +1,9 @@
-//! Plain HTTP helpers shared by every mechanism: building a reqwest client, reading a body under
-//! the size cap, mapping reqwest errors and HTTP statuses to this crate's errors.
+//! What every connection shares: limits and TLS material, and the mapping of I/O, TLS and HTTP
+//! failures and statuses to this crate's errors.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use reqwest::header::CONTENT_TYPE;
 use rustls::ClientConfig;
 
 use super::tls::TlsMaterial;
@@ -51,126 +49,60 @@ impl HttpSettings {
         })
     }
 
-    /// An HTTP/1.1 client. For connection-bound mechanisms, one per authenticated session with
-    /// a pool of one connection: the security context lives on that connection. `resolved`
-    /// gives the addresses of a host name, looked up beforehand (so that a name that does not
-    /// resolve is told apart from a refused connection).
-    pub(super) fn client(
-        &self,
-        connection_bound: bool,
-        resolved: Option<(&str, &[std::net::SocketAddr])>,
-    ) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .http1_only()
-            .pool_max_idle_per_host(if connection_bound { 1 } else { 8 })
-            // Below the 120 s after which HTTP.sys closes idle connections, so that we close first.
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
-            .tls_info(connection_bound)
-            .user_agent(concat!("winrm-sessions/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .tls_backend_preconfigured(ClientConfig::clone(&*self.tls.config()?));
-        if let Some((host, addresses)) = resolved {
-            builder = builder.resolve_to_addrs(host, addresses);
-        }
-        builder
-            .build()
-            .map_err(|e| Error::config(format!("cannot set up HTTP client: {e}")))
-    }
-
-    /// Reads a body to its end (so the connection can be reused) into one buffer sized from
-    /// Content-Length, refusing more than the cap.
-    pub(super) async fn read_body(&self, mut response: reqwest::Response) -> Result<BytesMut> {
-        let address = response
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let limit = self.max_response_size;
-        let declared = response.content_length();
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(ErrorKind::ResponseTooLarge { limit }.into());
-        }
-        let mut body = BytesMut::with_capacity(declared.map_or(16 << 10, |len| len as usize));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.classify(e, &address, Phase::Body))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(ErrorKind::ResponseTooLarge { limit }.into());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-
-    /// The precise error for what reqwest reports: a refused, closed or reset connection, a TLS
-    /// failure with its reason, a timeout and its phase.
-    pub(super) fn classify(&self, e: reqwest::Error, address: &str, phase: Phase) -> Error {
-        if let Some(tls) = find_in_chain::<rustls::Error>(&e) {
-            return ErrorKind::Tls(tls_error(tls, address)).into();
-        }
-        if e.is_timeout() {
-            return if e.is_connect() {
-                ErrorKind::Timeout {
-                    phase: "connecting",
-                    after: self.connect_timeout,
-                }
-            } else {
-                ErrorKind::Timeout {
-                    phase: match phase {
-                        Phase::Exchange => "waiting for the response",
-                        Phase::Body => "reading the response",
-                    },
-                    after: self.request_timeout,
-                }
-            }
-            .into();
-        }
-        let during = match phase {
-            Phase::Exchange => "before the response was complete",
-            Phase::Body => "in the middle of the response",
-        };
-        let closed = |source| Error::from(ErrorKind::ConnectionClosed { during, source });
-        if let Some(io) = find_in_chain::<std::io::Error>(&e) {
-            use std::io::ErrorKind as Io;
-            match io.kind() {
-                Io::ConnectionRefused => {
-                    return ErrorKind::ConnectionRefused {
-                        address: address.to_owned(),
-                    }
-                    .into();
-                }
-                Io::ConnectionReset
-                | Io::ConnectionAborted
-                | Io::BrokenPipe
-                | Io::UnexpectedEof
-                    if !e.is_connect() =>
-                {
-                    return closed(Some(root_cause(&e)));
-                }
-                _ => {}
-            }
-        }
-        if e.is_connect() {
-            return ErrorKind::Connect {
-                address: address.to_owned(),
-                source: root_cause(&e),
-            }
-            .into();
-        }
-        if find_in_chain::<hyper::Error>(&e).is_some_and(|h| h.is_incomplete_message()) {
-            // hyper's words say no more than ours.
-            return closed(None);
-        }
-        ErrorKind::Transport(root_cause(&e)).into()
+    /// The TLS configuration every connection of this client uses.
+    pub(super) fn tls_config(&self) -> Result<Arc<ClientConfig>> {
+        self.tls.config()
     }
 }
 
-/// The innermost error under reqwest's, as text: what actually happened (an OS error, a
-/// malformed response), without the layers that only say "error sending request".
+/// The precise error for a connection that could not be made: refused, a TLS failure with its
+/// reason, or the operating system's own words.
+pub(super) fn connect_error(e: std::io::Error, address: &str) -> Error {
+    if let Some(tls) = find_in_chain::<rustls::Error>(&e) {
+        return ErrorKind::Tls(tls_error(tls, address)).into();
+    }
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        return ErrorKind::ConnectionRefused {
+            address: address.to_owned(),
+        }
+        .into();
+    }
+    ErrorKind::Connect {
+        address: address.to_owned(),
+        source: root_cause(&e),
+    }
+    .into()
+}
+
+/// The precise error for an exchange hyper could not complete: a connection closed or reset
+/// and when, a TLS failure, a malformed answer.
+pub(super) fn exchange_error(e: &hyper::Error, phase: Phase) -> Error {
+    if let Some(tls) = find_in_chain::<rustls::Error>(e) {
+        return ErrorKind::Tls(tls_error(tls, "")).into();
+    }
+    let during = match phase {
+        Phase::Exchange => "before the response was complete",
+        Phase::Body => "in the middle of the response",
+    };
+    let closed = |source| Error::from(ErrorKind::ConnectionClosed { during, source });
+    if let Some(io) = find_in_chain::<std::io::Error>(e) {
+        use std::io::ErrorKind as Io;
+        if matches!(
+            io.kind(),
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof
+        ) {
+            return closed(Some(root_cause(e)));
+        }
+    }
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        // hyper's words say no more than ours.
+        return closed(None);
+    }
+    ErrorKind::Transport(root_cause(e)).into()
+}
+
+/// The innermost error of a chain, as text: what actually happened (an OS error, a malformed
+/// response), without the layers that only say "error sending request".
 #[derive(Debug)]
 struct Cause(String);
 
@@ -182,8 +114,8 @@ impl std::fmt::Display for Cause {
 
 impl std::error::Error for Cause {}
 
-fn root_cause(e: &reqwest::Error) -> crate::error::BoxError {
-    let mut innermost: &(dyn std::error::Error + 'static) = e;
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> crate::error::BoxError {
+    let mut innermost = e;
     loop {
         let next = match innermost.downcast_ref::<std::io::Error>() {
             Some(io) => io
@@ -210,8 +142,10 @@ pub(super) enum Phase {
 
 /// The first error of type `E` in the source chain of `e`, looking inside I/O errors too (an
 /// `io::Error` wrapping another error gives that error's source, not the error itself).
-fn find_in_chain<E: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&E> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+fn find_in_chain<'a, E: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut cause = Some(e);
     while let Some(error) = cause {
         if let Some(found) = error.downcast_ref::<E>() {
             return Some(found);
@@ -283,15 +217,6 @@ fn tls_error(error: &rustls::Error, address: &str) -> TlsError {
     }
 }
 
-pub(super) fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 pub(super) fn is_soap(content_type: &str) -> bool {
     content_type
         .to_ascii_lowercase()
@@ -324,15 +249,4 @@ fn excerpt(body: &[u8]) -> String {
         joined = joined.chars().take(200).collect::<String>() + "…";
     }
     joined
-}
-
-/// The schemes a 401 offers (`Negotiate`, `Kerberos`, `Basic`...).
-pub(super) fn offered_schemes(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.split_whitespace().next().unwrap_or_default().to_owned())
-        .collect()
 }

@@ -5,18 +5,25 @@
 //! is an endpoint, [`HttpSettings`] and an [`Authenticator`], both prepared once per client
 //! and shared ([`Shared`]) by every host of a fleet.
 //!
-//! - **Basic** and **certificate**: stateless; a shared pool.
+//! Every request travels on a [`connection::Connection`] the transport opened and holds itself
+//! (no pool choosing one underneath), so it knows which connection carries which security
+//! context.
+//!
+//! - **Basic** and **certificate**: stateless; a few idle connections kept for reuse.
 //! - **NTLM / Kerberos**: connection-bound. Each [`session::Session`] is one HTTP/1.1
 //!   connection with its own security context, authenticated with empty-body POSTs, then used
 //!   for sealed requests, one at a time. Idle sessions are kept for reuse; concurrency to one
-//!   host means several sessions. One recovery path: a 401 on a sealed request (the context is
-//!   gone, the request was not processed) or, where the caller allows it, a lost connection,
-//!   re-authenticates a new session and resends once.
+//!   host means several sessions. A request known not to have left (its connection was found
+//!   closed by the server first) goes out on a new connection, after a new handshake; a 401 on
+//!   a sealed request (the context is gone, the request was not processed) or, where the caller
+//!   allows it, a lost connection, re-authenticates a new session and resends once.
 
+mod connection;
 mod http;
 mod kdc;
 mod kerberos;
 mod session;
+mod tcp;
 mod tls;
 
 use std::net::SocketAddr;
@@ -24,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::header::HeaderValue;
 
 pub(crate) use http::{HttpOptions, HttpSettings};
 
@@ -34,7 +41,8 @@ use crate::auth::ntlm::{NtlmClient, NtlmCredentials};
 use crate::auth::{Authenticator, KerberosAuth};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::ExchangeHook;
-use http::{Phase, content_type, is_soap, offered_schemes, unexpected_status};
+use connection::{Connection, ExchangeError};
+use http::{is_soap, unexpected_status};
 use session::{HandshakeError, SendError, Session, context_failure};
 
 /// The `Authorization` value WinRM expects with a client certificate (DSP0226 security profile
@@ -42,8 +50,12 @@ use session::{HandshakeError, SendError, Session, context_failure};
 pub(crate) const CERTIFICATE_AUTHORIZATION: &str =
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
 
-/// Idle authenticated sessions kept per client.
-const MAX_IDLE_SESSIONS: usize = 8;
+/// Idle connections (authenticated or plain) kept per client.
+const MAX_IDLE: usize = 8;
+
+/// How long an idle connection is kept: below the 120 s after which HTTP.sys closes idle
+/// connections, so that we close first.
+const IDLE_FOR: Duration = Duration::from_secs(60);
 
 /// How long a host name's addresses are used before it is looked up again.
 const RESOLVED_FOR: Duration = Duration::from_secs(60);
@@ -52,17 +64,25 @@ const RESOLVED_FOR: Duration = Duration::from_secs(60);
 /// host name resolved to (looked up by the transport itself, so that a name that does not
 /// resolve is an error of its own, not a failed connection).
 pub(crate) struct Peer {
-    pub endpoint: url::Url,
     pub address: String,
+    /// The host as TLS verifies it: a name, or an IP address without brackets.
     host: String,
+    https: bool,
+    /// `Host:` of each request.
+    authority: HeaderValue,
+    /// The request target: the endpoint's path and query.
+    path: hyper::Uri,
     resolved: Vec<SocketAddr>,
     at: Instant,
 }
 
 impl Peer {
-    /// The host and its addresses, for a client that must not look it up again.
-    pub(crate) fn resolved(&self) -> Option<(&str, &[SocketAddr])> {
-        (!self.resolved.is_empty()).then_some((self.host.as_str(), self.resolved.as_slice()))
+    /// Where to connect: the addresses the name resolved to, or the IP address itself.
+    fn addresses(&self) -> Vec<SocketAddr> {
+        if !self.resolved.is_empty() {
+            return self.resolved.clone();
+        }
+        self.address.parse().into_iter().collect()
     }
 }
 
@@ -142,10 +162,9 @@ pub(crate) struct HttpTransport {
 struct Inner {
     endpoint: url::Url,
     shared: Arc<Shared>,
-    /// The pool for stateless mechanisms, built on first use (building a client costs a few
-    /// milliseconds of TLS setup, which adds up over a fleet that only needs sessions), with
-    /// the peer it was built for.
-    pool: Mutex<Option<(reqwest::Client, Arc<Peer>)>>,
+    /// Idle connections of the stateless mechanisms.
+    plain: Mutex<Vec<Connection>>,
+    /// Idle authenticated connections.
     idle: Mutex<Vec<Session>>,
     peer: Mutex<Option<Arc<Peer>>>,
     /// The last problem met and got past (a connection lost and the request sent again, a
@@ -173,7 +192,7 @@ impl HttpTransport {
             inner: Arc::new(Inner {
                 endpoint,
                 shared,
-                pool: Mutex::new(None),
+                plain: Mutex::new(Vec::new()),
                 idle: Mutex::new(Vec::new()),
                 peer: Mutex::new(None),
                 problem: Mutex::new(None),
@@ -270,10 +289,18 @@ impl HttpTransport {
             }
             _ => Vec::new(),
         };
+        let authority =
+            HeaderValue::from_str(&endpoint[url::Position::BeforeHost..url::Position::AfterPort])
+                .map_err(|_| Error::config(format!("{endpoint}: the host is not a valid header")))?;
+        let path = endpoint[url::Position::BeforePath..url::Position::AfterQuery]
+            .parse::<hyper::Uri>()
+            .map_err(|e| Error::config(format!("{endpoint}: the path is not usable: {e}")))?;
         let peer = Arc::new(Peer {
-            endpoint,
             address,
             host,
+            https: endpoint.scheme() == "https",
+            authority,
+            path,
             resolved,
             at: Instant::now(),
         });
@@ -320,18 +347,14 @@ impl HttpTransport {
         }
     }
 
-    /// The stateless pool, built for the current peer.
-    async fn pool(&self) -> Result<(reqwest::Client, Arc<Peer>)> {
-        let peer = self.peer().await?;
-        let mut pool = lock(&self.inner.pool);
-        if let Some((client, built_for)) = pool.as_ref()
-            && Arc::ptr_eq(built_for, &peer)
+    /// An idle plain connection to the current peer that is still open, or a new one.
+    async fn plain_connection(&self, peer: &Peer) -> Result<Connection> {
+        if let Some(connection) =
+            take_open(&self.inner.plain, Connection::is_reusable, |c| c.idle_since)
         {
-            return Ok((client.clone(), peer));
+            return Ok(connection);
         }
-        let client = self.settings().client(false, peer.resolved())?;
-        *pool = Some((client.clone(), peer.clone()));
-        Ok((client, peer))
+        Connection::open(self.settings(), peer).await
     }
 
     async fn post_plain(
@@ -340,41 +363,56 @@ impl HttpTransport {
         authorization: Option<HeaderValue>,
         resend: Resend,
     ) -> Result<Bytes> {
-        match self.post_plain_once(&envelope, authorization.clone()).await {
-            Err(e) if resend == Resend::Allowed && lost(&e) => {
-                tracing::info!(error = %e.report(), "Connection lost; sending the request again");
-                self.note_problem(e);
-                self.post_plain_once(&envelope, authorization).await
+        let peer = self.peer().await?;
+        let body = Bytes::from(envelope);
+        let mut fresh = false;
+        loop {
+            let mut connection = self.plain_connection(&peer).await?;
+            let answer = connection
+                .post(
+                    self.settings(),
+                    &peer,
+                    SOAP,
+                    authorization.clone(),
+                    body.clone(),
+                )
+                .await;
+            match answer {
+                Ok(answer) => {
+                    if connection.is_reusable() {
+                        put_idle(&self.inner.plain, connection);
+                    }
+                    return self.plain_answer(answer, authorization.is_some());
+                }
+                // Never written: another connection may carry it, whatever the request (a
+                // connection found closed by the server is not a problem worth reporting).
+                Err(ExchangeError::NotSent(e)) if !fresh => {
+                    tracing::debug!(error = %e.report(), "Connection closed by the server; using a new one");
+                    fresh = true;
+                    self.drop_idle_plain();
+                }
+                Err(ExchangeError::Lost(e)) if resend == Resend::Allowed && !fresh && lost(&e) => {
+                    tracing::info!(error = %e.report(), "Connection lost; sending the request again");
+                    self.note_problem(e);
+                    fresh = true;
+                    self.drop_idle_plain();
+                }
+                Err(e) => return Err(e.into_error()),
             }
-            result => result,
         }
     }
 
-    async fn post_plain_once(
-        &self,
-        envelope: &str,
-        authorization: Option<HeaderValue>,
-    ) -> Result<Bytes> {
-        let settings = self.settings();
-        let (pool, peer) = self.pool().await?;
-        let mut request = pool
-            .post(peer.endpoint.clone())
-            .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-            .body(envelope.to_owned());
-        if let Some(authorization) = &authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| settings.classify(e, &peer.address, Phase::Exchange))?;
-        let status = response.status().as_u16();
-        let ctype = content_type(&response);
-        if status == 401 {
-            let offered = offered_schemes(&response);
-            let _ = settings.read_body(response).await;
+    /// Idle connections opened before one was found closed are likely closed too.
+    fn drop_idle_plain(&self) {
+        lock(&self.inner.plain).clear();
+    }
+
+    fn plain_answer(&self, answer: connection::Answer, had_authorization: bool) -> Result<Bytes> {
+        let ctype = answer.content_type();
+        if answer.status == 401 {
+            let offered = answer.offered_schemes();
             let mechanism = self.inner.shared.auth.name();
-            let reason = if authorization.is_none() {
+            let reason = if !had_authorization {
                 "the server requires credentials and none were given".to_owned()
             } else if !offered.is_empty()
                 && !offered.iter().any(|o| o.eq_ignore_ascii_case(mechanism))
@@ -388,10 +426,9 @@ impl HttpTransport {
             };
             return Err(ErrorKind::Authentication { mechanism, reason }.into());
         }
-        let body = settings.read_body(response).await?;
-        match status {
-            200 | 500 if is_soap(&ctype) => Ok(body.freeze()),
-            _ => Err(unexpected_status(status, ctype, &body)),
+        match answer.status {
+            200 | 500 if is_soap(&ctype) => Ok(answer.body.freeze()),
+            status => Err(unexpected_status(status, ctype, &answer.body)),
         }
     }
 
@@ -519,13 +556,12 @@ impl HttpTransport {
     }
 
     fn take_idle(&self) -> Option<Session> {
-        lock(&self.inner.idle).pop()
+        take_open(&self.inner.idle, Session::is_reusable, Session::idle_since)
     }
 
     fn put_idle(&self, session: Session) {
-        let mut idle = lock(&self.inner.idle);
-        if idle.len() < MAX_IDLE_SESSIONS {
-            idle.push(session);
+        if session.is_reusable() {
+            put_idle(&self.inner.idle, session);
         }
     }
 
@@ -549,6 +585,12 @@ impl HttpTransport {
                     "The server no longer knows the connection's authentication; authenticating again"
                 );
             }
+            Err(SendError::NotSent(e)) => {
+                // The server closed the connection while it sat idle (its idle timeout, a
+                // restart): its context went with it. Nothing of the request left, so it goes out
+                // on a new authenticated connection, Pull or not.
+                tracing::debug!(error = %e.report(), "The authenticated connection was closed by the server; authenticating a new one");
+            }
             Err(SendError::Lost(e)) if resend == Resend::Allowed => {
                 tracing::info!(error = %e.report(), "Connection lost; authenticating again and sending the request again");
                 self.note_problem(e);
@@ -567,7 +609,7 @@ impl HttpTransport {
                 reason: "the server refused sealed messages right after authenticating".into(),
             }
             .into()),
-            Err(SendError::Lost(e) | SendError::Failed(e)) => Err(e),
+            Err(SendError::NotSent(e) | SendError::Lost(e) | SendError::Failed(e)) => Err(e),
         }
     }
 }
@@ -577,6 +619,32 @@ fn trace_response(body: &[u8]) {
         tracing::trace!(bytes = body.len(), body = %String::from_utf8_lossy(body), "Response");
     }
 }
+
+/// The most recently used idle connection that is still open and not idle for too long; the
+/// others found closed or stale are dropped.
+fn take_open<T>(
+    idle: &Mutex<Vec<T>>,
+    reusable: impl Fn(&T) -> bool,
+    since: impl Fn(&T) -> tokio::time::Instant,
+) -> Option<T> {
+    let mut idle = lock(idle);
+    while let Some(candidate) = idle.pop() {
+        if reusable(&candidate) && since(&candidate).elapsed() < IDLE_FOR {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+fn put_idle<T>(idle: &Mutex<Vec<T>>, connection: T) {
+    let mut idle = lock(idle);
+    if idle.len() < MAX_IDLE {
+        idle.push(connection);
+    }
+}
+
+/// The content type of a SOAP request in clear.
+const SOAP: &str = "application/soap+xml;charset=UTF-8";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -4,10 +4,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 
-use super::Peer;
-use super::http::{HttpSettings, Phase, content_type, is_soap, offered_schemes, unexpected_status};
+use super::connection::{Answer, Connection, ExchangeError};
+use super::http::{HttpSettings, is_soap, unexpected_status};
+use super::{Peer, SOAP};
 use crate::auth::channel_binding::tls_server_end_point;
 use crate::auth::context::{ContextError, SecurityContext, Step};
 use crate::auth::framing;
@@ -18,7 +19,7 @@ const MAX_ROUNDS: usize = 6;
 
 /// One authenticated connection.
 pub(super) struct Session {
-    http: reqwest::Client,
+    connection: Connection,
     context: Box<dyn SecurityContext>,
     /// WinRM message encryption: on plain HTTP. On HTTPS, TLS protects the bodies (as with
     /// Windows clients) and the channel bindings tie the authentication to that TLS channel.
@@ -61,6 +62,9 @@ impl From<Error> for HandshakeError {
 
 /// How sending a sealed request failed.
 pub(super) enum SendError {
+    /// The connection was closed before a byte of the request went out: the server never saw
+    /// it, and it may go out on a new connection whatever it is.
+    NotSent(Error),
     /// 401: the connection lost its context (a new connection, a server restart); the request
     /// was not processed.
     Unauthorized,
@@ -87,8 +91,8 @@ pub(super) fn context_failure(mechanism: &'static str, e: ContextError) -> Error
 }
 
 /// The token of `WWW-Authenticate: <scheme> <base64>`, if the server sent one.
-fn server_token(response: &reqwest::Response, scheme: &str) -> Result<Option<Vec<u8>>> {
-    for value in response.headers().get_all(WWW_AUTHENTICATE) {
+fn server_token(answer: &Answer, scheme: &str) -> Result<Option<Vec<u8>>> {
+    for value in answer.headers.get_all(WWW_AUTHENTICATE) {
         let Ok(value) = value.to_str() else { continue };
         let mut words = value.split_whitespace();
         if words.next().is_some_and(|s| s.eq_ignore_ascii_case(scheme))
@@ -113,23 +117,15 @@ fn step(context: &mut dyn SecurityContext, input: Option<&[u8]>) -> Result<Step,
 
 /// A handshake POST: no body (a SOAP body never crosses before the context is established).
 async fn empty_post(
-    http: &reqwest::Client,
+    connection: &mut Connection,
     settings: &HttpSettings,
     peer: &Peer,
-    authorization: Option<HeaderValue>,
-) -> Result<reqwest::Response> {
-    let mut request = http
-        .post(peer.endpoint.clone())
-        .header(CONTENT_LENGTH, 0)
-        .header(CONTENT_TYPE, "application/soap+xml;charset=UTF-8")
-        .body(Vec::new());
-    if let Some(authorization) = authorization {
-        request = request.header(AUTHORIZATION, authorization);
-    }
-    request
-        .send()
+    authorization: HeaderValue,
+) -> Result<Answer> {
+    connection
+        .post(settings, peer, SOAP, Some(authorization), Bytes::new())
         .await
-        .map_err(|e| settings.classify(e, &peer.address, Phase::Exchange))
+        .map_err(ExchangeError::into_error)
 }
 
 /// Why a 401 without a token ended a handshake. Under Kerberos the KDC already accepted the
@@ -146,23 +142,19 @@ fn refusal(mechanism: &str, sent_last_token: bool) -> &'static str {
     }
 }
 
-/// Channel bindings from the certificate of the connection that carried `response`. An HTTPS
-/// answer with no certificate to bind to is refused: authenticating without bindings would
+/// Channel bindings from the certificate of the connection the handshake runs on. An HTTPS
+/// connection with no certificate to bind to is refused: authenticating without bindings would
 /// let a server in the middle relay the authentication (and fail under Extended Protection).
 fn bind_to_channel(
-    response: &reqwest::Response,
+    certificate: Option<&[u8]>,
     context: &mut dyn SecurityContext,
 ) -> Result<(), Error> {
-    let certificate = response
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|info| info.peer_certificate())
-        .ok_or_else(|| {
-            Error::protocol(
-                "the HTTPS connection shows no server certificate to bind the authentication \
-                 to (channel bindings); refusing to authenticate without them",
-            )
-        })?;
+    let certificate = certificate.ok_or_else(|| {
+        Error::protocol(
+            "the HTTPS connection shows no server certificate to bind the authentication \
+             to (channel bindings); refusing to authenticate without them",
+        )
+    })?;
     context.set_channel_bindings(&tls_server_end_point(certificate));
     Ok(())
 }
@@ -173,27 +165,26 @@ impl Session {
         self.context.mechanism()
     }
 
-    /// Opens a connection and authenticates on it.
+    /// Whether the connection can carry another request.
+    pub(super) fn is_reusable(&self) -> bool {
+        self.connection.is_reusable()
+    }
+
+    /// When the connection last finished an exchange.
+    pub(super) fn idle_since(&self) -> tokio::time::Instant {
+        self.connection.idle_since
+    }
+
+    /// Opens a connection and authenticates on it, bound (over HTTPS) to the certificate that
+    /// connection's TLS handshake presented.
     pub(super) async fn connect(
         settings: &HttpSettings,
         peer: &Peer,
         mut context: Box<dyn SecurityContext>,
     ) -> Result<Self, HandshakeError> {
-        let http = settings.client(true, peer.resolved())?;
-        let https = peer.endpoint.scheme() == "https";
-        let scheme = context.http_scheme();
-        let mut bound = false;
-        if https && context.needs_channel_bindings_first() {
-            // The first token must carry the channel bindings: learn the certificate from an
-            // unauthenticated request (answered 401) on this session's connection.
-            let response = empty_post(&http, settings, peer, None).await?;
-            bind_to_channel(&response, context.as_mut())?;
-            let offered = offered_schemes(&response);
-            settings.read_body(response).await?;
-            if !offered.is_empty() && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
-                return Err(HandshakeError::SchemeNotOffered(offered));
-            }
-            bound = true;
+        let connection = Connection::open(settings, peer).await?;
+        if peer.https {
+            bind_to_channel(connection.certificate(), context.as_mut())?;
         }
         let (token, complete) = match step(&mut *context, None)? {
             Step::Continue(token) => (token, false),
@@ -202,40 +193,31 @@ impl Session {
                 return Err(Error::protocol("the security context produced no token").into());
             }
         };
-        Self::exchange_tokens(http, settings, peer, context, token, complete, bound)
+        Self::exchange_tokens(connection, settings, peer, context, token, complete)
             .await
             .map_err(|e| HandshakeError::AfterFirstToken(Box::new(e)))
     }
 
     /// The rounds of a handshake from its first token on.
     async fn exchange_tokens(
-        http: reqwest::Client,
+        mut connection: Connection,
         settings: &HttpSettings,
         peer: &Peer,
         mut context: Box<dyn SecurityContext>,
         mut token: Vec<u8>,
         mut complete: bool,
-        mut bound: bool,
     ) -> Result<Self, HandshakeError> {
-        let https = peer.endpoint.scheme() == "https";
         let scheme = context.http_scheme();
         let mechanism = context.mechanism();
         for round in 0..MAX_ROUNDS {
             let header = HeaderValue::from_str(&format!("{scheme} {}", B64.encode(&token)))
                 .map_err(|_| Error::protocol("unencodable token"))?;
-            let response = empty_post(&http, settings, peer, Some(header)).await?;
-            if https && !bound {
-                bind_to_channel(&response, context.as_mut())?;
-                bound = true;
-            }
-            let status = response.status().as_u16();
-            let server = server_token(&response, scheme)?;
-            let offered = offered_schemes(&response);
-            let ctype = content_type(&response);
-            let body = settings.read_body(response).await?;
-            match status {
+            let answer = empty_post(&mut connection, settings, peer, header).await?;
+            let server = server_token(&answer, scheme)?;
+            match answer.status {
                 401 => {
                     let Some(server) = server else {
+                        let offered = answer.offered_schemes();
                         if round == 0 && !offered.iter().any(|o| o.eq_ignore_ascii_case(scheme)) {
                             return Err(HandshakeError::SchemeNotOffered(offered));
                         }
@@ -277,12 +259,16 @@ impl Session {
                         .into());
                     }
                     return Ok(Self {
-                        http,
+                        connection,
                         context,
-                        encrypt: !https,
+                        encrypt: !peer.https,
                     });
                 }
-                _ => return Err(unexpected_status(status, ctype, &body).into()),
+                status => {
+                    return Err(
+                        unexpected_status(status, answer.content_type(), &answer.body).into(),
+                    );
+                }
             }
         }
         Err(auth_error(mechanism, format!("no result after {MAX_ROUNDS} rounds")).into())
@@ -305,14 +291,14 @@ impl Session {
             .seal(envelope)
             .map_err(|e| SendError::Failed(Error::protocol(format!("sealing: {e}"))))?;
         let body = framing::encode(protocol, &sealed);
-        let (status, ctype, mut body) = exchange(
-            &self.http,
-            settings,
-            peer,
-            framing::content_type(protocol),
-            body,
-        )
-        .await?;
+        let (status, ctype, mut body) = self
+            .exchange(
+                settings,
+                peer,
+                &framing::content_type(protocol),
+                body.into(),
+            )
+            .await?;
         if status == 401 {
             return Err(SendError::Unauthorized);
         }
@@ -340,43 +326,35 @@ impl Session {
         peer: &Peer,
         envelope: &[u8],
     ) -> Result<Bytes, SendError> {
-        let soap = "application/soap+xml;charset=UTF-8".to_owned();
-        let (status, ctype, body) =
-            exchange(&self.http, settings, peer, soap, envelope.to_vec()).await?;
+        let (status, ctype, body) = self
+            .exchange(settings, peer, SOAP, Bytes::copy_from_slice(envelope))
+            .await?;
         match status {
             401 => Err(SendError::Unauthorized),
             200 | 500 if is_soap(&ctype) => Ok(body.freeze()),
             _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
         }
     }
-}
 
-/// One POST on a session's connection: status, content type and the whole body. A failure
-/// before or while the answer arrives leaves it unknown whether the server acted.
-async fn exchange(
-    http: &reqwest::Client,
-    settings: &HttpSettings,
-    peer: &Peer,
-    content_type_value: String,
-    body: Vec<u8>,
-) -> Result<(u16, String, bytes::BytesMut), SendError> {
-    let response = http
-        .post(peer.endpoint.clone())
-        .header(CONTENT_TYPE, content_type_value)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| SendError::Lost(settings.classify(e, &peer.address, Phase::Exchange)))?;
-    let status = response.status().as_u16();
-    let ctype = content_type(&response);
-    let body = settings.read_body(response).await.map_err(|e| {
-        if e.broke_in_flight() {
-            SendError::Lost(e)
-        } else {
-            SendError::Failed(e)
-        }
-    })?;
-    Ok((status, ctype, body))
+    /// One POST on this session's connection: status, content type and the whole body.
+    async fn exchange(
+        &mut self,
+        settings: &HttpSettings,
+        peer: &Peer,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(u16, String, bytes::BytesMut), SendError> {
+        let answer = self
+            .connection
+            .post(settings, peer, content_type, None, body)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::NotSent(e) => SendError::NotSent(e),
+                ExchangeError::Lost(e) => SendError::Lost(e),
+                ExchangeError::Failed(e) => SendError::Failed(e),
+            })?;
+        Ok((answer.status, answer.content_type(), answer.body))
+    }
 }
 
 #[cfg(test)]
@@ -387,10 +365,9 @@ mod tests {
 
     #[test]
     fn an_https_answer_without_a_certificate_is_refused_not_left_unbound() {
-        let response = reqwest::Response::from(hyper::Response::new(Vec::<u8>::new()));
         let mut context =
             NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
-        let e = bind_to_channel(&response, &mut context).unwrap_err();
+        let e = bind_to_channel(None, &mut context).unwrap_err();
         assert!(e.to_string().contains("no server certificate"), "{e}");
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use winrm_sessions::classes::SmbSession;
+use winrm_sessions::testing::{FixtureServer, FixtureSet};
 use winrm_sessions::{Auth, Client, Credentials, ErrorKind};
 
-use crate::support::{Behavior, Proxy, demo_server, hostile_server};
+use crate::support::{Behavior, Proxy, demo_fixtures, demo_server, hostile_server};
 
 fn negotiate_client(url: &str, password: &str) -> Client {
     Client::builder(url)
@@ -201,5 +202,89 @@ async fn ntlm_stands_in_for_a_kerberos_that_cannot_start_only_when_allowed() {
         server.in_flight().total(),
         requests,
         "no request (no NTLM handshake either) reached the server"
+    );
+}
+
+/// The demo server, closing each connection after `requests` answers, announced or not.
+async fn closing_server(requests: u32, announced: bool) -> FixtureServer {
+    let builder = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap());
+    let builder = if announced {
+        builder.close_connections_after(requests)
+    } else {
+        builder.drop_connections_after(requests)
+    };
+    builder.start().await.unwrap()
+}
+
+/// Every sealed request goes out on the connection whose handshake set up its context: when the
+/// server closes connections (after the handshake's two requests and one sealed request), each
+/// next request costs a new handshake on a new connection, never a sealed body on a connection
+/// that did not authenticate, and never a lost Pull.
+#[tokio::test]
+async fn a_closed_connection_takes_its_context_with_it() {
+    for announced in [true, false] {
+        let server = closing_server(3, announced).await;
+        let client = negotiate_client(server.url(), "demo");
+        let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+        assert_eq!(sessions.len(), 7, "announced: {announced}");
+        let replayed = server.stats();
+        let connections = server.connection_stats();
+        let sealed = replayed.matched + replayed.unmatched;
+        assert!(sealed >= 3, "an Enumerate and Pulls: {replayed:?}");
+        assert_eq!(replayed.unmatched, 0);
+        assert_eq!(
+            connections.unauthenticated, 0,
+            "announced: {announced}: a request went out on a connection that never authenticated"
+        );
+        // One handshake and one connection per sealed request: each connection carried one.
+        assert_eq!(connections.handshakes, sealed, "{connections:?}");
+        assert_eq!(connections.opened, sealed, "{connections:?}");
+        assert_eq!(connections.closed_by_server, sealed, "{connections:?}");
+    }
+}
+
+/// The same over HTTPS, where the server's close comes as a TLS alert first.
+#[tokio::test]
+async fn over_https_a_closed_connection_takes_its_context_with_it() {
+    let (ca, cert, key) = crate::pki::pki(&["127.0.0.1"]);
+    let server = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+        .tls(cert, key)
+        .drop_connections_after(3)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(Auth::Ntlm)
+        .ca_pem(ca)
+        .build()
+        .unwrap();
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7);
+    let connections = server.connection_stats();
+    assert_eq!(connections.unauthenticated, 0, "{connections:?}");
+    assert_eq!(
+        connections.handshakes,
+        server.stats().matched,
+        "{connections:?}"
+    );
+}
+
+/// A connection that stays open carries every request after one handshake.
+#[tokio::test]
+async fn an_open_connection_is_authenticated_once() {
+    let server = demo_server().await;
+    let client = negotiate_client(server.url(), "demo");
+    let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+    assert_eq!(sessions.len(), 7);
+    let connections = server.connection_stats();
+    assert_eq!(
+        (
+            connections.opened,
+            connections.handshakes,
+            connections.unauthenticated
+        ),
+        (1, 1, 0),
+        "{connections:?}"
     );
 }

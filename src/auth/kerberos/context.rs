@@ -258,10 +258,6 @@ impl SecurityContext for KerberosContext {
     fn set_channel_bindings(&mut self, application_data: &[u8]) {
         self.channel_bindings = Some(application_data.to_vec());
     }
-
-    fn needs_channel_bindings_first(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]
