@@ -325,6 +325,13 @@ impl Error {
         }
     }
 
+    pub(crate) fn fault_mut(&mut self) -> Option<&mut Fault> {
+        match &mut self.kind {
+            ErrorKind::Fault(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// A timeout, ours or the server's (`w:TimedOut`), or a fleet's per-host deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(

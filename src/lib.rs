@@ -76,8 +76,9 @@ pub mod wsman;
 
 pub use auth::{Auth, Credentials, Password};
 pub use client::{
-    Client, ClientBuilder, Enumeration, HTTP_PORT, HTTPS_PORT, JoinPages, JoinSpec, Joined,
-    LogonSessionWithProcesses, Page, PageItems, Pages, ServerSessionWithConnections,
+    ClassAddressing, Client, ClientBuilder, Enumeration, HTTP_PORT, HTTPS_PORT, JoinPages,
+    JoinSpec, Joined, LogonSessionWithProcesses, Page, PageItems, Pages,
+    ServerSessionWithConnections,
 };
 
 /// Options of [`Client`] calls: association filters and method inputs.

@@ -374,9 +374,15 @@ pub struct ConnectionArgs {
     /// a Kerberos AP-REQ, whatever this says
     #[arg(long)]
     pub no_ntlm_fallback: bool,
-    /// Use HTTPS (port 5986) for targets given as host names
+    /// Use HTTPS (port 5986) for targets given as host names (a URL's scheme decides by
+    /// itself; an http:// URL with --https is a usage error)
     #[arg(long)]
     pub https: bool,
+    /// How requests name a class and its namespace: auto asks a server who it is before a
+    /// query (Windows gets WMI's form; OMI and other CIM servers DSP0227's, with the namespace in
+    /// a __cimnamespace selector)
+    #[arg(long, value_enum, default_value_t = AddressingArg::Auto)]
+    pub addressing: AddressingArg,
     /// Trust the CA certificates in this PEM file (in addition to the system roots)
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -486,6 +492,17 @@ pub enum AuthArg {
     Basic,
     /// A client certificate over HTTPS (--cert-file and --key-file)
     Certificate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddressingArg {
+    /// WMI's form for Windows, DSP0227's for a server whose Identify answer names another product
+    Auto,
+    /// http://schemas.microsoft.com/wbem/wsman/1/wmi/NAMESPACE/CLASS (Windows)
+    Wmi,
+    /// http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CLASS with __cimnamespace (OMI,
+    /// openwsman)
+    Dmtf,
 }
 
 #[derive(Debug, Args, Clone, Copy)]

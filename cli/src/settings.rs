@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use winrm_sessions::fleet::{Fleet, RetryPolicy};
-use winrm_sessions::{Auth, Client, Credentials};
+use winrm_sessions::{Auth, ClassAddressing, Client, Credentials};
 
-use crate::args::{AuthArg, ConnectionArgs};
+use crate::args::{AddressingArg, AuthArg, ConnectionArgs};
 use crate::credentials::{self, UsageError};
 
 /// A command's targets and settings, or the exit status of what was wrong with them (said on
@@ -33,6 +33,7 @@ pub struct Settings {
     client_identity: Option<(Vec<u8>, Vec<u8>)>,
     auth: Auth,
     https: bool,
+    addressing: ClassAddressing,
     ca_file: Option<std::path::PathBuf>,
     accept_invalid_certs: bool,
     allow_plaintext: bool,
@@ -107,6 +108,11 @@ impl Settings {
                 AuthArg::Certificate => Auth::Certificate,
             },
             https: args.https,
+            addressing: match args.addressing {
+                AddressingArg::Auto => ClassAddressing::Auto,
+                AddressingArg::Wmi => ClassAddressing::Wmi,
+                AddressingArg::Dmtf => ClassAddressing::Dmtf,
+            },
             ca_file: args.ca_file.clone(),
             accept_invalid_certs: args.danger_accept_invalid_certs,
             allow_plaintext: args.allow_plaintext,
@@ -145,6 +151,7 @@ impl Settings {
             client_identity: None,
             auth: Auth::Negotiate,
             https: false,
+            addressing: ClassAddressing::Auto,
             ca_file: None,
             accept_invalid_certs: false,
             allow_plaintext: false,
@@ -250,8 +257,13 @@ impl Settings {
         if let Some(cache) = &self.ticket_cache {
             builder = builder.kerberos_ticket_cache_file(cache);
         }
+        if self.https {
+            // Only when asked: a URL's scheme decides by itself, and an http:// URL with
+            // --https is a contradiction the builder reports.
+            builder = builder.https(true);
+        }
         builder = builder
-            .https(self.https)
+            .class_addressing(self.addressing)
             .danger_accept_invalid_certs(self.accept_invalid_certs)
             .danger_allow_basic_over_http(self.allow_plaintext)
             .operation_timeout(self.operation_timeout)

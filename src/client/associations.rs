@@ -142,7 +142,7 @@ impl Client {
         let namespace = namespace_of(object).unwrap_or_else(|| "root/cimv2".into());
         Enumeration::new(
             self.clone(),
-            wql_resource_uri(&namespace),
+            super::addressing::Resource::Uri(wql_resource_uri(&namespace)),
             Some(filter.filter(kind, object)),
         )
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{CaSource, Config, endpoint_url};
-use super::{Client, ClientInner};
+use super::{ClassAddressing, Client, ClientInner};
 use crate::auth::{Auth, AuthSettings, Authenticator, Credentials, TicketCacheChoice};
 use crate::error::{Error, Result};
 use crate::transport::{HttpOptions, HttpSettings, HttpTransport, Shared};
@@ -31,6 +31,10 @@ pub struct ClientBuilder {
     locale: Option<String>,
     client_identity: Option<zeroize::Zeroizing<Vec<u8>>>,
     hook: Option<Arc<dyn crate::record::ExchangeHook>>,
+    class_addressing: ClassAddressing,
+    /// What [`Self::https`] was told, if anything: a URL whose scheme says otherwise is a
+    /// contradiction [`Self::build`] reports.
+    https_said: Option<bool>,
 }
 
 impl ClientBuilder {
@@ -48,6 +52,8 @@ impl ClientBuilder {
             locale: Some("en-US".into()),
             client_identity: None,
             hook: None,
+            class_addressing: ClassAddressing::Auto,
+            https_said: None,
         }
     }
 
@@ -63,9 +69,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses HTTPS (port 5986) when the target is a host name rather than a URL.
+    /// Uses HTTPS (port 5986) when the target is a host name rather than a URL. A URL's scheme
+    /// decides by itself; a URL whose scheme says the opposite is reported by [`Self::build`].
     pub fn https(mut self, https: bool) -> Self {
         self.auth.https = https;
+        self.https_said = Some(https);
         self
     }
 
@@ -201,6 +209,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How requests name a class and its namespace: [`ClassAddressing::Auto`] (the default)
+    /// asks a server who it is before a query or a class given by name, and addresses Windows
+    /// the WMI way and other WS-Management servers (OMI) the DMTF way; the others force one form.
+    pub fn class_addressing(mut self, addressing: ClassAddressing) -> Self {
+        self.class_addressing = addressing;
+        self
+    }
+
     /// `w:Locale`, e.g. `de-DE`, or `None` to send none.
     pub fn locale(mut self, locale: Option<String>) -> Self {
         self.locale = locale;
@@ -223,6 +239,16 @@ impl ClientBuilder {
 
     fn build_inner(mut self) -> Result<Client> {
         let endpoint = endpoint_url(&self.target, self.auth.https)?;
+        if let Some(https) = self.https_said
+            && self.target.contains("://")
+            && https != (endpoint.scheme() == "https")
+        {
+            return Err(Error::config(format!(
+                "the URL says {} but HTTPS was {}; drop one of them",
+                endpoint.scheme(),
+                if https { "asked for" } else { "turned off" }
+            )));
+        }
         if self.max_elements == 0 || self.max_envelope_size < 8192 || self.max_response_size == 0 {
             return Err(Error::config(
                 "max_elements must be at least 1 and max_envelope_size at least 8192",
@@ -260,11 +286,13 @@ impl ClientBuilder {
             max_elements: self.max_elements,
             locale: self.locale,
             basic_needs_https,
+            class_addressing: self.class_addressing,
         };
         Ok(Client {
             inner: Arc::new(ClientInner {
                 transport: HttpTransport::new(endpoint, shared),
                 config,
+                style: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -22,6 +22,8 @@ pub(crate) struct Config {
     /// Basic credentials without `danger_allow_basic_over_http`: a retargeted client must be
     /// HTTPS too, or the password would cross in clear to that host.
     pub basic_needs_https: bool,
+    /// How requests name a class and its namespace.
+    pub class_addressing: super::ClassAddressing,
 }
 
 /// Default ports of the WinRM service.

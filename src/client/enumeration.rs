@@ -14,6 +14,7 @@ use futures_util::Stream;
 use tokio::task::JoinHandle;
 
 use super::Client;
+use super::addressing::{Resource, Style};
 use crate::cim::{FromInstance, Instance};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::{HttpTransport, Resend};
@@ -124,6 +125,11 @@ impl<T> std::fmt::Debug for Page<T> {
 struct Core {
     client: Client,
     target: std::sync::Arc<str>,
+    /// What is enumerated, and whether its form (WMI or DMTF) is yet to be learnt from the
+    /// server's `Identify` answer.
+    resource: Resource,
+    unresolved: bool,
+    resolving: Option<JoinHandle<Result<Style>>>,
     request: Enumerate,
     enumerator: Enumerator,
     inflight: Option<Fetch>,
@@ -140,9 +146,14 @@ struct Core {
 }
 
 impl Core {
-    fn new(client: Client, resource_uri: String, filter: Option<Filter>) -> Self {
+    fn new(client: Client, resource: Resource, filter: Option<Filter>) -> Self {
+        let style = resource
+            .known_style(client.inner.config.class_addressing)
+            .or_else(|| client.known_style());
+        let (resource_uri, cim_namespace) = resource.address(style.unwrap_or(Style::Wmi));
         let request = Enumerate {
             resource_uri,
+            cim_namespace,
             filter,
             mode: EnumerationMode::Objects,
             max_elements: client.inner.config.max_elements,
@@ -151,6 +162,9 @@ impl Core {
         Self {
             target: client.target().into(),
             client,
+            resource,
+            unresolved: style.is_none(),
+            resolving: None,
             request,
             enumerator,
             inflight: None,
@@ -164,7 +178,7 @@ impl Core {
     }
 
     fn reconfigure(&mut self, what: &str, change: impl FnOnce(&mut Enumerate)) {
-        if self.started {
+        if self.started || self.resolving.is_some() {
             self.misuse.get_or_insert_with(|| {
                 Error::config(format!(
                     "the enumeration's {what} was changed after it started; set it before the \
@@ -214,7 +228,10 @@ impl Core {
         }
     }
 
-    fn fail(&mut self, error: Error) -> Poll<Option<Result<Vec<Instance>>>> {
+    fn fail(&mut self, mut error: Error) -> Poll<Option<Result<Vec<Instance>>>> {
+        if let Some(fault) = error.fault_mut() {
+            fault.namespace = self.resource.namespace().map(str::to_owned);
+        }
         self.finished = true;
         self.inflight = None;
         // A fault may leave the context alive on the server: free it now.
@@ -260,10 +277,38 @@ impl Core {
         );
     }
 
+    /// Learns the form of the resource's address from the server (once per client), then
+    /// addresses the enumeration in it.
+    fn poll_resolved(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let client = self.client.clone();
+        let resolving = self
+            .resolving
+            .get_or_insert_with(|| tokio::spawn(async move { client.style().await }));
+        let answer = ready!(Pin::new(resolving).poll(cx));
+        self.resolving = None;
+        self.unresolved = false;
+        let style = match answer {
+            Ok(result) => result?,
+            Err(e) => {
+                return Poll::Ready(Err(Error::protocol(format!(
+                    "the Identify task failed: {e}"
+                ))));
+            }
+        };
+        (self.request.resource_uri, self.request.cim_namespace) = self.resource.address(style);
+        self.enumerator = Enumerator::new(self.client.addressing(), self.request.clone());
+        Poll::Ready(Ok(()))
+    }
+
     /// The next non-empty page.
     fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<Instance>>>> {
         if let Some(error) = self.misuse.take() {
             return self.fail(error);
+        }
+        if self.unresolved
+            && let Err(e) = ready!(self.poll_resolved(cx))
+        {
+            return self.fail(e);
         }
         loop {
             if self.inflight.is_none() {
@@ -369,9 +414,9 @@ impl Drop for Core {
 }
 
 impl<T> Enumeration<T> {
-    pub(crate) fn new(client: Client, resource_uri: String, filter: Option<Filter>) -> Self {
+    pub(crate) fn new(client: Client, resource: Resource, filter: Option<Filter>) -> Self {
         Self {
-            core: Core::new(client, resource_uri, filter),
+            core: Core::new(client, resource, filter),
             current: Vec::new().into_iter(),
             _item: PhantomData,
         }

@@ -1,5 +1,6 @@
 //! [`Client`]: one WinRM endpoint, its credentials and its limits.
 
+mod addressing;
 mod associations;
 mod builder;
 mod config;
@@ -8,6 +9,7 @@ mod joins;
 
 use std::sync::Arc;
 
+pub use addressing::ClassAddressing;
 pub use associations::{Associations, MethodInput};
 pub use builder::ClientBuilder;
 pub(crate) use config::Config;
@@ -18,12 +20,13 @@ pub use joins::{
     JoinPages, JoinSpec, Joined, LogonSessionWithProcesses, ServerSessionWithConnections,
 };
 
-use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference, wql_resource_uri};
+use crate::cim::{CimClass, ClassPath, FromInstance, Instance, Reference};
 use crate::error::{Error, Result};
 use crate::transport::{HttpTransport, Resend};
 use crate::wsman::{
     Addressing, Filter, Identity, MessageId, ResponseBody, parse_response, request,
 };
+use addressing::Resource;
 use tracing::Instrument;
 
 /// A client for one WinRM endpoint. Cheap to clone: clones share the configuration and the
@@ -52,6 +55,8 @@ pub struct Client {
 struct ClientInner {
     config: Config,
     transport: HttpTransport,
+    /// The form of class addresses this host takes, once learnt from its `Identify` answer.
+    style: std::sync::OnceLock<addressing::Style>,
 }
 
 impl Client {
@@ -96,6 +101,7 @@ impl Client {
             inner: Arc::new(ClientInner {
                 transport: self.inner.transport.retarget(endpoint),
                 config,
+                style: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -130,27 +136,64 @@ impl Client {
         }
     }
 
-    /// All instances of a typed class.
+    /// All instances of a typed class (in WMI's form of address unless
+    /// [`ClassAddressing::Dmtf`] was chosen).
     pub fn enumerate<T: CimClass + FromInstance>(&self) -> Enumeration<T> {
-        Enumeration::new(self.clone(), T::class_path().resource_uri(), None)
+        let resource = Resource::Class {
+            path: T::class_path(),
+            windows: true,
+        };
+        Enumeration::new(self.clone(), resource, None)
     }
 
-    /// All instances of any class, as dynamic [`Instance`] values.
+    /// All instances of any class, as dynamic [`Instance`] values. Under
+    /// [`ClassAddressing::Auto`], unless the class is one only Windows has, the server is asked
+    /// who it is first (once per client).
     pub fn enumerate_class(&self, class: &ClassPath) -> Enumeration<Instance> {
-        Enumeration::new(self.clone(), class.resource_uri(), None)
+        let resource = Resource::Class {
+            windows: addressing::is_windows_class(class.namespace(), class.class_name()),
+            path: class.clone(),
+        };
+        Enumeration::new(self.clone(), resource, None)
     }
 
     /// The results of a WQL query in a namespace (`root/cimv2`), typed or as [`Instance`].
+    /// Under [`ClassAddressing::Auto`], unless the query's class is one only Windows has, the
+    /// server is asked who it is first (once per client).
     pub fn query<T: FromInstance>(
         &self,
         namespace: &str,
         wql: impl Into<String>,
     ) -> Enumeration<T> {
-        Enumeration::new(
-            self.clone(),
-            wql_resource_uri(namespace),
-            Some(Filter::Wql(wql.into())),
-        )
+        let wql = wql.into();
+        let namespace = ClassPath::new(namespace, "*").namespace().to_owned();
+        let class = crate::wsman::enumeration_from_class(&wql).unwrap_or_default();
+        let resource = Resource::Query {
+            windows: addressing::is_windows_class(&namespace, &class),
+            namespace,
+        };
+        Enumeration::new(self.clone(), resource, Some(Filter::Wql(wql)))
+    }
+
+    /// The form of class addresses, if already known for this host.
+    fn known_style(&self) -> Option<addressing::Style> {
+        self.inner.style.get().copied()
+    }
+
+    /// The form of class addresses this host takes: from its `Identify` answer, asked once. A
+    /// server that answers Identify with a fault (it does not implement it) is taken for
+    /// Windows; any other failure is the enumeration's.
+    async fn style(&self) -> Result<addressing::Style> {
+        if let Some(style) = self.known_style() {
+            return Ok(style);
+        }
+        let style = match self.identify().await {
+            Ok(identity) => addressing::Style::for_identity(&identity),
+            Err(e) if e.fault().is_some() => addressing::Style::Wmi,
+            Err(e) => return Err(e),
+        };
+        tracing::debug!(?style, "Class addresses for this host");
+        Ok(*self.inner.style.get_or_init(|| style))
     }
 
     /// The instance a reference points to.

@@ -99,7 +99,7 @@ impl Enumerator {
                 let id = MessageId::random();
                 let envelope = request::pull(
                     &self.addressing,
-                    &self.request.resource_uri,
+                    &self.request,
                     &context,
                     self.pull_max_elements,
                     &id,
@@ -258,7 +258,7 @@ impl Enumerator {
         };
         Some(request::release(
             &self.addressing,
-            &self.request.resource_uri,
+            &self.request,
             &context,
             &MessageId::random(),
         ))

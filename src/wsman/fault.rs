@@ -73,6 +73,9 @@ pub struct Fault {
     pub cim_status_code: Option<u32>,
     /// `__ExtendedStatus.Operation` (e.g. `ExecQuery`) or `__ExtendedStatus.ProviderName`.
     pub operation: Option<String>,
+    /// The namespace the faulted request addressed (said by the client, not by the server),
+    /// so that "the target namespace does not exist" says which.
+    pub namespace: Option<String>,
 }
 
 /// WSManFault codes worth naming.
@@ -271,6 +274,9 @@ impl fmt::Display for Fault {
         }
         if let Some(op) = &self.operation {
             extras.push(format!("operation {op}"));
+        }
+        if let Some(namespace) = &self.namespace {
+            extras.push(format!("namespace {namespace}"));
         }
         if !extras.is_empty() {
             write!(f, " ({})", extras.join(", "))?;

@@ -114,6 +114,11 @@ pub struct AssociationFilter {
 pub struct Enumerate {
     /// The class (or `<namespace>/*` for WQL).
     pub resource_uri: String,
+    /// The CIM namespace as the DSP0227 `__cimnamespace` selector, sent in the header of the
+    /// Enumerate and of its Pulls and Release: how servers other than Windows (OMI, openwsman)
+    /// learn the namespace, which they do not read from a WMI resource URI. `None` with a WMI
+    /// resource URI, which names the namespace itself.
+    pub cim_namespace: Option<String>,
     /// Optional filter.
     pub filter: Option<Filter>,
     /// Objects, references or both.
@@ -250,7 +255,7 @@ pub fn enumerate(addressing: &Addressing, request: &Enumerate, message_id: &Mess
         action::ENUMERATE,
         &request.resource_uri,
         message_id,
-        &[],
+        &namespace_selector(request),
         |out| {
             out.push_str("<n:Enumerate><w:OptimizeEnumeration/>");
             let _ = write!(
@@ -429,10 +434,25 @@ fn write_argument(out: &mut String, name: &str, value: &Argument) {
     }
 }
 
-/// A Pull on the same resource URI as its Enumerate, with the latest context.
+/// The header selectors of an enumeration's requests: its `__cimnamespace`, if any.
+fn namespace_selector(request: &Enumerate) -> Vec<Selector> {
+    request
+        .cim_namespace
+        .iter()
+        .map(|namespace| Selector {
+            name: CIM_NAMESPACE_SELECTOR.into(),
+            value: SelectorValue::Text(namespace.clone()),
+        })
+        .collect()
+}
+
+/// The DSP0227 selector that names the CIM namespace of a DMTF-addressed request.
+pub const CIM_NAMESPACE_SELECTOR: &str = "__cimnamespace";
+
+/// A Pull of `request`'s enumeration (same resource URI and namespace), with the latest context.
 pub fn pull(
     addressing: &Addressing,
-    resource_uri: &str,
+    request: &Enumerate,
     context: &str,
     max_elements: u32,
     message_id: &MessageId,
@@ -440,9 +460,9 @@ pub fn pull(
     envelope(
         addressing,
         action::PULL,
-        resource_uri,
+        &request.resource_uri,
         message_id,
-        &[],
+        &namespace_selector(request),
         |out| {
             out.push_str("<n:Pull>");
             element(out, "n:EnumerationContext", context);
@@ -455,19 +475,19 @@ pub fn pull(
     )
 }
 
-/// A Release of an enumeration that will not be pulled to its end.
+/// A Release of `request`'s enumeration, which will not be pulled to its end.
 pub fn release(
     addressing: &Addressing,
-    resource_uri: &str,
+    request: &Enumerate,
     context: &str,
     message_id: &MessageId,
 ) -> String {
     envelope(
         addressing,
         action::RELEASE,
-        resource_uri,
+        &request.resource_uri,
         message_id,
-        &[],
+        &namespace_selector(request),
         |out| {
             out.push_str("<n:Release>");
             element(out, "n:EnumerationContext", context);

@@ -176,7 +176,10 @@ fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
             x.skip()?;
         }
         ResponseBody::Release
-    } else if x.is(&e, ns::IDENTITY, "IdentifyResponse") {
+    } else if x.is(&e, ns::IDENTITY, "IdentifyResponse")
+        // OMI puts the element itself in the SOAP namespace (its children are in wsmid's).
+        || x.is(&e, ns::SOAP, "IdentifyResponse")
+    {
         let node = Node::read(x, &e, empty)?;
         let field = |name: &str| node.child(ns::IDENTITY, name).and_then(Node::trimmed);
         ResponseBody::Identify(Identity {

@@ -206,6 +206,7 @@ fn enumerator() -> Enumerator {
         Addressing::new("http://fs01:5985/wsman"),
         request::Enumerate {
             resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession".into(),
+            cim_namespace: None,
             filter: None,
             mode: EnumerationMode::Objects,
             max_elements: 50,
@@ -378,6 +379,7 @@ fn enumerate_envelope_escapes_wql_and_selectors() {
         &Addressing::new("http://h/wsman"),
         &request::Enumerate {
             resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*".into(),
+            cim_namespace: None,
             filter: Some(Filter::Wql(
                 r#"SELECT * FROM Win32_Process WHERE Name = "a<b&c""#.into(),
             )),
@@ -410,6 +412,7 @@ fn association_filter_envelope_names_the_object_and_the_classes() {
         &Addressing::new("http://h/wsman"),
         &request::Enumerate {
             resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*".into(),
+            cim_namespace: None,
             filter: Some(Filter::Association(AssociationFilter {
                 kind: AssociationKind::Associated,
                 object,

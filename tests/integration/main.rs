@@ -8,6 +8,7 @@ mod support;
 #[path = "../support/pki.rs"]
 mod pki;
 
+mod addressing;
 mod associations;
 mod bad_input;
 mod classes;

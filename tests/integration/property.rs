@@ -85,6 +85,7 @@ proptest! {
             &Addressing::new("http://h/wsman"),
             &Enumerate {
                 resource_uri: "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*".into(),
+                cim_namespace: None,
                 filter: Some(Filter::Wql(wql.clone())),
                 mode: EnumerationMode::Objects,
                 max_elements: 1,

@@ -1,5 +1,6 @@
 //! The interop suite: the tests that need an implementation that is not ours, so more than Rust
-//! and loopback: pyspnego's NTLM acceptor, an MIT krb5 realm and GSSAPI acceptor, and the peer
+//! and loopback: pyspnego's NTLM acceptor, an MIT krb5 realm and GSSAPI acceptor, Microsoft's OMI
+//! WS-Management server, and the peer
 //! captures of real Windows output in `../shared/peer-fixtures`. A missing tool or folder fails
 //! them; nothing here skips. `scripts/interop-tests` installs the tools and runs this suite
 //! (`cargo test --features interop --test interop`); `cargo test` leaves it out.
@@ -13,4 +14,5 @@ mod pki;
 
 mod acceptors;
 mod downgrade;
+mod omi;
 mod peer_captures;

@@ -2,6 +2,7 @@
 //! and scripted servers, a cutting proxy, the interop harness, a memory watcher.
 
 pub mod interop;
+pub mod omi;
 pub mod scripted;
 
 use std::path::{Path, PathBuf};

@@ -261,6 +261,17 @@ async fn usage_errors_exit_2() {
         "names the target typed and the flag, not a library API: {stderr}"
     );
     assert_eq!(server.in_flight().total(), 0, "nothing was sent");
+    // An http:// URL with --https contradicts itself: a usage error naming the URL as typed.
+    let mut a = args("query", server.url(), "json");
+    a.extend(["--https", "SELECT * FROM Win32_Process"].map(String::from));
+    let output = run(a, Some("demo")).await;
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(server.url()) && stderr.contains("the URL says http"),
+        "{stderr}"
+    );
+    assert_eq!(server.in_flight().total(), 0, "nothing was sent");
     // `query` with the WQL forgotten says so.
     let a = ["query", server.url(), "--user", "demo"]
         .map(String::from)
