@@ -181,11 +181,12 @@ async fn mistakes_are_named_and_no_namespace_is_swapped_for_another() {
 }
 
 /// A server that misbehaves: OMI holding a request without credentials unanswered (its
-/// deviation 1), a CA that did not sign its certificate, and OMI stopped in the middle of an
-/// enumeration. Each is a typed error within the deadline, and nothing is given twice.
+/// deviation 1), a CA that did not sign its certificate, a certificate for another name, and
+/// OMI stopped in the middle of an enumeration, then started again. Each is a typed error
+/// within the deadline, nothing is given twice, and the client works again once OMI is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_misbehaves_is_a_typed_error_in_time() {
-    let omi = Omi::start();
+    let mut omi = Omi::start();
 
     // No credentials: OMI neither answers nor closes.
     let anonymous = Client::builder(omi.http.as_str())
@@ -257,4 +258,63 @@ async fn a_server_that_misbehaves_is_a_typed_error_in_time() {
     let mut unique = got.clone();
     unique.dedup();
     assert_eq!(got, unique, "an item given twice");
+
+    // Back (on new ports): the same client's settings work again at once.
+    omi.restart();
+    let basic = basic.with_target(omi.http.as_str()).unwrap();
+    let all = query(&basic, "root/cimv2", "SELECT * FROM X_SmallNumber")
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1_000);
+    let ntlm = client(&omi, &omi.http, Auth::Ntlm);
+    let all = query(&ntlm, "root/cimv2", "SELECT * FROM X_SmallNumber")
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1_000);
+
+    // The certificate is for 127.0.0.1 and localhost; reached as 127.0.0.2 (through a
+    // forwarder), it names another host.
+    let forwarder = forward("127.0.0.2:0", omi.https.trim_start_matches("https://"));
+    let url = format!("https://{forwarder}/wsman");
+    let e = query(
+        &client(&omi, &url, Auth::Basic),
+        "root/cimv2",
+        "SELECT * FROM X_SmallNumber",
+    )
+    .await
+    .unwrap_err();
+    match e.kind() {
+        ErrorKind::Tls(winrm_sessions::TlsError::NameMismatch {
+            expected,
+            presented,
+        }) => {
+            assert_eq!(expected, "127.0.0.2");
+            assert!(
+                presented.iter().any(|name| name == "127.0.0.1"),
+                "{presented:?}"
+            );
+        }
+        _ => panic!("a name mismatch: {e}"),
+    }
+}
+
+/// A TCP forwarder from `listen` to `upstream` (host:port/path: the path is dropped), in
+/// threads of its own; returns the address it listens on.
+fn forward(listen: &str, upstream: &str) -> std::net::SocketAddr {
+    let upstream = upstream.split('/').next().unwrap().to_owned();
+    let listener = std::net::TcpListener::bind(listen).unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+        }
+    });
+    address
 }

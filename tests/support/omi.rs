@@ -112,6 +112,22 @@ impl Omi {
         assert!(status.success(), "the OMI kit's stop.sh failed");
     }
 
+    /// Starts the server again after [`Omi::stop`], on new ports: the kit refuses ports that
+    /// still have connections of the old server in TIME_WAIT.
+    pub fn restart(&mut self) {
+        let output = Command::new("bash")
+            .arg(self.kit.join("start.sh"))
+            .arg(&self.dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs the kit's start.sh");
+        assert!(output.status.success(), "the OMI kit's start.sh failed");
+        let json = String::from_utf8(output.stdout).unwrap();
+        let json = json.lines().last().unwrap_or_default();
+        self.http = field(json, "http");
+        self.https = field(json, "https");
+    }
+
     /// The HTTP port.
     pub fn http_port(&self) -> u16 {
         port(&self.http)

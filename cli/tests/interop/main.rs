@@ -1,4 +1,4 @@
-//! The command line's interop tests: the binary against MIT krb5 (see the library's
+//! The command line's interop tests: the binary against MIT krb5 and OMI (see the library's
 //! `tests/interop`); run by `scripts/interop-tests`, never skipped.
 
 #[path = "../../../tests/support/mod.rs"]
@@ -6,3 +6,4 @@
 mod support;
 
 mod kinit;
+mod omi;
