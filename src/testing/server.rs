@@ -247,6 +247,12 @@ impl FixtureServerBuilder {
             path: "listener".into(),
             message: e.to_string(),
         })?;
+        // What a client's NTLM must carry on this TLS channel (Extended Protection, as
+        // Windows checks it when it is required).
+        let channel_bindings = match &self.tls {
+            Some((chain, _)) => Some(channel_bindings(chain)?),
+            None => None,
+        };
         let replayer = Arc::new(Replayer::new(self.set));
         let expected =
             basic_authorization(&Credentials::new(self.user.clone(), self.password.as_str()));
@@ -264,6 +270,7 @@ impl FixtureServerBuilder {
             load: Arc::default(),
             closing: self.closing,
             connections: Arc::default(),
+            channel_bindings,
         });
         let connections = shared.connections.clone();
         let task = tokio::spawn(accept_loop(listener, shared, tls));
@@ -312,6 +319,8 @@ struct Shared {
     load: Arc<std::sync::atomic::AtomicUsize>,
     closing: Option<Closing>,
     connections: Arc<Counters>,
+    /// On HTTPS, the `tls-server-end-point` bindings of the server's certificate.
+    channel_bindings: Option<Vec<u8>>,
 }
 
 /// The security context of one connection (Negotiate is connection-bound).
@@ -323,6 +332,20 @@ struct Connection {
     requests: u32,
     /// Closes the connection once the answer being written has gone out.
     close: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The `tls-server-end-point` channel bindings of the first certificate of a PEM chain.
+fn channel_bindings(chain: &[u8]) -> Result<Vec<u8>, FixtureError> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let leaf = CertificateDer::pem_slice_iter(chain)
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| FixtureError::Invalid {
+            file: "TLS certificate".into(),
+            message: "no certificate in the chain".into(),
+        })?;
+    Ok(crate::auth::channel_binding::tls_server_end_point(&leaf))
 }
 
 fn tls_acceptor(
@@ -552,7 +575,11 @@ async fn answer(
             // A new handshake on this connection starts a new context.
             if connection.authenticated || connection.acceptor.is_none() {
                 connection.authenticated = false;
-                connection.acceptor = Some(NtlmAcceptor::new(&shared.user, &shared.password));
+                let mut acceptor = NtlmAcceptor::new(&shared.user, &shared.password);
+                if let Some(bindings) = &shared.channel_bindings {
+                    acceptor.set_channel_bindings(bindings);
+                }
+                connection.acceptor = Some(acceptor);
             }
             let Some(acceptor) = connection.acceptor.as_mut() else {
                 return Ok(unauthorized(shared, None));

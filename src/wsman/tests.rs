@@ -268,6 +268,24 @@ fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
     assert!(e.release_request().is_none());
 }
 
+/// Windows sends a context with the last page too; EndOfSequence ends the enumeration whatever
+/// else the page carries: no Pull and no Release follow.
+#[test]
+fn end_of_sequence_ends_the_enumeration_even_with_a_context() {
+    for response_body in [
+        "<n:PullResponse><n:EnumerationContext>uuid:C</n:EnumerationContext><n:Items></n:Items><n:EndOfSequence/></n:PullResponse>",
+        "<n:PullResponse><n:EnumerationContext>uuid:C</n:EnumerationContext><w:EndOfSequence/></n:PullResponse>",
+    ] {
+        let (mut e, pull) = pulling();
+        let id = message_id_of(&pull);
+        e.handle_response(&response(&id, response_body)).unwrap();
+        assert!(e.is_finished(), "{response_body}");
+        assert!(e.poll_request().is_none(), "no Pull after the end");
+        assert!(e.release_request().is_none(), "nothing to release");
+        assert_eq!(e.context(), None);
+    }
+}
+
 const TIMED_OUT: &str = r#"<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793"/></s:Detail></s:Fault>"#;
 
 /// An enumerator past its EnumerateResponse, holding context `uuid:A`; the Pull it sent.

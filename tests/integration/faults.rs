@@ -144,7 +144,8 @@ async fn a_fault_that_leaves_the_context_alive_is_followed_by_a_release() {
             .then(|| fault("n:InvalidEnumerationContext", 2150858843, "expired"))
     })
     .await;
-    let e = basic_client(&url)
+    let client = basic_client(&url);
+    let e = client
         .enumerate::<SmbSession>()
         .max_elements(50)
         .try_collect::<Vec<_>>()
@@ -155,7 +156,8 @@ async fn a_fault_that_leaves_the_context_alive_is_followed_by_a_release() {
             .is_some_and(|f| f.is_invalid_enumeration_context()),
         "{e:?}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Until every Release this client started has been answered: none was.
+    assert!(client.wait_for_releases(Duration::from_secs(5)).await);
     assert_eq!(seen.count(Op::Release), 0);
 }
 

@@ -148,6 +148,69 @@ async fn a_quota_fault_is_retried_and_items_are_not_repeated() {
     ));
 }
 
+/// A host that fails after it gave items is not started again: the items would come twice.
+#[tokio::test]
+async fn a_host_that_failed_after_giving_items_is_not_retried() {
+    let quota = crate::support::scripted::fault(
+        "w:InternalError",
+        2_150_859_174,
+        "This user is allowed a maximum number of 15 concurrent operations.",
+    );
+    let item = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:SessionId>77</p:SessionId></p:MSFT_SmbSession>"#;
+    let first = soap(&format!(
+        "<n:EnumerateResponse><n:EnumerationContext>uuid:A</n:EnumerationContext><w:Items>{item}</w:Items></n:EnumerateResponse>"
+    ));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let quota = std::sync::Mutex::new(Some(quota));
+    let (url, _server) = hostile_server(move |n| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        match n {
+            0 => Behavior::Soap(first.clone()),
+            _ => quota
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| Behavior::Soap(first.clone())),
+        }
+    })
+    .await;
+    let fleet = Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(Auth::Basic)
+            .danger_allow_basic_over_http(true)
+            .build()
+    })
+    .retry(RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+    });
+    let events: Vec<_> = fleet.enumerate::<SmbSession>([url]).collect().await;
+    let items: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            HostEvent::Item { item, .. } => Some(item.session_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(items, [77], "given once");
+    match events.last() {
+        Some(HostEvent::Failed { error, .. }) => {
+            assert_eq!(
+                error.fault().and_then(|f| f.wsman_code),
+                Some(2_150_859_174),
+                "{error}"
+            );
+        }
+        other => panic!("the host fails with the quota fault: {other:?}"),
+    }
+    // The Enumerate, the Pull that failed, perhaps its Release: no second Enumerate.
+    let sent = requests.load(Ordering::SeqCst);
+    assert!(sent <= 3, "{sent} requests: the host was started again");
+}
+
 #[tokio::test]
 async fn an_authentication_failure_is_never_retried() {
     let requests = Arc::new(AtomicUsize::new(0));

@@ -138,7 +138,12 @@ fn a_ca_file_without_certificates_is_a_config_error() {
         .build()
         .unwrap_err();
     assert!(
-        e.to_string().contains("no PEM certificate") || e.to_string().contains("CA"),
+        matches!(e.kind(), winrm_sessions::ErrorKind::Config(_)),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("the CA file holds no PEM certificate"),
         "{e}"
     );
 }

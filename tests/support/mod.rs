@@ -314,8 +314,20 @@ impl Drop for Proxy {
 /// The peak resident memory of a child process, in MB, sampled until it exits or `limit`
 /// passes (then it is killed).
 pub fn watch_memory(child: &mut std::process::Child, limit: std::time::Duration) -> f64 {
+    watch_memory_until(child, limit, || false).0
+}
+
+/// Like [`watch_memory`], ending the child also as soon as `done` says so (checked while it
+/// runs); the second value is true when `done` ended it, false when it exited or ran out of time.
+/// Fails when the peak cannot be read from /proc: a probe that cannot measure must not pass.
+pub fn watch_memory_until(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) -> (f64, bool) {
     let started = std::time::Instant::now();
     let mut peak_kb = 0u64;
+    let mut ended_by_done = false;
     loop {
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
             && let Some(kb) = status
@@ -329,14 +341,21 @@ pub fn watch_memory(child: &mut std::process::Child, limit: std::time::Duration)
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        if started.elapsed() > limit {
+        let stop = done();
+        if stop || started.elapsed() > limit {
+            ended_by_done = stop;
             let _ = child.kill();
             let _ = child.wait();
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    peak_kb as f64 / 1024.0
+    assert!(
+        peak_kb > 0,
+        "the child's peak memory could not be read from /proc/{}/status",
+        child.id()
+    );
+    (peak_kb as f64 / 1024.0, ended_by_done)
 }
 
 const ENDLESS_ITEM: &str = r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientUserName>CONTOSO\user</p:ClientUserName><p:NumOpens>1</p:NumOpens><p:SessionId>ID</p:SessionId></p:MSFT_SmbSession>"#;

@@ -220,8 +220,11 @@ async fn wrong_password_is_one_authentication_error() {
     assert_eq!(
         server.stats().matched + server.stats().unmatched,
         0,
-        "no retry after a 401"
+        "nothing sealed was sent"
     );
+    // One handshake: NEGOTIATE, then AUTHENTICATE refused; never a second handshake.
+    assert_eq!(server.in_flight().total(), 2, "no retry after a 401");
+    assert_eq!(server.connection_stats().handshakes, 0);
     let mut basic = args("smb-sessions", server.url(), "json");
     basic.extend(["--auth", "basic", "--allow-plaintext"].map(String::from));
     let output = run(basic.clone(), Some("wrong")).await;

@@ -104,6 +104,12 @@ async fn a_recorded_cli_run_replays_to_the_same_output_and_holds_no_secret() {
             "{}",
             String::from_utf8_lossy(&replayed.stderr)
         );
+        let expected = if command == "smb-sessions" { 7 } else { 6 };
+        assert_eq!(
+            records(&recorded).len(),
+            expected,
+            "{command}: what was recorded"
+        );
         assert_eq!(records(&recorded), records(&replayed), "{command}");
         assert_eq!(replay.stats().unmatched, 0);
     }
@@ -201,6 +207,7 @@ async fn the_library_hook_records_the_same_format() {
         .try_collect()
         .await
         .unwrap();
+    assert_eq!(live_sessions.len(), 7);
     assert_eq!(live_sessions, replayed);
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::support::{
     Behavior, endless_page, hostile_server, hostile_server_seeing, soap, watch_memory,
+    watch_memory_until,
 };
 
 use crate::bin::smb_sessions as cli;
@@ -58,8 +59,9 @@ async fn a_server_that_never_ends_streams_until_the_deadline_in_bounded_memory()
         "peak {peak_mb:.1} MB, {} records before the deadline",
         ids.len()
     );
+    // README: 18 MB for the release build; the tests run the debug build, about 20 MB.
     assert!(
-        peak_mb < 64.0,
+        peak_mb < 32.0,
         "memory bounded by a page or two: {peak_mb:.1} MB"
     );
 }
@@ -78,20 +80,32 @@ async fn a_reader_that_stops_reading_holds_the_pipeline_not_memory() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let peak_mb =
-        tokio::task::spawn_blocking(move || watch_memory(&mut child, Duration::from_secs(3)))
-            .await
-            .unwrap();
+    // While the child runs: once the pipe is full, the requests stop. Ended as soon as none
+    // has come for a second and a half; a child still asking after 20 s fails.
+    let counted = requests.clone();
+    let (peak_mb, quiet) = tokio::task::spawn_blocking(move || {
+        let mut last = (usize::MAX, std::time::Instant::now());
+        watch_memory_until(&mut child, Duration::from_secs(20), || {
+            let now = counted.load(Ordering::SeqCst);
+            if now != last.0 {
+                last = (now, std::time::Instant::now());
+            }
+            now > 0 && last.1.elapsed() > Duration::from_millis(1500)
+        })
+    })
+    .await
+    .unwrap();
     let asked = requests.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        requests.load(Ordering::SeqCst),
-        asked,
-        "once the pipe is full, nothing more is asked for"
+    assert!(
+        quiet,
+        "still asking for pages after 20 s ({asked}) for a pipe nobody reads, or exited"
     );
     assert!(asked < 50, "{asked} pages asked for a pipe nobody reads");
     eprintln!("peak {peak_mb:.1} MB, {asked} pages asked for");
-    assert!(peak_mb < 64.0, "{peak_mb:.1} MB");
+    assert!(
+        peak_mb < 32.0,
+        "{peak_mb:.1} MB (README: 18 MB, release build)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,5 +179,6 @@ async fn more_items_than_asked_and_a_page_of_tiny_items_near_the_cap() {
     assert!(rows > 20_000 + 150_000, "{rows} rows");
     // The cap (16 MiB) plus one page of records, not the total.
     eprintln!("peak {peak_mb:.1} MB for a 15 MiB page of tiny items");
-    assert!(peak_mb < 256.0, "{peak_mb:.1} MB");
+    // The 16 MiB response cap read once, its items parsed, a CSV writer: about 90 MB.
+    assert!(peak_mb < 128.0, "{peak_mb:.1} MB");
 }

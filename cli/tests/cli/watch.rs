@@ -291,18 +291,27 @@ async fn bad_stores_busy_addresses_and_bad_durations_are_clear_errors() {
         &[&server.url],
         &["--interval", "200ms", "--count", "10", "--store", &store],
     )
-    .stdout(Stdio::null())
+    .stdout(Stdio::piped())
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its first event (a session present at its first poll) comes after it opened the store.
+    let mut events = BufReader::new(first.stdout.take().unwrap());
+    let opened = read_lines(&mut events, 1);
+    assert_eq!(opened[0]["Event"], "present", "{opened:?}");
     let (code, stderr) = run(&["--count", "1", "--store", &store]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("another watch"), "{stderr}");
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut events, &mut rest).unwrap();
+        rest
+    });
     assert_eq!(
         tokio::task::block_in_place(|| first.wait()).unwrap().code(),
         Some(0)
     );
+    rest.await.unwrap();
 
     for bad in ["soon", "5x", "", "99999999999h"] {
         let (code, stderr) = run(&["--interval", bad]);

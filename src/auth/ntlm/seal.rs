@@ -83,3 +83,56 @@ impl Direction {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ntlm::keys::direction_keys;
+
+    fn pair() -> (Direction, Direction) {
+        let (client, _) = direction_keys(&[7; 16]);
+        (Direction::new(&client), Direction::new(&client))
+    }
+
+    #[test]
+    fn messages_open_in_order() {
+        let (mut sender, mut receiver) = pair();
+        for text in [&b"first"[..], b"second", b""] {
+            let mut data = text.to_vec();
+            let signature = sender.seal(&mut data);
+            receiver.open(&signature, &mut data).unwrap();
+            assert_eq!(data, text);
+        }
+    }
+
+    /// The checksum covers the expected number, so only the explicit check notices a signature
+    /// whose own sequence field was changed.
+    #[test]
+    fn a_signature_with_another_sequence_number_is_refused() {
+        let (mut sender, mut receiver) = pair();
+        let mut data = b"page".to_vec();
+        let mut signature = sender.seal(&mut data);
+        signature[12..].copy_from_slice(&7u32.to_le_bytes());
+        let e = receiver.open(&signature, &mut data).unwrap_err();
+        assert!(e.message.contains("sequence number 7, expected 0"), "{e:?}");
+    }
+
+    #[test]
+    fn a_replayed_or_altered_message_is_refused() {
+        let (mut sender, mut receiver) = pair();
+        let mut first = b"first".to_vec();
+        let signature = sender.seal(&mut first);
+        let replay = (first.clone(), signature);
+        receiver.open(&signature, &mut first).unwrap();
+        let (mut again, signature) = replay;
+        let e = receiver.open(&signature, &mut again).unwrap_err();
+        assert!(e.message.contains("bad signature"), "{e:?}");
+
+        let (mut sender, mut receiver) = pair();
+        let mut data = b"page".to_vec();
+        let signature = sender.seal(&mut data);
+        data[0] ^= 1;
+        let e = receiver.open(&signature, &mut data).unwrap_err();
+        assert!(e.message.contains("bad signature"), "{e:?}");
+    }
+}
