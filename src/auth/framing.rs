@@ -249,6 +249,20 @@ fn read_headers(s: &[u8]) -> Result<(Vec<String>, &[u8]), FramingError> {
     }
 }
 
+/// The `charset` the first part's `OriginalContent` declares (`type=application/soap+xml;
+/// charset=UTF-16;Length=…`), read before the body is opened in place.
+pub(crate) fn declared_charset(body: &[u8]) -> Option<String> {
+    let head = &body[..body.len().min(1024)];
+    let text = String::from_utf8_lossy(head);
+    let line = text.lines().find(|line| {
+        line.trim_start()
+            .get(..16)
+            .is_some_and(|name| name.eq_ignore_ascii_case("OriginalContent:"))
+    })?;
+    let value = line.split_once(':')?.1;
+    crate::wsman::charset::charset_of(&format!("x;{value}")).map(str::to_owned)
+}
+
 fn original_length(header: &str) -> Option<usize> {
     let (name, value) = header.split_once(':')?;
     if !name.trim().eq_ignore_ascii_case("OriginalContent") {
@@ -267,6 +281,16 @@ fn original_length(header: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_original_charset_is_read_from_the_first_part() {
+        let body = b"--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n\tOriginalContent: type=application/soap+xml;charset=UTF-16;Length=5\r\n--Encrypted Boundary\r\n";
+        assert_eq!(declared_charset(body).as_deref(), Some("UTF-16"));
+        let plain =
+            b"--Encrypted Boundary\r\nOriginalContent: type=application/soap+xml;Length=5\r\n";
+        assert_eq!(declared_charset(plain), None);
+        assert_eq!(declared_charset(b""), None);
+    }
 
     fn part(n: u8) -> SealedPart {
         SealedPart {

@@ -217,6 +217,13 @@ fn tls_error(error: &rustls::Error, address: &str) -> TlsError {
     }
 }
 
+/// A SOAP body in UTF-8, as the parser reads it: UTF-8 as it is, UTF-16 decoded (see
+/// [`crate::wsman::charset`]).
+pub(super) fn in_utf8(charset: Option<&str>, body: bytes::Bytes) -> Result<bytes::Bytes> {
+    crate::wsman::charset::to_utf8(charset, body)
+        .map_err(|e| ErrorKind::Parse(crate::wsman::ParseError::Encoding(e)).into())
+}
+
 pub(super) fn is_soap(content_type: &str) -> bool {
     content_type
         .to_ascii_lowercase()

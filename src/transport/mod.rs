@@ -427,7 +427,10 @@ impl HttpTransport {
             return Err(ErrorKind::Authentication { mechanism, reason }.into());
         }
         match answer.status {
-            200 | 500 if is_soap(&ctype) => Ok(answer.body.freeze()),
+            200 | 500 if is_soap(&ctype) => http::in_utf8(
+                crate::wsman::charset::charset_of(&ctype),
+                answer.body.freeze(),
+            ),
             status => Err(unexpected_status(status, ctype, &answer.body)),
         }
     }

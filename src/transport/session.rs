@@ -13,6 +13,7 @@ use crate::auth::channel_binding::tls_server_end_point;
 use crate::auth::context::{ContextError, SecurityContext, Step};
 use crate::auth::framing;
 use crate::error::{Error, ErrorKind, Result};
+use crate::wsman::charset::charset_of;
 
 /// Handshake rounds before giving up on a server that keeps answering 401 with tokens.
 const MAX_ROUNDS: usize = 6;
@@ -312,11 +313,13 @@ impl Session {
                 unexpected_status(status, ctype, &body)
             }));
         };
+        let charset = framing::declared_charset(&body);
         let plain =
             framing::open_in_place(self.context.as_mut(), &boundary, &mut body).map_err(|e| {
                 SendError::Failed(Error::protocol(format!("unsealing the response: {e}")))
             })?;
-        Ok(body.freeze().slice(plain))
+        super::http::in_utf8(charset.as_deref(), body.freeze().slice(plain))
+            .map_err(SendError::Failed)
     }
 
     /// On HTTPS: the plain envelope on the authenticated connection.
@@ -331,7 +334,9 @@ impl Session {
             .await?;
         match status {
             401 => Err(SendError::Unauthorized),
-            200 | 500 if is_soap(&ctype) => Ok(body.freeze()),
+            200 | 500 if is_soap(&ctype) => {
+                super::http::in_utf8(charset_of(&ctype), body.freeze()).map_err(SendError::Failed)
+            }
             _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
         }
     }

@@ -4,6 +4,7 @@
 //! [MS-WSMV]: https://learn.microsoft.com/openspecs/windows_protocols/ms-wsmv
 //! [DSP0226]: https://www.dmtf.org/standards/wsman
 
+pub mod charset;
 pub(crate) mod dom;
 mod enumeration;
 mod fault;
@@ -37,6 +38,10 @@ pub enum ParseError {
         /// Offset of the first invalid byte.
         position: usize,
     },
+    /// The body's character encoding is not one SOAP allows, or is not what the message
+    /// declares.
+    #[error("{0}")]
+    Encoding(charset::EncodingError),
     /// The body is empty.
     #[error("response body is empty")]
     Empty,

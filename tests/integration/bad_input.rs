@@ -320,3 +320,83 @@ fn basic_over_http_is_refused_unless_allowed_and_debug_hides_the_password() {
         "{e}"
     );
 }
+
+/// An answer whose body is `xml` in UTF-16 (little- or big-endian, with or without a byte
+/// order mark), with `content_type`.
+fn utf16_answer(xml: &str, big_endian: bool, mark: bool, content_type: &str) -> Behavior {
+    Behavior::Encoded {
+        content_type: content_type.to_owned(),
+        xml: xml.to_owned(),
+        encode: Box::new(move |xml| {
+            let mut body = Vec::new();
+            if mark {
+                body.extend_from_slice(if big_endian {
+                    &[0xfe, 0xff]
+                } else {
+                    &[0xff, 0xfe]
+                });
+            }
+            for unit in xml.encode_utf16() {
+                body.extend_from_slice(&if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                });
+            }
+            body
+        }),
+    }
+}
+
+const UTF16_PAGE: &str = r#"<n:EnumerateResponse><w:Items><p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:SessionId>42</p:SessionId><p:ClientUserName>CONTOSO\zoë 𝄞</p:ClientUserName></p:MSFT_SmbSession></w:Items><w:EndOfSequence/></n:EnumerateResponse>"#;
+
+/// WinRM answers in UTF-16 when asked to (`-UseUTF16`), as may a proxy: decoded, either byte
+/// order, marked or declared.
+#[tokio::test]
+async fn utf16_answers_are_decoded() {
+    for (big_endian, mark, content_type) in [
+        (false, true, "application/soap+xml;charset=UTF-16"),
+        (true, true, "application/soap+xml;charset=UTF-16"),
+        (false, false, "application/soap+xml;charset=UTF-16"),
+        (true, false, "application/soap+xml;charset=utf-16be"),
+        (false, true, "application/soap+xml"),
+    ] {
+        let xml = soap(UTF16_PAGE).replace(
+            "<s:Envelope",
+            r#"<?xml version="1.0" encoding="UTF-16"?><s:Envelope"#,
+        );
+        let (url, _s) =
+            hostile_server(move |_| utf16_answer(&xml, big_endian, mark, content_type)).await;
+        let sessions: Vec<SmbSession> = client(&url).enumerate().try_collect().await.unwrap();
+        assert_eq!(sessions.len(), 1, "{content_type} {big_endian} {mark}");
+        assert_eq!(sessions[0].session_id, 42);
+        assert_eq!(
+            sessions[0].client_user_name.as_deref(),
+            Some("CONTOSO\\zoë 𝄞")
+        );
+    }
+}
+
+/// A body whose bytes contradict its declared charset is refused, saying both.
+#[tokio::test]
+async fn a_charset_the_bytes_contradict_is_refused_saying_so() {
+    let (url, _s) = hostile_server(|_| {
+        utf16_answer(
+            &soap(UTF16_PAGE),
+            false,
+            true,
+            "application/soap+xml;charset=UTF-8",
+        )
+    })
+    .await;
+    let e = first_error(&url).await;
+    assert!(
+        matches!(e.kind(), ErrorKind::Parse(ParseError::Encoding(_))),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("declares UTF-8 but starts with a UTF-16LE byte order mark"),
+        "{e}"
+    );
+}

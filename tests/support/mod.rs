@@ -10,8 +10,36 @@ use std::path::{Path, PathBuf};
 use winrm_sessions::testing::FixtureServer;
 use winrm_sessions::{Client, Credentials};
 
+/// How long a test binary that uses these servers may run in all: several times what the
+/// suites take on a 2-core machine (the library's integration tests about 15 s, the command
+/// line's about 25 s). Past it, a test hangs (a retry loop that never ends, a wait for an
+/// event that never comes): the binary says so and aborts, so the run fails instead of
+/// hanging CI. `WINRM_SESSIONS_TEST_WATCHDOG_SECS` changes it.
+const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Starts the watchdog of this test binary (once): see [`WATCHDOG`].
+pub fn watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let limit = std::env::var("WINRM_SESSIONS_TEST_WATCHDOG_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map_or(WATCHDOG, std::time::Duration::from_secs);
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!(
+                "\nwatchdog: this test binary has run for {} s: a test hangs; aborting so that \
+                 the run fails instead of hanging",
+                limit.as_secs()
+            );
+            std::process::abort();
+        });
+    });
+}
+
 /// The repository's root (the library's package, whichever package's tests include this).
 pub fn repo() -> PathBuf {
+    watchdog();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
@@ -48,12 +76,22 @@ pub fn client_for(url: &str) -> Client {
         .expect("client builds")
 }
 
+/// Turns a response's text into its bytes (see [`Behavior::Encoded`]).
+pub type Encoder = Box<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
+
 /// What a hostile server does with the n-th request it receives (0-based).
 pub enum Behavior {
     /// Sends these raw bytes (`{RELATES}` is replaced by the request's MessageID) and closes.
     Raw(String),
     /// Sends a 200 SOAP response with this body (`{RELATES}` replaced).
     Soap(String),
+    /// Sends a 200 response with this content type and this XML (`{RELATES}` replaced), turned
+    /// into bytes by `encode` (another character encoding, say).
+    Encoded {
+        content_type: String,
+        xml: String,
+        encode: Encoder,
+    },
     /// Like `Soap`, with another status (faults come with 500).
     Status(u16, String),
     /// Never answers.
@@ -76,6 +114,7 @@ pub async fn hostile_server_seeing(
     behave: impl Fn(usize, &str) -> Behavior + Send + Sync + 'static,
 ) -> (String, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    watchdog();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/wsman", listener.local_addr().unwrap());
     let behave = std::sync::Arc::new(behave);
@@ -151,6 +190,24 @@ pub async fn hostile_server_seeing(
                                 soap.len()
                             );
                             if stream.write_all(raw.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Behavior::Encoded {
+                            content_type,
+                            xml,
+                            encode,
+                        } => {
+                            let body = encode(&xml.replace("{RELATES}", &relates));
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            );
+                            if stream
+                                .write_all(&[head.into_bytes(), body].concat())
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }

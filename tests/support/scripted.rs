@@ -139,6 +139,7 @@ pub async fn scripted_server(
     total: usize,
     twist: impl Fn(Op, usize) -> Option<Behavior> + Send + Sync + 'static,
 ) -> (String, Arc<Seen>, tokio::task::JoinHandle<()>) {
+    super::watchdog();
     let seen = Arc::new(Seen::default());
     let counts = seen.clone();
     let (url, task) = hostile_server_seeing(move |_, body| {
