@@ -27,10 +27,16 @@ pub fn watchdog() {
             .map_or(WATCHDOG, std::time::Duration::from_secs);
         std::thread::spawn(move || {
             std::thread::sleep(limit);
-            eprintln!(
-                "\nwatchdog: this test binary has run for {} s: a test hangs; aborting so that \
-                 the run fails instead of hanging",
-                limit.as_secs()
+            // Straight to the process's stderr: the harness captures `eprintln!` of a test's
+            // threads, and would drop it with the aborted process.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr().lock(),
+                format!(
+                    "\nwatchdog: this test binary has run for {} s: a test hangs; aborting so \
+                     that the run fails instead of hanging\n",
+                    limit.as_secs()
+                )
+                .as_bytes(),
             );
             std::process::abort();
         });
