@@ -128,19 +128,13 @@ impl Connection {
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|leaf| leaf.as_ref().to_vec());
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(tls))
-                .await
-                .map_err(|e| super::http::exchange_error(&e, Phase::Exchange))?;
-            tokio::spawn(drive(connection));
-            Ok(Self::new(sender, socket, certificate))
+            Ok(Self::new(
+                handshake(&builder, tls).await?,
+                socket,
+                certificate,
+            ))
         } else {
-            let (sender, connection) = builder
-                .handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| super::http::exchange_error(&e, Phase::Exchange))?;
-            tokio::spawn(drive(connection));
-            Ok(Self::new(sender, socket, None))
+            Ok(Self::new(handshake(&builder, tcp).await?, socket, None))
         }
     }
 
@@ -263,14 +257,25 @@ fn closed_before_sending() -> Error {
     .into()
 }
 
-/// Runs the connection's I/O until it closes (the server closes it, or its sender is dropped).
-async fn drive<T>(connection: hyper::client::conn::http1::Connection<T, Full<Bytes>>)
+/// HTTP/1.1 over `io`: the sender this side keeps, and the connection's I/O run in a task of
+/// its own until it closes (the server closes it, or the sender is dropped).
+async fn handshake<T>(
+    builder: &hyper::client::conn::http1::Builder,
+    io: T,
+) -> Result<SendRequest<Full<Bytes>>, Error>
 where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    if let Err(e) = connection.await {
-        tracing::trace!(error = %e, "Connection ended");
-    }
+    let (sender, connection) = builder
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| super::http::exchange_error(&e, Phase::Exchange))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::trace!(error = %e, "Connection ended");
+        }
+    });
+    Ok(sender)
 }
 
 /// TCP to the peer's addresses, one after the other: the first that accepts.

@@ -99,6 +99,33 @@ async fn every_host_gets_its_own_outcome_on_time_and_the_others_are_unaffected()
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 }
 
+/// The SMB sessions of one host through a fleet with Basic and three attempts.
+async fn retried_basic_fleet(url: &str) -> Vec<HostEvent<SmbSession>> {
+    let fleet = Fleet::new(|target| {
+        Client::builder(target)
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(Auth::Basic)
+            .danger_allow_basic_over_http(true)
+            .build()
+    })
+    .retry(RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(40),
+    });
+    fleet.enumerate::<SmbSession>([url]).collect().await
+}
+
+fn session_ids(events: &[HostEvent<SmbSession>]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            HostEvent::Item { item, .. } => Some(item.session_id),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_quota_fault_is_retried_and_items_are_not_repeated() {
     let quota = concat!(
@@ -121,26 +148,8 @@ async fn a_quota_fault_is_retried_and_items_are_not_repeated() {
         }
     })
     .await;
-    let fleet = Fleet::new(|target| {
-        Client::builder(target)
-            .credentials(Credentials::new("demo", "demo"))
-            .auth(Auth::Basic)
-            .danger_allow_basic_over_http(true)
-            .build()
-    })
-    .retry(RetryPolicy {
-        attempts: 3,
-        backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(40),
-    });
-    let events: Vec<_> = fleet.enumerate::<SmbSession>([url]).collect().await;
-    let items: Vec<u64> = events
-        .iter()
-        .filter_map(|e| match e {
-            HostEvent::Item { item, .. } => Some(item.session_id),
-            _ => None,
-        })
-        .collect();
+    let events = retried_basic_fleet(&url).await;
+    let items = session_ids(&events);
     assert_eq!(items, [77]);
     assert!(matches!(
         events.last(),
@@ -175,26 +184,8 @@ async fn a_host_that_failed_after_giving_items_is_not_retried() {
         }
     })
     .await;
-    let fleet = Fleet::new(|target| {
-        Client::builder(target)
-            .credentials(Credentials::new("demo", "demo"))
-            .auth(Auth::Basic)
-            .danger_allow_basic_over_http(true)
-            .build()
-    })
-    .retry(RetryPolicy {
-        attempts: 3,
-        backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-    });
-    let events: Vec<_> = fleet.enumerate::<SmbSession>([url]).collect().await;
-    let items: Vec<u64> = events
-        .iter()
-        .filter_map(|e| match e {
-            HostEvent::Item { item, .. } => Some(item.session_id),
-            _ => None,
-        })
-        .collect();
+    let events = retried_basic_fleet(&url).await;
+    let items = session_ids(&events);
     assert_eq!(items, [77], "given once");
     match events.last() {
         Some(HostEvent::Failed { error, .. }) => {
