@@ -238,7 +238,14 @@ fn enumerator_pulls_with_the_newest_context_and_the_same_resource_uri() {
         .handle_response(&response(&id, &format!("<n:EnumerateResponse><n:EnumerationContext>uuid:A</n:EnumerationContext><w:Items>{SMB}</w:Items></n:EnumerateResponse>")))
         .unwrap();
     assert_eq!(items.len(), 1);
+    assert!(!e.is_finished() && !e.is_failed());
+    assert_eq!(e.context(), Some("uuid:A"));
     let pull = e.poll_request().unwrap();
+    assert_eq!(
+        e.context(),
+        Some("uuid:A"),
+        "the context of the Pull in flight"
+    );
     let summary = parse_request(pull.as_bytes()).unwrap();
     assert_eq!(summary.enumeration_context.as_deref(), Some("uuid:A"));
     assert_eq!(summary.resource_uri.as_deref(), Some(e.resource_uri()));
@@ -284,6 +291,37 @@ fn end_of_sequence_ends_the_enumeration_even_with_a_context() {
         assert!(e.release_request().is_none(), "nothing to release");
         assert_eq!(e.context(), None);
     }
+}
+
+/// A server that keeps answering empty pages with a context is given 64 in a row, then
+/// refused; an item in between starts the count again.
+#[test]
+fn endless_empty_pages_end_after_64_in_a_row() {
+    let empty = "<n:PullResponse><n:EnumerationContext>uuid:E</n:EnumerationContext><n:Items></n:Items></n:PullResponse>";
+    let one = format!(
+        "<n:PullResponse><n:EnumerationContext>uuid:E</n:EnumerationContext><n:Items>{SMB}</n:Items></n:PullResponse>"
+    );
+    let (mut e, mut pull) = pulling();
+    let mut answer = |e: &mut Enumerator, pull: &mut String, body: &str| {
+        let result = e.handle_response(&response(&message_id_of(pull), body));
+        if let Some(next) = e.poll_request() {
+            *pull = next;
+        }
+        result
+    };
+    // The EnumerateResponse of `pulling()` was the first empty page.
+    for _ in 1..64 {
+        assert!(answer(&mut e, &mut pull, empty).unwrap().is_empty());
+    }
+    assert_eq!(answer(&mut e, &mut pull, &one).unwrap().len(), 1);
+    for _ in 0..64 {
+        answer(&mut e, &mut pull, empty).unwrap();
+    }
+    let error = answer(&mut e, &mut pull, empty).unwrap_err();
+    assert!(
+        error.to_string().contains("64 empty pages in a row"),
+        "{error}"
+    );
 }
 
 const TIMED_OUT: &str = r#"<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793"/></s:Detail></s:Fault>"#;
@@ -619,4 +657,37 @@ mod fast_scan {
         assert_eq!(fast, slow);
         assert!(fast.starts_with("Ok("), "{fast}");
     }
+}
+
+#[test]
+fn the_class_of_a_wql_query_names_its_projection_items() {
+    use super::enumeration_from_class as class;
+    assert_eq!(
+        class("SELECT Name, ProcessId FROM Win32_Process WHERE SessionId = 2").as_deref(),
+        Some("Win32_Process")
+    );
+    assert_eq!(
+        class("select * from [MSFT_SmbSession];").as_deref(),
+        Some("MSFT_SmbSession")
+    );
+    assert_eq!(class("SELECT * FROM"), None);
+    assert_eq!(class("SELECT *"), None);
+}
+
+#[test]
+fn an_answer_of_the_wrong_kind_says_what_came() {
+    let mut e = enumerator();
+    let id = message_id_of(&e.poll_request().unwrap());
+    let error = e
+        .handle_response(&response(
+            &id,
+            "<n:PullResponse><n:EndOfSequence/></n:PullResponse>",
+        ))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("expected http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse, got PullResponse (action http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse)"),
+        "{error}"
+    );
 }
