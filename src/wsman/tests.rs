@@ -302,7 +302,7 @@ fn endless_empty_pages_end_after_64_in_a_row() {
         "<n:PullResponse><n:EnumerationContext>uuid:E</n:EnumerationContext><n:Items>{SMB}</n:Items></n:PullResponse>"
     );
     let (mut e, mut pull) = pulling();
-    let mut answer = |e: &mut Enumerator, pull: &mut String, body: &str| {
+    let answer = |e: &mut Enumerator, pull: &mut String, body: &str| {
         let result = e.handle_response(&response(&message_id_of(pull), body));
         if let Some(next) = e.poll_request() {
             *pull = next;
