@@ -112,8 +112,7 @@ impl Connection {
         // Small requests and answers one at a time: no waiting for a full segment.
         let _ = tcp.set_nodelay(true);
         let (tcp, socket) = SharedTcp::new(tcp);
-        let mut builder = hyper::client::conn::http1::Builder::new();
-        builder.max_buf_size(settings.max_response_size.clamp(8 << 10, 4 << 20));
+        let builder = hyper::client::conn::http1::Builder::new();
         if peer.https {
             let name = ServerName::try_from(peer.host.clone())
                 .map_err(|e| Error::config(format!("{}: not a TLS server name: {e}", peer.host)))?;

@@ -15,6 +15,9 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// The most one read asks of the socket.
+const READ_CHUNK: usize = 64 << 10;
+
 /// The stream hyper reads and writes; [`Watch`] sees the same socket.
 pub(super) struct SharedTcp(Arc<TcpStream>);
 
@@ -63,8 +66,12 @@ impl AsyncRead for SharedTcp {
     ) -> Poll<io::Result<()>> {
         loop {
             ready!(self.0.poll_read_ready(cx))?;
+            // Safe code reads into initialized bytes only, and each call's buffer comes
+            // uninitialized (hyper's spare capacity, which grows to hundreds of kilobytes): zero
+            // at most one read's worth, not all of it every time.
+            let want = buf.remaining().min(READ_CHUNK);
             // `try_read` clears the readiness when the socket has nothing after all.
-            match self.0.try_read(buf.initialize_unfilled()) {
+            match self.0.try_read(buf.initialize_unfilled_to(want)) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
