@@ -30,6 +30,9 @@ use crate::error::{Error, ErrorKind};
 
 const AGENT: &str = concat!("winrm-sessions/", env!("CARGO_PKG_VERSION"));
 
+/// The size of each read from a connection.
+const READ_BUFFER: usize = 32 << 10;
+
 /// An open connection to one peer.
 pub(super) struct Connection {
     sender: SendRequest<Full<Bytes>>,
@@ -112,7 +115,11 @@ impl Connection {
         // Small requests and answers one at a time: no waiting for a full segment.
         let _ = tcp.set_nodelay(true);
         let (tcp, socket) = SharedTcp::new(tcp);
-        let builder = hyper::client::conn::http1::Builder::new();
+        let mut builder = hyper::client::conn::http1::Builder::new();
+        // Reads of one fixed size: an adaptive buffer grows to hundreds of kilobytes on a large
+        // page and keeps them while the connection sits idle, which over a watched fleet of
+        // thousands of hosts is most of the memory.
+        builder.read_buf_exact_size(Some(READ_BUFFER));
         if peer.https {
             let name = ServerName::try_from(peer.host.clone())
                 .map_err(|e| Error::config(format!("{}: not a TLS server name: {e}", peer.host)))?;
