@@ -259,8 +259,10 @@ pub(crate) fn declared_charset(body: &[u8]) -> Option<String> {
             .get(..16)
             .is_some_and(|name| name.eq_ignore_ascii_case("OriginalContent:"))
     })?;
+    // `type=application/soap+xml;charset=…;Length=…`: the first parameter stands where a
+    // content type's media type does.
     let value = line.split_once(':')?.1;
-    crate::wsman::charset::charset_of(&format!("x;{value}")).map(str::to_owned)
+    crate::wsman::charset::charset_of(value).map(str::to_owned)
 }
 
 fn original_length(header: &str) -> Option<usize> {

@@ -68,11 +68,13 @@ pub fn wql_resource_uri(namespace: &str) -> String {
     format!("{WMI_RESOURCE_PREFIX}{}/*", normalize_namespace(namespace))
 }
 
-fn normalize_namespace(namespace: &str) -> String {
+/// A namespace with forward slashes and no slash at either end (`root\\cimv2` → `root/cimv2`).
+pub(crate) fn normalize_namespace(namespace: &str) -> String {
     namespace.trim_matches(['/', '\\']).replace('\\', "/")
 }
 
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+/// `s` without `prefix`, compared case-insensitively (ASCII).
+pub(crate) fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])

@@ -7,6 +7,7 @@
 //! the empty string; references keep their selector sets so they can be passed back to `get`.
 
 mod class;
+pub(crate) use class::{normalize_namespace, strip_prefix_ignore_case};
 mod datetime;
 mod de;
 mod flatten;

@@ -4,6 +4,7 @@
 //! server that says in its `Identify` answer that it is another product gets the DMTF form.
 
 use crate::cim::ClassPath;
+use crate::cim::{normalize_namespace, strip_prefix_ignore_case};
 use crate::wsman::Identity;
 
 /// How requests name a class and its namespace (see [`crate::ClientBuilder::class_addressing`]).
@@ -86,7 +87,7 @@ impl Style {
             Style::Wmi => (crate::cim::wql_resource_uri(namespace), None),
             Style::Dmtf => (
                 DMTF_ALL_CLASSES.to_owned(),
-                Some(ClassPath::new(namespace, "*").namespace().to_owned()),
+                Some(normalize_namespace(namespace)),
             ),
         }
     }
@@ -95,10 +96,7 @@ impl Style {
 /// True for the classes only Windows has (`Win32_*`, `MSFT_*`, anything under
 /// `root/Microsoft`): they get WMI's form under [`ClassAddressing::Auto`] without asking.
 pub(crate) fn is_windows_class(namespace: &str, class: &str) -> bool {
-    let starts = |s: &str, prefix: &str| {
-        s.get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-    };
+    let starts = |s: &str, prefix: &str| strip_prefix_ignore_case(s, prefix).is_some();
     starts(class, "Win32_") || starts(class, "MSFT_") || starts(namespace, "root/Microsoft")
 }
 

@@ -166,7 +166,7 @@ impl Client {
         wql: impl Into<String>,
     ) -> Enumeration<T> {
         let wql = wql.into();
-        let namespace = ClassPath::new(namespace, "*").namespace().to_owned();
+        let namespace = crate::cim::normalize_namespace(namespace);
         let class = crate::wsman::enumeration_from_class(&wql).unwrap_or_default();
         let resource = Resource::Query {
             windows: addressing::is_windows_class(&namespace, &class),
