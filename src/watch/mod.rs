@@ -151,7 +151,8 @@ impl<T: FromInstance + Clone + Send + 'static> Watch<T> {
 pub enum WatchEvent<T> {
     /// A session is there, appeared or went away.
     Session(SessionEvent<T>),
-    /// A host's poll ended, after the session events it brought.
+    /// A host's poll ended, right after the session events it brought: one host's events and
+    /// its `Polled` come together, never interleaved with another host's.
     Polled(Poll),
 }
 
@@ -232,49 +233,62 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
                 Ok(snapshot.finish())
             }
         });
-        // A host's answer that did not decode: its poll fails when the host is done.
-        let mut undecodable: std::collections::HashMap<String, Error> = Default::default();
+        // A host's snapshot waits here until its poll ends; then its session events and its
+        // `Polled` go out together, so a consumer that keeps a host's events until its poll
+        // ends (a store) holds one host's, not those of every host whose answer came first.
+        let mut answered: std::collections::HashMap<String, Snapshot> = Default::default();
         while let Some(event) = hosts.next().await {
             let events = match event {
                 HostEvent::Item { target, item } => {
-                    let at = SystemTime::now();
-                    let observed = watch.tracker.observe(&target, item, watch.unchanged, |i| {
-                        T::from_instance(i).map_err(Error::from)
-                    });
-                    match observed {
-                        Ok(changes) => changes
-                            .into_iter()
-                            .map(|(change, key, session)| {
-                                WatchEvent::Session(SessionEvent {
-                                    change,
-                                    target: target.clone(),
-                                    key,
-                                    poll: number,
-                                    at,
-                                    session,
-                                })
-                            })
-                            .collect(),
-                        Err(error) => {
-                            undecodable.insert(target.clone(), error.with_target(target));
-                            Vec::new()
-                        }
-                    }
+                    answered.insert(target, item);
+                    Vec::new()
                 }
                 HostEvent::Done {
                     target, elapsed, ..
                 } => {
-                    let outcome = match undecodable.remove(&target) {
-                        Some(error) => Err(error),
-                        None => Ok(watch.tracker.open(&target)),
+                    // `Fleet::map` delivers a host's answer before its `Done`; without one
+                    // there is nothing to compare (never an empty poll closing everything).
+                    let Some(found) = answered.remove(&target) else {
+                        continue;
                     };
-                    vec![polled(target, number, elapsed, outcome)]
+                    let at = SystemTime::now();
+                    let observed = watch.tracker.observe(&target, found, watch.unchanged, |i| {
+                        T::from_instance(i).map_err(Error::from)
+                    });
+                    match observed {
+                        Ok(changes) => {
+                            let mut events: Vec<WatchEvent<T>> = changes
+                                .into_iter()
+                                .map(|(change, key, session)| {
+                                    WatchEvent::Session(SessionEvent {
+                                        change,
+                                        target: target.clone(),
+                                        key,
+                                        poll: number,
+                                        at,
+                                        session,
+                                    })
+                                })
+                                .collect();
+                            let open = watch.tracker.open(&target);
+                            events.push(polled(target, number, elapsed, Ok(open)));
+                            events
+                        }
+                        // A host's answer that did not decode: its poll fails.
+                        Err(error) => {
+                            let error = error.with_target(target.clone());
+                            vec![polled(target, number, elapsed, Err(error))]
+                        }
+                    }
                 }
                 HostEvent::Failed {
                     target,
                     error,
                     elapsed,
-                } => vec![polled(target, number, elapsed, Err(error))],
+                } => {
+                    answered.remove(&target);
+                    vec![polled(target, number, elapsed, Err(error))]
+                }
                 _ => Vec::new(),
             };
             for event in events {

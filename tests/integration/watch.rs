@@ -185,3 +185,62 @@ async fn a_store_resumes_a_watch_where_the_last_one_stopped() {
         .unwrap();
     assert_eq!((user1.len(), user1[0].open), (1, false));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_hosts_session_events_come_right_before_its_poll_ends() {
+    // A hundred hosts answering at once, three times: their answers reach the watch interleaved, and a host's
+    // events must still come together, right before its `Polled` (a store keeps a host's
+    // events until then: interleaved, it would hold every host's at once).
+    let server = crate::support::demo_server().await;
+    let targets: Vec<String> = (0..100)
+        .map(|i| format!("{}?host={i}", server.url()))
+        .collect();
+    let mut events = Watch::<SmbSession>::new(fleet(server.url()).concurrency(100))
+        .every(Duration::from_millis(1))
+        .report_unchanged(true)
+        .polls(3)
+        .start(targets.clone());
+    let mut run: Option<(String, usize)> = None;
+    let mut polls: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .expect("the watch ends on time")
+    {
+        match event {
+            WatchEvent::Session(e) => match &mut run {
+                Some((target, count)) => {
+                    assert_eq!(*target, e.target, "another host's event in {target}'s run");
+                    *count += 1;
+                }
+                None => run = Some((e.target, 1)),
+            },
+            WatchEvent::Polled(poll) => {
+                let sessions = *poll.outcome.as_ref().expect("every host answers");
+                let seen = match run.take() {
+                    Some((target, count)) => {
+                        assert_eq!(
+                            target, poll.target,
+                            "{target}'s events end with another poll"
+                        );
+                        count
+                    }
+                    None => 0,
+                };
+                assert_eq!(
+                    seen, sessions,
+                    "{}: every session reported, right before",
+                    poll.target
+                );
+                let entry = polls.entry(poll.target).or_default();
+                entry.0 += 1;
+                entry.1 += seen;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(polls.len(), 100);
+    for (target, (count, sessions)) in &polls {
+        assert_eq!(*count, 3, "{target}: three polls");
+        assert!(*sessions > 0, "{target}: sessions reported");
+    }
+}
