@@ -452,7 +452,133 @@ impl<T> Stream for FleetStream<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use super::*;
+    use crate::Credentials;
+
+    /// A fleet of clients that are never connected: the work of these tests is a closure.
+    fn fleet(attempts: u32, backoff: Duration) -> Fleet {
+        Fleet::new(|target| {
+            Client::builder(target)
+                .credentials(Credentials::new("user", "secret"))
+                .build()
+        })
+        .retry(RetryPolicy {
+            attempts,
+            backoff,
+            max_backoff: backoff,
+        })
+    }
+
+    fn timed_out() -> Error {
+        Error::new(ErrorKind::Timeout {
+            phase: "waiting for the response",
+            after: Duration::from_secs(1),
+        })
+    }
+
+    /// Runs `map` on one host whose work fails `failures` times (with `failure`) before it
+    /// answers 7; returns the host's events and how many times the work ran.
+    async fn map_one(
+        fleet: &Fleet,
+        failures: u32,
+        failure: fn() -> Error,
+    ) -> (Vec<HostEvent<u32>>, u32) {
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let events = fleet.map(["fs01"], move |_client| {
+            let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if run <= failures {
+                    Err(failure())
+                } else {
+                    Ok(7)
+                }
+            }
+        });
+        let events = tokio::time::timeout(Duration::from_secs(20), events.collect::<Vec<_>>())
+            .await
+            .expect("the host ends");
+        (events, runs.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn map_retries_what_is_retryable_as_many_times_as_the_policy_says() {
+        let fleet = fleet(3, Duration::from_millis(1));
+        // Two failures, then an answer: the third attempt delivers it.
+        let (events, runs) = map_one(&fleet, 2, timed_out).await;
+        assert_eq!(runs, 3);
+        assert!(
+            matches!(events[0], HostEvent::Item { item: 7, .. }),
+            "{events:?}"
+        );
+        assert!(
+            matches!(events[1], HostEvent::Done { items: 1, .. }),
+            "{events:?}"
+        );
+        // Three failures: no fourth attempt, the last failure is the host's.
+        let (events, runs) = map_one(&fleet, 3, timed_out).await;
+        assert_eq!(runs, 3);
+        match &events[..] {
+            [HostEvent::Failed { error, .. }] => {
+                assert!(
+                    matches!(error.kind(), ErrorKind::Timeout { .. }),
+                    "{error:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not retryable: one attempt.
+        let refused = || Error::config("refused");
+        let (events, runs) = map_one(&fleet, 1, refused).await;
+        assert_eq!(runs, 1);
+        assert!(
+            matches!(events[..], [HostEvent::Failed { .. }]),
+            "{events:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_item_that_does_not_decode_is_reported_and_the_host_goes_on() {
+        let fleet = fleet(3, Duration::from_millis(1));
+        let events = fleet.run(["fs01"], |_client: &Client| {
+            let undecodable = Error::from(crate::cim::DecodeError::new("not a number"));
+            futures_util::stream::iter([Ok(1u32), Err(undecodable), Ok(2)])
+        });
+        let events = tokio::time::timeout(Duration::from_secs(20), events.collect::<Vec<_>>())
+            .await
+            .expect("the host ends");
+        match &events[..] {
+            [
+                HostEvent::Item { item: 1, .. },
+                HostEvent::ItemError { error, .. },
+                HostEvent::Item { item: 2, .. },
+                HostEvent::Done { items: 2, .. },
+            ] => assert!(matches!(error.kind(), ErrorKind::Decode(_)), "{error:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_its_backoff_and_the_deadline_names_why_it_was_waiting() {
+        // The backoff is longer than the host's deadline: the host ends in its pause, and the
+        // deadline's error carries the failure that made it pause.
+        let fleet = fleet(3, Duration::from_secs(30)).per_host_deadline(Duration::from_millis(200));
+        let (events, runs) = map_one(&fleet, 3, timed_out).await;
+        assert_eq!(runs, 1, "no second attempt before the pause ends");
+        match &events[..] {
+            [HostEvent::Failed { error, .. }] => match error.kind() {
+                ErrorKind::Deadline {
+                    last: Some(last), ..
+                } => {
+                    assert!(matches!(last.kind(), ErrorKind::Timeout { .. }), "{last:?}")
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
