@@ -561,6 +561,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dropping_the_stream_cancels_the_hosts_in_flight() {
+        // A host whose stream never ends holds one end of a channel: when its task is
+        // cancelled, the other end hears the channel close.
+        let (held, cancelled) = tokio::sync::oneshot::channel::<()>();
+        let held = std::sync::Mutex::new(Some(held));
+        let events = fleet(1, Duration::from_millis(1)).run(["fs01"], move |_client: &Client| {
+            let held = held.lock().unwrap().take();
+            futures_util::stream::pending::<Result<u32>>().map(move |item| {
+                let _ = &held;
+                item
+            })
+        });
+        drop(events);
+        let heard = tokio::time::timeout(Duration::from_secs(20), cancelled).await;
+        assert!(
+            matches!(heard, Ok(Err(_))),
+            "the host was cancelled with its stream: {heard:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_retry_waits_its_backoff_and_the_deadline_names_why_it_was_waiting() {
         // The backoff is longer than the host's deadline: the host ends in its pause, and the
         // deadline's error carries the failure that made it pause.
