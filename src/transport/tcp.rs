@@ -17,9 +17,16 @@ use tokio::net::TcpStream;
 
 /// The most one read asks of the socket.
 const READ_CHUNK: usize = 64 << 10;
+/// The least: a WS-Management answer's head and a small body.
+const FIRST_READ: usize = 4 << 10;
 
 /// The stream hyper reads and writes; [`Watch`] sees the same socket.
-pub(super) struct SharedTcp(Arc<TcpStream>);
+pub(super) struct SharedTcp {
+    stream: Arc<TcpStream>,
+    /// How much the next read asks for (and so zeroes first): doubled after a read that
+    /// filled it, down to what the last read brought otherwise.
+    next_read: usize,
+}
 
 /// A view of a [`SharedTcp`]'s socket that only asks whether the server closed it.
 pub(super) struct Watch(Arc<TcpStream>);
@@ -40,7 +47,11 @@ pub(super) enum Idle {
 impl SharedTcp {
     pub(super) fn new(stream: TcpStream) -> (Self, Watch) {
         let stream = Arc::new(stream);
-        (Self(stream.clone()), Watch(stream))
+        let shared = Self {
+            stream: stream.clone(),
+            next_read: FIRST_READ,
+        };
+        (shared, Watch(stream))
     }
 }
 
@@ -64,16 +75,23 @@ impl AsyncRead for SharedTcp {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         loop {
-            ready!(self.0.poll_read_ready(cx))?;
+            ready!(this.stream.poll_read_ready(cx))?;
             // Safe code reads into initialized bytes only, and each call's buffer comes
-            // uninitialized (hyper's spare capacity, which grows to hundreds of kilobytes): zero
-            // at most one read's worth, not all of it every time.
-            let want = buf.remaining().min(READ_CHUNK);
+            // uninitialized (hyper's spare capacity): zero about what the socket holds, as the
+            // last reads tell, not the whole buffer every time. A fleet's answers are a few
+            // kilobytes; a large page's reads grow to `READ_CHUNK` within a few calls.
+            let want = buf.remaining().min(this.next_read);
             // `try_read` clears the readiness when the socket has nothing after all.
-            match self.0.try_read(buf.initialize_unfilled_to(want)) {
+            match this.stream.try_read(buf.initialize_unfilled_to(want)) {
                 Ok(n) => {
                     buf.advance(n);
+                    this.next_read = if n == want {
+                        this.next_read.max(want * 2).min(READ_CHUNK)
+                    } else {
+                        n.next_power_of_two().clamp(FIRST_READ, READ_CHUNK)
+                    };
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -90,8 +108,8 @@ impl AsyncWrite for SharedTcp {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result),
             }
@@ -103,7 +121,7 @@ impl AsyncWrite for SharedTcp {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write) {
+        match socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Write) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
             _ => Poll::Ready(Ok(())),
         }
