@@ -4,7 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use winrm_sessions::classes::TypedInstance;
 use winrm_sessions::fleet::HostEvent;
 
@@ -31,7 +31,7 @@ pub async fn audit(
     let several = targets.len() > 1;
     let mut writer = Writer::new(
         format,
-        io::BufWriter::with_capacity(64 << 10, stdout.lock()),
+        io::BufWriter::with_capacity(64 << 10, stdout),
         layout,
     );
     let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
@@ -46,7 +46,16 @@ pub async fn audit(
     let mut output = OutputState::default();
     // Records written per host in flight, for its "Host done" line (`-v`).
     let mut records_of: std::collections::HashMap<String, usize> = Default::default();
-    while let Some(event) = events.next().await {
+    loop {
+        let event = match events.next().now_or_never() {
+            Some(event) => event,
+            None => {
+                // Nothing else is ready: what is written goes out before waiting for the hosts.
+                progress.suspend(|| output.check(writer.flush()));
+                events.next().await
+            }
+        };
+        let Some(event) = event else { break };
         match event {
             HostEvent::Item { target, item } => {
                 let written =

@@ -69,10 +69,7 @@ impl Selectors {
 }
 
 /// The writer for this command's rows: the session's properties, `Action` and `Error`.
-fn writer(
-    format: crate::args::Format,
-    several_targets: bool,
-) -> Writer<io::BufWriter<io::StdoutLock<'static>>> {
+fn writer(format: crate::args::Format, several_targets: bool) -> Writer<io::BufWriter<io::Stdout>> {
     let stdout = io::stdout();
     let mut layout = Layout::new(
         Columns::Fixed(COLUMNS.iter().map(|c| c.to_string()).collect()),
@@ -84,7 +81,7 @@ fn writer(
     .extras(&["Action", "Error"]);
     layout.several_targets = several_targets;
     layout.width = crate::output::terminal_width(&stdout);
-    Writer::new(format, io::BufWriter::new(stdout.lock()), layout)
+    Writer::new(format, io::BufWriter::new(stdout), layout)
 }
 
 /// One row: the session as enumerated, what was done, and why it failed.
@@ -257,7 +254,7 @@ pub async fn run(args: CloseArgs) -> u8 {
                         }
                     };
                 }
-                let _ = output.end_page();
+                let _ = output.end_page().and_then(|()| output.flush());
             }
             HostEvent::Failed { target, error, .. } => {
                 failed += 1;

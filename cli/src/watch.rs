@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use winrm_sessions::cim::{ClassPath, Instance};
 use winrm_sessions::classes::{TypedInstance, class_properties};
 use winrm_sessions::watch::metrics::Metrics;
@@ -62,14 +62,14 @@ fn writer(
     layout: Layout,
     format: crate::args::Format,
     several: bool,
-) -> Writer<io::BufWriter<io::StdoutLock<'static>>> {
+) -> Writer<io::BufWriter<io::Stdout>> {
     let stdout = io::stdout();
     let mut layout = layout;
     layout.several_targets = several;
     layout.width = terminal_width(&stdout);
     // Events come a few at a time: a table is sized from what the first poll brings.
     layout.sample_rows = 1;
-    Writer::new(format, io::BufWriter::new(stdout.lock()), layout)
+    Writer::new(format, io::BufWriter::new(stdout), layout)
 }
 
 pub async fn run(args: WatchArgs) -> u8 {
@@ -151,11 +151,28 @@ pub async fn run(args: WatchArgs) -> u8 {
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
-        let event = tokio::select! {
-            event = events.next() => event,
-            _ = &mut interrupted => {
-                eprintln!("winrm-sessions: interrupted; stopping");
-                break;
+        if (&mut interrupted).now_or_never().is_some() {
+            eprintln!("winrm-sessions: interrupted; stopping");
+            break;
+        }
+        let event = match events.next().now_or_never() {
+            Some(event) => event,
+            None => {
+                // Nothing else is ready: what is written goes out before waiting.
+                if let Err(e) = output.flush() {
+                    if e.kind() != io::ErrorKind::BrokenPipe {
+                        eprintln!("winrm-sessions: cannot write output: {e}");
+                        status = EXIT_FAILED;
+                    }
+                    break;
+                }
+                tokio::select! {
+                    event = events.next() => event,
+                    _ = &mut interrupted => {
+                        eprintln!("winrm-sessions: interrupted; stopping");
+                        break;
+                    }
+                }
             }
         };
         let Some(event) = event else { break };

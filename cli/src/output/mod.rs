@@ -3,8 +3,9 @@
 //! Every command prints [`Record`]s through one [`Writer`]: a class instance, a joined
 //! instance, a row of `close-smb-session`. A record serializes straight from the typed instance
 //! to the output: JSON writes it as it goes; CSV and tables turn it into cells
-//! ([`cells::Row`]). Output is buffered and flushed at the end of each page and of each host,
-//! so a large enumeration costs a few writes per page, not one per record.
+//! ([`cells::Row`]). Output is buffered and flushed whenever the tool is about to wait for a
+//! server (and when the buffer fills), so it appears as soon as it is known and a large
+//! enumeration or fleet costs a few large writes, not one per record or per page.
 //!
 //! CSV and tables need columns before the first line: they take them from the class's schema
 //! (and view) and from the first page (tables: the first rows, see `table`), then stream. A later cell wider than its column is cut
@@ -146,6 +147,8 @@ enum Kind {
 pub struct Writer<W: Write> {
     out: W,
     kind: Kind,
+    /// Something was written to `out` since the last flush.
+    unflushed: bool,
 }
 
 impl<W: Write> Writer<W> {
@@ -155,11 +158,17 @@ impl<W: Write> Writer<W> {
             Format::Csv => Kind::Csv(csv::CsvState::new(&layout)),
             Format::Table => Kind::Table(table::TableState::new(layout)),
         };
-        Self { out, kind }
+        Self {
+            out,
+            kind,
+            unflushed: false,
+        }
     }
 
-    /// Writes one record (buffered until [`Writer::end_page`]).
+    /// Writes one record (CSV and tables hold it until [`Writer::end_page`]; everything is
+    /// buffered until [`Writer::flush`]).
     pub fn write<B: ?Sized + Serialize>(&mut self, record: &Record<'_, B>) -> io::Result<()> {
+        self.unflushed = true;
         match &mut self.kind {
             Kind::Json => json::write(&mut self.out, record),
             Kind::Csv(state) => state.write(&mut self.out, record),
@@ -167,12 +176,22 @@ impl<W: Write> Writer<W> {
         }
     }
 
-    /// A page (or a host) is complete: what is buffered goes out.
+    /// A page (or a host) is complete: what CSV and tables held for it is written (still
+    /// buffered: see [`Writer::flush`]).
     pub fn end_page(&mut self) -> io::Result<()> {
         match &mut self.kind {
-            Kind::Json => {}
-            Kind::Csv(state) => state.end_page(&mut self.out)?,
-            Kind::Table(state) => state.end_page(&mut self.out)?,
+            Kind::Json => Ok(()),
+            Kind::Csv(state) => state.end_page(&mut self.out),
+            Kind::Table(state) => state.end_page(&mut self.out),
+        }
+    }
+
+    /// What is written goes out: called before waiting for more, so that output appears as
+    /// soon as the tool has nothing else to do, in a few large writes rather than one per
+    /// page of every host.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !std::mem::take(&mut self.unflushed) {
+            return Ok(());
         }
         self.out.flush()
     }
@@ -180,6 +199,7 @@ impl<W: Write> Writer<W> {
     /// The end: whatever is still held goes out (a CSV header too, when nothing came).
     pub fn finish(mut self) -> io::Result<W> {
         self.end_page()?;
+        self.unflushed = true;
         match &mut self.kind {
             Kind::Json => {}
             Kind::Csv(state) => state.finish(&mut self.out)?,
