@@ -27,6 +27,18 @@ pub struct Exchange {
     pub(crate) status: u16,
     /// The enumeration context the response hands out (to be remapped on replay).
     pub(crate) response_context: Option<String>,
+    /// Where the recorded MessageID (as RelatesTo) and context stand in `response`, in order:
+    /// a replay writes the response once with the live ones in their place.
+    marks: Vec<(std::ops::Range<usize>, Mark)>,
+}
+
+/// What a replay puts in place of a recorded value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// The request's MessageID.
+    MessageId,
+    /// The live enumeration context.
+    Context,
 }
 
 impl Exchange {
@@ -59,19 +71,72 @@ impl Exchange {
             }
             _ => (200, None),
         };
+        let marks = marks(
+            &response,
+            summary.message_id.as_deref(),
+            response_context.as_deref(),
+        );
         Ok(Self {
             name,
             request: summary,
             response,
             status,
             response_context,
+            marks,
         })
+    }
+
+    /// The response with the live MessageID and context in place of the recorded ones (each
+    /// left as recorded when there is no live one), written in one pass.
+    pub(crate) fn render(&self, message_id: Option<&str>, context: Option<&str>) -> String {
+        let mut out = String::with_capacity(self.response.len() + 64);
+        let mut at = 0;
+        for (range, mark) in &self.marks {
+            let live = match mark {
+                Mark::MessageId => message_id,
+                Mark::Context => context,
+            };
+            if let Some(live) = live {
+                out.push_str(&self.response[at..range.start]);
+                out.push_str(live);
+                at = range.end;
+            }
+        }
+        out.push_str(&self.response[at..]);
+        out
     }
 
     /// The exchange's name (the file name without `.request.xml`).
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Every occurrence of the recorded MessageID and context in `response`, in order; where two
+/// overlap, the MessageID's (as replacing the MessageID first, then the context, would).
+fn marks(
+    response: &str,
+    message_id: Option<&str>,
+    context: Option<&str>,
+) -> Vec<(std::ops::Range<usize>, Mark)> {
+    let find = |pattern: Option<&str>, mark: Mark| -> Vec<(std::ops::Range<usize>, Mark)> {
+        pattern
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                response
+                    .match_indices(p)
+                    .map(|(at, _)| (at..at + p.len(), mark))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ids = find(message_id, Mark::MessageId);
+    let contexts = find(context, Mark::Context)
+        .into_iter()
+        .filter(|(c, _)| !ids.iter().any(|(i, _)| c.start < i.end && i.start < c.end));
+    let mut marks: Vec<_> = ids.iter().cloned().chain(contexts).collect();
+    marks.sort_by_key(|(range, _)| range.start);
+    marks
 }
 
 /// A set of recorded exchanges.
@@ -249,3 +314,41 @@ impl fmt::Display for FixtureError {
 }
 
 impl std::error::Error for FixtureError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_puts_the_live_message_id_and_context_where_the_recorded_ones_were() {
+        let response = "<R>uuid:M</R><C>ctx-1</C><C>ctx-1</C><X>uuid:Mctx-1</X>";
+        let marks = marks(response, Some("uuid:M"), Some("ctx-1"));
+        assert_eq!(marks.len(), 5);
+        let exchange = Exchange {
+            name: "t".into(),
+            request: RequestSummary::default(),
+            response: response.into(),
+            status: 200,
+            response_context: Some("ctx-1".into()),
+            marks,
+        };
+        assert_eq!(
+            exchange.render(Some("uuid:live"), Some("L")),
+            "<R>uuid:live</R><C>L</C><C>L</C><X>uuid:liveL</X>"
+        );
+        // Without a live MessageID, the recorded one stays.
+        assert_eq!(
+            exchange.render(None, Some("L")),
+            "<R>uuid:M</R><C>L</C><C>L</C><X>uuid:ML</X>"
+        );
+        // A context inside the MessageID is the MessageID's.
+        assert_eq!(
+            marks_of("<R>a-b-a</R>", "a-b-a", "b"),
+            [(3..8, Mark::MessageId)]
+        );
+    }
+
+    fn marks_of(response: &str, id: &str, context: &str) -> Vec<(std::ops::Range<usize>, Mark)> {
+        marks(response, Some(id), Some(context))
+    }
+}

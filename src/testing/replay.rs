@@ -152,13 +152,12 @@ impl Replayer {
         *used += 1;
         let exchange = &self.set.exchanges[index];
         state.stats.matched += 1;
-        let mut response = exchange.response.clone();
-        if let (Some(recorded), Some(live)) = (&exchange.request.message_id, &request.message_id) {
-            response = response.replace(recorded.as_str(), live);
-        }
-        if let Some(recorded) = &exchange.response_context {
-            let live = MessageId::random().as_str().to_owned();
-            response = response.replace(recorded.as_str(), &live);
+        let live_context = exchange
+            .response_context
+            .as_ref()
+            .map(|_| MessageId::random().as_str().to_owned());
+        let response = exchange.render(request.message_id.as_deref(), live_context.as_deref());
+        if let (Some(recorded), Some(live)) = (&exchange.response_context, live_context) {
             state.live_contexts.insert(live.clone(), recorded.clone());
             state.order.push_back(live);
             while state.order.len() > MAX_LIVE_CONTEXTS {
