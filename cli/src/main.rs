@@ -17,6 +17,7 @@ mod output;
 mod progress;
 mod settings;
 mod source;
+mod store_writer;
 mod watch;
 
 use std::io::{self, IsTerminal};

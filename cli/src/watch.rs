@@ -16,6 +16,7 @@ use winrm_sessions::watch::{Change, Poll, SessionEvent, Watch, WatchEvent};
 use crate::args::{HistoryArgs, WatchArgs};
 use crate::output::{Columns, Extra, Layout, Record, Writer, default_columns, terminal_width};
 use crate::settings::prepare;
+use crate::store_writer::StoreWriter;
 use crate::{EXIT_FAILED, EXIT_OK};
 
 /// RFC 3339 in UTC, to the millisecond: `2026-11-29T14:03:07.123Z`.
@@ -91,7 +92,7 @@ pub async fn run(args: WatchArgs) -> u8 {
     }
 
     // The store first: a watch restarted on it resumes where the last one stopped.
-    let mut store = match &args.store {
+    let store = match &args.store {
         None => None,
         Some(path) => match Store::open(path) {
             Ok(store) => Some(store),
@@ -143,6 +144,14 @@ pub async fn run(args: WatchArgs) -> u8 {
         args.output.format,
         several,
     );
+    let mut store = match store.map(|store| StoreWriter::start(store, class_name)) {
+        None => None,
+        Some(Ok(writer)) => Some(writer),
+        Some(Err(e)) => {
+            eprintln!("winrm-sessions: cannot start the store's writer: {e}");
+            return EXIT_FAILED;
+        }
+    };
     let mut events = watch.start(targets);
     // A host's session events, held until its poll ends: they go into the store together.
     let mut pending: HashMap<String, Vec<SessionEvent<Instance>>> = HashMap::new();
@@ -190,21 +199,18 @@ pub async fn run(args: WatchArgs) -> u8 {
             WatchEvent::Polled(poll) => {
                 metrics.observe(class_name, &poll);
                 last_failed.insert(poll.target.clone(), poll.outcome.is_err());
-                if let Some(store) = &mut store {
-                    let sessions = pending.remove(&poll.target).unwrap_or_default();
-                    // SQLite writes to disk: off the async workers' backs.
-                    if let Err(e) =
-                        tokio::task::block_in_place(|| store.record(class_name, &poll, &sessions))
-                    {
-                        eprintln!("winrm-sessions: {}", e.report());
-                        status = EXIT_FAILED;
-                        break;
-                    }
-                }
                 let written = match &poll.outcome {
                     Ok(_) => Ok(()),
                     Err(_) => write_unreachable(&mut output, &poll, class_name),
                 };
+                if let Some(store) = &mut store {
+                    let sessions = pending.remove(&poll.target).unwrap_or_default();
+                    if let Err(report) = store.record(poll, sessions).await {
+                        eprintln!("winrm-sessions: {report}");
+                        status = EXIT_FAILED;
+                        break;
+                    }
+                }
                 written.and_then(|()| output.end_page())
             }
             _ => Ok(()),
@@ -219,6 +225,12 @@ pub async fn run(args: WatchArgs) -> u8 {
     }
     drop(events);
     let _ = output.finish();
+    if let Some(mut store) = store
+        && let Err(report) = store.finish().await
+    {
+        eprintln!("winrm-sessions: {report}");
+        status = EXIT_FAILED;
+    }
     let _ = io::stderr().flush();
     settings.wait_for_releases().await;
     let mut failing: Vec<&String> = last_failed

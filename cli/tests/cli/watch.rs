@@ -392,3 +392,51 @@ async fn history_filters_match_targets_and_users_however_written() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_cannot_be_written_stops_the_watch_with_why() {
+    // Files may not grow past 2 MB: the store's writes fail after a few polls, as on a full
+    // disk. The watch must stop, say why and exit 1, not hang or go on without its history.
+    let ids: Vec<u64> = (1..=300).collect();
+    let server = live_server(&ids).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("watch.db").display().to_string();
+    let mut command = watch(
+        &[&server.url],
+        &["--interval", "1ms", "--count", "1000", "--store", &store],
+    );
+    command.stdout(Stdio::null());
+    // SAFETY: between fork and exec only async-signal-safe calls: setrlimit and signal.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 20,
+                rlim_max: 2 << 20,
+            };
+            // A write past the limit then fails with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || command.output().unwrap()),
+    )
+    .await
+    .expect("the watch stops")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&store) && (stderr.contains("disk") || stderr.contains("full")),
+        "the store and why: {stderr}"
+    );
+    let polls = server.seen.enumerates.load(Ordering::SeqCst);
+    assert!(
+        (2..1000).contains(&polls),
+        "polls went on until the failure, then stopped ({polls} polls)"
+    );
+}
