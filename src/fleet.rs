@@ -628,5 +628,14 @@ mod tests {
             policy.pause(3, "fs01"),
             "reproducible"
         );
+        // The jitter spreads hosts over the quarter above the backoff, not a sliver of it.
+        let pauses: Vec<Duration> = (0..20)
+            .map(|i| policy.pause(1, &format!("fs{i:02}")))
+            .collect();
+        let (least, most) = (pauses.iter().min().unwrap(), pauses.iter().max().unwrap());
+        assert!(
+            *most - *least >= Duration::from_millis(10) && *most <= Duration::from_millis(125),
+            "{pauses:?}"
+        );
     }
 }
