@@ -128,3 +128,15 @@ pub fn peer_fixtures(sub: &str) -> PathBuf {
             .join(", ")
     )
 }
+
+#[cfg(feature = "__internals")]
+/// Parses a response with the event reader alone (no fast scan of simple items), to compare
+/// the two ways of reading on real captures.
+pub fn parse_response_event_by_event(
+    body: &[u8],
+) -> Result<crate::wsman::Response, crate::wsman::ParseError> {
+    crate::wsman::xml::SLOW_ONLY.with(|slow| slow.set(true));
+    let parsed = crate::wsman::parse_response(body);
+    crate::wsman::xml::SLOW_ONLY.with(|slow| slow.set(false));
+    parsed
+}

@@ -388,11 +388,12 @@ fn parse_instance(
     }
     // Most items hold only text properties: read them in one scan.
     if let Some(mut children) = x.simple_children()? {
-        for (index, (local, text)) in children.drain(..).enumerate() {
+        for (index, (local, text, typed)) in children.drain(..).enumerate() {
             let name = shared.name_at(index, local);
-            let value = match text {
-                Some(text) => Value::Text(text.into_owned()),
-                None => Value::Null,
+            let value = match (text, typed) {
+                (Some(text), None) => Value::Text(text.into_owned()),
+                (Some(text), Some(typed)) => typed_value(typed, &text, &name)?,
+                (None, _) => Value::Null,
             };
             instance.push(name, value);
         }
@@ -446,19 +447,9 @@ fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<
                 let local = e.local_name().into_inner();
                 let in_cim = ns.is_none() || ns == Some(ns::CIM_COMMON);
                 match (local, in_cim, ns) {
-                    ("Datetime", true, _) | ("CIM_DateTime", true, _) | ("Date", true, _) => {
-                        let raw = x.read_text()?;
-                        value = Some(if local == "CIM_DateTime" && raw.trim().ends_with(":000") {
-                            Value::Interval(Interval::parse(&raw).map_err(|e| invalid(name, e))?)
-                        } else {
-                            Value::Datetime(Datetime::parse(&raw).map_err(|e| invalid(name, e))?)
-                        });
-                    }
-                    ("Interval", true, _) => {
-                        let raw = x.read_text()?;
-                        value = Some(Value::Interval(
-                            Interval::parse(&raw).map_err(|e| invalid(name, e))?,
-                        ));
+                    ("Datetime" | "CIM_DateTime" | "Date" | "Interval", true, _) => {
+                        let raw = x.read_text_cow()?;
+                        value = Some(typed_value(local, &raw, name)?);
                     }
                     ("Address", _, Some(ns::ADDRESSING)) => {
                         let address = x.read_text()?.trim().to_owned();
@@ -498,6 +489,19 @@ fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<
         value
     } else {
         Value::Text(text.map(std::borrow::Cow::into_owned).unwrap_or_default())
+    })
+}
+
+/// The text of a CIM-typed element (`cim:Datetime`, `cim:Interval`, `cim:Date`,
+/// `cim:CIM_DateTime`) as its value: what both ways of reading an item use.
+fn typed_value(element: &str, raw: &str, name: &str) -> Result<Value, ParseError> {
+    Ok(match element {
+        "Interval" => Value::Interval(Interval::parse(raw).map_err(|e| invalid(name, e))?),
+        // A CIM_DateTime in the interval format (`ddddddddhhmmss.mmmmmm:000`).
+        "CIM_DateTime" if raw.trim().ends_with(":000") => {
+            Value::Interval(Interval::parse(raw).map_err(|e| invalid(name, e))?)
+        }
+        _ => Value::Datetime(Datetime::parse(raw).map_err(|e| invalid(name, e))?),
     })
 }
 

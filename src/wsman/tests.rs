@@ -625,9 +625,50 @@ mod fast_scan {
             Just("<p:Wrong>x</p:Other>".to_owned()),
             Just("<Unprefixed>x</Unprefixed>".to_owned()),
             Just(r#"<p:T><cim:Datetime>2026-11-20T08:15:42Z</cim:Datetime></p:T>"#.to_owned()),
+            typed(),
             Just("<p:Open>x".to_owned()),
             text.prop_map(|t| format!("{t}<p:After>1</p:After>")),
         ]
+    }
+
+    /// A property holding a CIM-typed element, as Windows writes it and otherwise.
+    fn typed() -> impl Strategy<Value = String> {
+        let element = prop_oneof![
+            Just("cim:Datetime"),
+            Just("cim:Interval"),
+            Just("cim:Date"),
+            Just("cim:CIM_DateTime"),
+            Just("Datetime"),
+            Just("q:Datetime"),
+            Just("zz:Datetime"),
+            Just("cim:Other"),
+        ];
+        let text = prop_oneof![
+            Just("2026-11-20T08:15:42Z"),
+            Just("2026-11-20T08:15:42.1234567+01:00"),
+            Just("2013-04-29T11:43:11.203125-07:00"),
+            Just(" 2026-11-20T08:15:42Z\n"),
+            Just("2026-11-20"),
+            Just("P1DT2H3M4.5S"),
+            Just("P100000000D"),
+            Just("20261120081542.123456+060"),
+            Just("2026112008****.******+000"),
+            Just("00000001020304.000000:000"),
+            Just("2026-11-20T08:15:42&#x5A;"),
+            Just("soon"),
+            Just(""),
+        ];
+        let around = prop_oneof![Just(""), Just(" "), Just("\n  "), Just("x"), Just("\r\n")];
+        (element, text, around.clone(), around, any::<u8>()).prop_map(
+            |(element, text, before, after, shape)| match shape % 8 {
+                0 => format!("<p:T><{element}/></p:T>"),
+                1 => format!(r#"<p:T xsi:nil="true"><{element}>{text}</{element}></p:T>"#),
+                2 => format!(r#"<p:T><{element} a="1">{text}</{element}></p:T>"#),
+                3 => format!("<p:T><{element}>{text}</cim:Interval></p:T>"),
+                4 => format!("<p:T><{element}>{text}<!-- c --></{element}></p:T>"),
+                _ => format!("<p:T>{before}<{element}>{text}</{element} >{after}</p:T>"),
+            },
+        )
     }
 
     proptest! {
@@ -645,6 +686,33 @@ mod fast_scan {
             let (fast, slow) = both(&body);
             prop_assert_eq!(fast, slow);
         }
+    }
+
+    #[test]
+    fn datetimes_and_intervals_are_read_by_the_scan() {
+        // A Win32_Process as Windows writes it: most properties text, some datetimes.
+        let item = r#"<p:Win32_Process xmlns:p="urn:p" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><p:Caption>svchost.exe</p:Caption><p:CreationDate><cim:Datetime>2026-11-20T08:15:42.1234567+01:00</cim:Datetime></p:CreationDate><p:InstallDate xsi:nil="true"/><p:Up><cim:Interval>P1DT2H</cim:Interval></p:Up><p:ProcessId>4</p:ProcessId></p:Win32_Process>"#;
+        let mut x = crate::wsman::xml::XmlReader::from_bytes(item.as_bytes()).unwrap();
+        x.next_child().unwrap().expect("the item");
+        let children = x.simple_children().unwrap().expect("read by the scan");
+        let read: Vec<_> = children
+            .iter()
+            .map(|(name, text, typed)| (*name, text.as_deref(), *typed))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("Caption", Some("svchost.exe"), None),
+                (
+                    "CreationDate",
+                    Some("2026-11-20T08:15:42.1234567+01:00"),
+                    Some("Datetime")
+                ),
+                ("InstallDate", None, None),
+                ("Up", Some("P1DT2H"), Some("Interval")),
+                ("ProcessId", Some("4"), None),
+            ]
+        );
     }
 
     #[test]

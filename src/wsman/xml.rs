@@ -13,7 +13,7 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use super::ParseError;
+use super::{ParseError, ns};
 
 /// Nesting deeper than this is refused: WS-Management documents are shallow, and the limit
 /// keeps recursive descent (nested references, embedded objects) bounded.
@@ -25,6 +25,33 @@ const MAX_BINDINGS: usize = 256;
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Text up to the next `<` (entities resolved; a carriage return, which XML folds, refused):
+/// the text and where it ends.
+fn scan_text(input: &str, at: usize) -> Option<(Cow<'_, str>, usize)> {
+    let end = at + memchr_lt(input.as_bytes().get(at..)?)?;
+    let raw = input.get(at..end)?;
+    let text = match memchr::memchr2(b'&', b'\r', raw.as_bytes()) {
+        None => Cow::Borrowed(raw),
+        Some(_) if raw.contains('\r') => return None,
+        Some(_) => Cow::Owned(unescape(raw)?),
+    };
+    Some((text, end))
+}
+
+/// At a `<`: the end tag of `name` (`</name>`, spaces before `>` allowed); the position after
+/// it.
+fn scan_end_tag(input: &str, at: usize, name: &str) -> Option<usize> {
+    let bytes = input.as_bytes();
+    if bytes.get(at) != Some(&b'<')
+        || bytes.get(at + 1) != Some(&b'/')
+        || input.get(at + 2..at + 2 + name.len()) != Some(name)
+    {
+        return None;
+    }
+    let at = skip_space(bytes, at + 2 + name.len());
+    (bytes.get(at) == Some(&b'>')).then_some(at + 1)
+}
 
 /// A quick-xml reader over `bytes` with this module's settings. End tags are checked by
 /// [`XmlReader`] itself, so that a reader can be restarted mid-document.
@@ -113,7 +140,7 @@ pub(crate) struct XmlReader<'i> {
     /// The depth whose bindings go when the next event is read (after an empty element).
     pop_after_empty: Option<usize>,
     /// Reused by [`XmlReader::simple_children`].
-    scratch: Vec<(&'i str, Option<Cow<'i, str>>)>,
+    scratch: Vec<SimpleChild<'i>>,
     /// False to read everything event by event (tests compare both ways).
     fast_scan: bool,
     /// The attributes of the last element that declared namespaces, and what it declared:
@@ -124,9 +151,22 @@ pub(crate) struct XmlReader<'i> {
 /// The raw attributes of an element and the namespaces they declare (prefix, URI).
 type Declarations<'i> = (&'i str, Vec<(Cow<'i, str>, Cow<'i, str>)>);
 
-/// A property as the fast scan found it: its element's local name and its text, or `None` for
-/// nil.
-pub(crate) type SimpleChild<'i> = (&'i str, Option<Cow<'i, str>>);
+/// A property as the fast scan found it: its element's local name, its text (`None` for nil)
+/// and, when the text was that of one CIM-typed element inside it (`<p:When><cim:Datetime>
+/// ...</cim:Datetime></p:When>`), that element's local name (`Datetime`, `Interval`, `Date`,
+/// `CIM_DateTime`).
+pub(crate) type SimpleChild<'i> = (&'i str, Option<Cow<'i, str>>, Option<&'i str>);
+
+/// The CIM elements whose text a property may be wrapped in (DSP0230's typed values).
+const CIM_TYPED: [&str; 4] = ["Datetime", "Interval", "Date", "CIM_DateTime"];
+
+/// Skips the whitespace the scan accepts between elements.
+fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+        at += 1;
+    }
+    at
+}
 
 impl<'i> XmlReader<'i> {
     /// Reads from bytes that must be UTF-8 (a leading byte order mark is skipped).
@@ -566,38 +606,60 @@ impl<'i> XmlReader<'i> {
             match bytes.get(at) {
                 Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
                     at += 2;
-                    children.push((local, (!nil).then_some(Cow::Borrowed(""))));
+                    children.push((local, (!nil).then_some(Cow::Borrowed("")), None));
                 }
                 Some(b'>') if !nil => {
                     at += 1;
-                    let text_start = at;
-                    let text_end = text_start + memchr_lt(&bytes[text_start..])?;
-                    let raw = input.get(text_start..text_end)?;
-                    let text = match memchr::memchr2(b'&', b'\r', raw.as_bytes()) {
-                        None => Cow::Borrowed(raw),
-                        Some(_) if raw.contains('\r') => return None,
-                        Some(_) => Cow::Owned(unescape(raw)?),
+                    let (text, typed);
+                    (text, typed, at) = match self.scan_typed(at) {
+                        Some((text, typed, end)) => (text, Some(typed), end),
+                        None => {
+                            let (text, end) = scan_text(input, at)?;
+                            (text, None, end)
+                        }
                     };
-                    // Its end tag, by the same name.
-                    at = text_end;
-                    if bytes.get(at + 1) != Some(&b'/')
-                        || input.get(at + 2..at + 2 + name.len()) != Some(name)
-                    {
-                        return None;
-                    }
-                    at += 2 + name.len();
-                    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
-                        at += 1;
-                    }
-                    if bytes.get(at) != Some(&b'>') {
-                        return None;
-                    }
-                    at += 1;
-                    children.push((local, Some(text)));
+                    at = scan_end_tag(input, at, name)?;
+                    children.push((local, Some(text), typed));
                 }
                 _ => return None,
             }
         }
+    }
+
+    /// At the start of a property's content: one CIM-typed element with text only
+    /// (`<cim:Datetime>...</cim:Datetime>`, its prefix bound to the CIM namespace or none in
+    /// scope, no attribute), whitespace around it. Its text, its local name and the position
+    /// after its end tag; `None` when the content is anything else.
+    fn scan_typed(&self, at: usize) -> Option<(Cow<'i, str>, &'i str, usize)> {
+        let input: &'i str = self.input;
+        let bytes = input.as_bytes();
+        let mut at = skip_space(bytes, at);
+        if bytes.get(at) != Some(&b'<') || matches!(bytes.get(at + 1), Some(b'/' | b'!' | b'?')) {
+            return None;
+        }
+        at += 1;
+        let name_start = at;
+        while at < bytes.len() && !matches!(bytes[at], b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r') {
+            if matches!(bytes[at], b'<' | b'&' | b'"' | b'\'' | b'=') {
+                return None;
+            }
+            at += 1;
+        }
+        if bytes.get(at) != Some(&b'>') {
+            return None;
+        }
+        let name = input.get(name_start..at)?;
+        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        let local = CIM_TYPED.into_iter().find(|typed| *typed == local)?;
+        // As the event reader decides: the CIM namespace, or no namespace at all.
+        match self.resolve(prefix) {
+            Some(ns::CIM_COMMON) => {}
+            None if prefix.is_empty() => {}
+            _ => return None,
+        }
+        let (text, end) = scan_text(input, at + 1)?;
+        let end = skip_space(bytes, scan_end_tag(input, end, name)?);
+        Some((text, local, end))
     }
 
     /// The next element start (Start or Empty) among whitespace; `None` at the parent's end.

@@ -55,6 +55,21 @@ fn yaml_bodies(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The fast scan of items and the event reader read a capture alike (Windows' own prefixes,
+/// whitespace, datetimes and references included).
+fn same_both_ways(name: &str, body: &[u8], failures: &mut Vec<String>) {
+    let fast = format!("{:?}", parse_response(body));
+    let slow = format!(
+        "{:?}",
+        winrm_sessions::internals::parse_response_event_by_event(body)
+    );
+    if fast != slow {
+        failures.push(format!(
+            "{name}: the scan read {fast}\nthe event reader read {slow}"
+        ));
+    }
+}
+
 #[test]
 fn every_real_windows_response_parses() {
     let dir = peer_dir();
@@ -73,6 +88,7 @@ fn every_real_windows_response_parses() {
             Ok(_) => parsed += 1,
             Err(e) => failures.push(format!("{name}: {e}")),
         }
+        same_both_ways(&name, &bytes, &mut failures);
     }
     let mut yaml = Vec::new();
     for entry in std::fs::read_dir(dir.join("pypsrp/responses")).unwrap() {
@@ -84,6 +100,7 @@ fn every_real_windows_response_parses() {
                 Ok(_) => parsed += 1,
                 Err(e) => failures.push(format!("{}: {e}", file.display())),
             }
+            same_both_ways(&file.display().to_string(), body.as_bytes(), &mut failures);
         }
     }
     assert!(
