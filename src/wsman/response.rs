@@ -6,7 +6,7 @@ use std::sync::Arc;
 use quick_xml::events::BytesStart;
 
 use super::dom::Node;
-use super::xml::{Ev, XmlReader};
+use super::xml::{Ev, Scanned, XmlReader};
 use super::{Fault, ParseError, ns};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 
@@ -388,12 +388,19 @@ fn parse_instance(
     }
     // Most items hold only text properties: read them in one scan.
     if let Some(mut children) = x.simple_children()? {
-        for (index, (local, text, typed)) in children.drain(..).enumerate() {
+        for (index, (local, scanned)) in children.drain(..).enumerate() {
             let name = shared.name_at(index, local);
-            let value = match (text, typed) {
-                (Some(text), None) => Value::Text(text.into_owned()),
-                (Some(text), Some(typed)) => typed_value(typed, &text, &name)?,
-                (None, _) => Value::Null,
+            let value = match scanned {
+                Scanned::Nil => Value::Null,
+                Scanned::Text(text) => Value::Text(text.into_owned()),
+                Scanned::Typed(typed, text) => typed_value(typed, &text, &name)?,
+                Scanned::Reference(scanned) => {
+                    let mut reference = Reference::new(scanned.resource_uri.trim());
+                    for (key, value) in scanned.selectors {
+                        reference = reference.with_selector(key, value);
+                    }
+                    Value::Reference(Box::new(reference.with_address(scanned.address.trim())))
+                }
             };
             instance.push(name, value);
         }

@@ -626,9 +626,49 @@ mod fast_scan {
             Just("<Unprefixed>x</Unprefixed>".to_owned()),
             Just(r#"<p:T><cim:Datetime>2026-11-20T08:15:42Z</cim:Datetime></p:T>"#.to_owned()),
             typed(),
+            reference(),
             Just("<p:Open>x".to_owned()),
             text.prop_map(|t| format!("{t}<p:After>1</p:After>")),
         ]
+    }
+
+    /// A property holding an endpoint reference, as Windows writes it and otherwise.
+    fn reference() -> impl Strategy<Value = String> {
+        let selector = prop_oneof![
+            Just(r#"<w:Selector Name="ComputerName">10.0.0.1</w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name='UserName'>CORP\bob &amp; co</w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name="Empty"/>"#.to_owned()),
+            Just(r#"<w:Selector Name="Spaced"> x </w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name="a&amp;b">v</w:Selector>"#.to_owned()),
+            Just("<w:Selector Name=\"tab\there\">v</w:Selector>".to_owned()),
+            Just(r#"<w:Selector Name = "eq">v</w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name="n" x="1">v</w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector>unnamed</w:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name="n">a<!-- c -->b</w:Selector>"#.to_owned()),
+            Just(r#"<w:Other Name="n">v</w:Other>"#.to_owned()),
+            Just(r#"<q:Selector Name="n">v</q:Selector>"#.to_owned()),
+            Just(r#"<w:Selector Name="Nested"><a:EndpointReference><a:Address>x</a:Address><a:ReferenceParameters><w:ResourceURI>urn:in</w:ResourceURI><w:SelectorSet><w:Selector Name="Id">7</w:Selector></w:SelectorSet></a:ReferenceParameters></a:EndpointReference></w:Selector>"#.to_owned()),
+        ];
+        let space = prop_oneof![Just(""), Just(" "), Just("\n  ")];
+        (
+            prop::collection::vec(selector, 0..4),
+            space.clone(),
+            space,
+            any::<u8>(),
+        )
+            .prop_map(|(selectors, s1, s2, shape)| {
+                let selectors = selectors.concat();
+                let uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession";
+                let address = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
+                match shape % 6 {
+                    0 => format!("<p:R>{s1}<a:Address>{address}</a:Address>{s2}<a:ReferenceParameters>{s1}<w:ResourceURI>{uri}</w:ResourceURI>{s2}<w:SelectorSet>{s1}{selectors}{s2}</w:SelectorSet>{s1}</a:ReferenceParameters>{s2}</p:R>"),
+                    1 => format!("<p:R><a:ReferenceParameters><w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet>{selectors}</w:SelectorSet></a:ReferenceParameters></p:R>"),
+                    2 => format!("<p:R><a:Address> {address} </a:Address><a:ReferenceParameters><w:ResourceURI> {uri}</w:ResourceURI><w:SelectorSet>{selectors}</w:SelectorSet></a:ReferenceParameters></p:R>"),
+                    3 => format!(r#"<p:R xsi:nil="true"><a:Address>{address}</a:Address><a:ReferenceParameters><w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet>{selectors}</w:SelectorSet></a:ReferenceParameters></p:R>"#),
+                    4 => format!("<p:R><a:Address>{address}</a:Address><a:ReferenceParameters><w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet>{selectors}</w:SelectorSet></a:ReferenceParameters>tail</p:R>"),
+                    _ => format!("<p:R><a:Address>{address}</a:Address><a:ReferenceParameters><w:ResourceURI>{uri}</w:ResourceURI></a:ReferenceParameters></p:R>"),
+                }
+            })
     }
 
     /// A property holding a CIM-typed element, as Windows writes it and otherwise.
@@ -676,7 +716,7 @@ mod fast_scan {
         #[test]
         fn the_scan_and_the_event_reader_agree(props in prop::collection::vec(property(), 0..6), items in 1usize..3) {
             let item = format!(
-                r#"<p:X xmlns:p="urn:x" xmlns:q="urn:q" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{}</p:X>"#,
+                r#"<p:X xmlns:p="urn:x" xmlns:q="urn:q" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">{}</p:X>"#,
                 props.concat()
             );
             let body = envelope(&format!(
@@ -695,9 +735,15 @@ mod fast_scan {
         let mut x = crate::wsman::xml::XmlReader::from_bytes(item.as_bytes()).unwrap();
         x.next_child().unwrap().expect("the item");
         let children = x.simple_children().unwrap().expect("read by the scan");
+        use crate::wsman::xml::Scanned;
         let read: Vec<_> = children
             .iter()
-            .map(|(name, text, typed)| (*name, text.as_deref(), *typed))
+            .map(|(name, scanned)| match scanned {
+                Scanned::Nil => (*name, None, None),
+                Scanned::Text(text) => (*name, Some(text.as_ref()), None),
+                Scanned::Typed(typed, text) => (*name, Some(text.as_ref()), Some(*typed)),
+                Scanned::Reference(r) => panic!("{r:?}"),
+            })
             .collect();
         assert_eq!(
             read,
@@ -711,6 +757,40 @@ mod fast_scan {
                 ("InstallDate", None, None),
                 ("Up", Some("P1DT2H"), Some("Interval")),
                 ("ProcessId", Some("4"), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn references_are_read_by_the_scan() {
+        // A Win32_SessionConnection as Windows writes it: two references.
+        let item = r#"<p:Win32_SessionConnection xmlns:p="urn:p" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><p:Antecedent><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession</w:ResourceURI><w:SelectorSet><w:Selector Name="ComputerName">10.0.0.5</w:Selector><w:Selector Name="UserName">CORP\bob &amp; co</w:Selector></w:SelectorSet></a:ReferenceParameters></p:Antecedent><p:Dependent><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerConnection</w:ResourceURI><w:SelectorSet><w:Selector Name="ComputerName">10.0.0.5</w:Selector><w:Selector Name="ShareName">IPC$</w:Selector><w:Selector Name="UserName">bob</w:Selector></w:SelectorSet></a:ReferenceParameters></p:Dependent></p:Win32_SessionConnection>"#;
+        let mut x = crate::wsman::xml::XmlReader::from_bytes(item.as_bytes()).unwrap();
+        x.next_child().unwrap().expect("the item");
+        let children = x.simple_children().unwrap().expect("read by the scan");
+        let selectors: Vec<Vec<(String, String)>> = children
+            .iter()
+            .map(|(_, scanned)| match scanned {
+                crate::wsman::xml::Scanned::Reference(r) => r
+                    .selectors
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            selectors,
+            [
+                vec![
+                    ("ComputerName".into(), "10.0.0.5".into()),
+                    ("UserName".into(), r"CORP\bob & co".into())
+                ],
+                vec![
+                    ("ComputerName".into(), "10.0.0.5".into()),
+                    ("ShareName".into(), "IPC$".into()),
+                    ("UserName".into(), "bob".into())
+                ],
             ]
         );
     }

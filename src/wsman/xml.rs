@@ -151,11 +151,36 @@ pub(crate) struct XmlReader<'i> {
 /// The raw attributes of an element and the namespaces they declare (prefix, URI).
 type Declarations<'i> = (&'i str, Vec<(Cow<'i, str>, Cow<'i, str>)>);
 
-/// A property as the fast scan found it: its element's local name, its text (`None` for nil)
-/// and, when the text was that of one CIM-typed element inside it (`<p:When><cim:Datetime>
-/// ...</cim:Datetime></p:When>`), that element's local name (`Datetime`, `Interval`, `Date`,
-/// `CIM_DateTime`).
-pub(crate) type SimpleChild<'i> = (&'i str, Option<Cow<'i, str>>, Option<&'i str>);
+/// A property as the fast scan found it: its element's local name and its content.
+pub(crate) type SimpleChild<'i> = (&'i str, Scanned<'i>);
+
+/// The content of a property the fast scan read.
+#[derive(Debug)]
+pub(crate) enum Scanned<'i> {
+    /// `xsi:nil="true"`.
+    Nil,
+    /// Text (entities resolved).
+    Text(Cow<'i, str>),
+    /// The text of one CIM-typed element inside the property (`<p:When><cim:Datetime>...
+    /// </cim:Datetime></p:When>`), with that element's local name (`Datetime`, `Interval`,
+    /// `Date`, `CIM_DateTime`).
+    Typed(&'i str, Cow<'i, str>),
+    /// An endpoint reference as Windows writes one: `a:Address`, then `a:ReferenceParameters`
+    /// with `w:ResourceURI` and a `w:SelectorSet` of text selectors.
+    Reference(ScannedReference<'i>),
+}
+
+/// An endpoint reference's parts, as written (address and resource URI untrimmed).
+#[derive(Debug)]
+pub(crate) struct ScannedReference<'i> {
+    pub address: Cow<'i, str>,
+    pub resource_uri: Cow<'i, str>,
+    /// Each selector, in order.
+    pub selectors: Vec<ScannedSelector<'i>>,
+}
+
+/// A selector's `Name` and text (entities resolved).
+pub(crate) type ScannedSelector<'i> = (Cow<'i, str>, Cow<'i, str>);
 
 /// The CIM elements whose text a property may be wrapped in (DSP0230's typed values).
 const CIM_TYPED: [&str; 4] = ["Datetime", "Interval", "Date", "CIM_DateTime"];
@@ -606,23 +631,146 @@ impl<'i> XmlReader<'i> {
             match bytes.get(at) {
                 Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
                     at += 2;
-                    children.push((local, (!nil).then_some(Cow::Borrowed("")), None));
+                    let value = match nil {
+                        true => Scanned::Nil,
+                        false => Scanned::Text(Cow::Borrowed("")),
+                    };
+                    children.push((local, value));
                 }
                 Some(b'>') if !nil => {
                     at += 1;
-                    let (text, typed);
-                    (text, typed, at) = match self.scan_typed(at) {
-                        Some((text, typed, end)) => (text, Some(typed), end),
-                        None => {
-                            let (text, end) = scan_text(input, at)?;
-                            (text, None, end)
-                        }
+                    let value;
+                    (value, at) = if let Some((text, typed, end)) = self.scan_typed(at) {
+                        (Scanned::Typed(typed, text), end)
+                    } else if let Some((reference, end)) = self.scan_reference(at) {
+                        (Scanned::Reference(reference), end)
+                    } else {
+                        let (text, end) = scan_text(input, at)?;
+                        (Scanned::Text(text), end)
                     };
                     at = scan_end_tag(input, at, name)?;
-                    children.push((local, Some(text), typed));
+                    children.push((local, value));
                 }
                 _ => return None,
             }
+        }
+    }
+
+    /// At a `<` (after whitespace): the start tag of `local` in namespace `uri`, with no
+    /// attribute; its qualified name and the position after it.
+    fn scan_open(&self, at: usize, uri: &str, local: &str) -> Option<(&'i str, usize)> {
+        let input: &'i str = self.input;
+        let bytes = input.as_bytes();
+        let at = skip_space(bytes, at);
+        if bytes.get(at) != Some(&b'<') {
+            return None;
+        }
+        let start = at + 1;
+        let end = start + memchr::memchr(b'>', bytes.get(start..)?)?;
+        let name = input.get(start..end)?;
+        let (prefix, found) = name.split_once(':').unwrap_or(("", name));
+        if found != local
+            || name
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')))
+            || self.resolve(prefix) != Some(uri)
+        {
+            return None;
+        }
+        Some((name, end + 1))
+    }
+
+    /// At the start of a property's content: an endpoint reference as Windows writes it (see
+    /// [`Scanned::Reference`]), whitespace between its elements; its parts and the position
+    /// after `</a:ReferenceParameters>`. `None` for anything else (a nested reference as a
+    /// selector, another element, attributes other than a selector's `Name`).
+    fn scan_reference(&self, at: usize) -> Option<(ScannedReference<'i>, usize)> {
+        let input: &'i str = self.input;
+        let bytes = input.as_bytes();
+        let (name, at) = self.scan_open(at, ns::ADDRESSING, "Address")?;
+        let (address, end) = scan_text(input, at)?;
+        let at = scan_end_tag(input, end, name)?;
+        let (parameters, at) = self.scan_open(at, ns::ADDRESSING, "ReferenceParameters")?;
+        let (name, at) = self.scan_open(at, ns::WSMAN, "ResourceURI")?;
+        let (resource_uri, end) = scan_text(input, at)?;
+        let at = scan_end_tag(input, end, name)?;
+        let (set, mut at) = self.scan_open(at, ns::WSMAN, "SelectorSet")?;
+        let mut selectors = Vec::new();
+        loop {
+            at = skip_space(bytes, at);
+            if let Some(end) = scan_end_tag(input, at, set) {
+                at = end;
+                break;
+            }
+            let (selector, after) = self.scan_selector(at)?;
+            selectors.push(selector);
+            at = after;
+        }
+        let at = scan_end_tag(input, skip_space(bytes, at), parameters)?;
+        let reference = ScannedReference {
+            address,
+            resource_uri,
+            selectors,
+        };
+        Some((reference, skip_space(bytes, at)))
+    }
+
+    /// `<w:Selector Name="...">text</w:Selector>` or `<w:Selector Name="..."/>`: its name and
+    /// text, and the position after it.
+    fn scan_selector(&self, at: usize) -> Option<(ScannedSelector<'i>, usize)> {
+        let input: &'i str = self.input;
+        let bytes = input.as_bytes();
+        if bytes.get(at) != Some(&b'<') {
+            return None;
+        }
+        let start = at + 1;
+        let mut at = start;
+        while at < bytes.len() && !matches!(bytes[at], b' ' | b'\t' | b'\n') {
+            if !(bytes[at].is_ascii_alphanumeric()
+                || matches!(bytes[at], b':' | b'_' | b'-' | b'.'))
+            {
+                return None;
+            }
+            at += 1;
+        }
+        let name = input.get(start..at)?;
+        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        if local != "Selector" || self.resolve(prefix) != Some(ns::WSMAN) {
+            return None;
+        }
+        at = skip_space(bytes, at);
+        if input.get(at..at + 5) != Some("Name=") {
+            return None;
+        }
+        let quote = *bytes.get(at + 5)?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let value_start = at + 6;
+        let value_end = value_start + memchr::memchr(quote, bytes.get(value_start..)?)?;
+        let raw = input.get(value_start..value_end)?;
+        // Attribute values are normalised by XML parsers (tabs and line ends become spaces):
+        // left to the event reader.
+        if raw
+            .bytes()
+            .any(|b| matches!(b, b'<' | b'\t' | b'\n' | b'\r'))
+        {
+            return None;
+        }
+        let key = match raw.contains('&') {
+            false => Cow::Borrowed(raw),
+            true => Cow::Owned(unescape(raw)?),
+        };
+        at = skip_space(bytes, value_end + 1);
+        match bytes.get(at) {
+            Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
+                Some(((key, Cow::Borrowed("")), at + 2))
+            }
+            Some(b'>') => {
+                let (text, end) = scan_text(input, at + 1)?;
+                Some(((key, text), scan_end_tag(input, end, name)?))
+            }
+            _ => None,
         }
     }
 
