@@ -16,6 +16,7 @@ pub(crate) mod framing;
 pub(crate) mod kerberos;
 pub(crate) mod keytab;
 pub(crate) mod krb5_conf;
+pub(crate) mod md5;
 pub(crate) mod ntlm;
 pub(crate) mod rc4;
 pub(crate) mod spnego;

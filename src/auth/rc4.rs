@@ -46,6 +46,19 @@ impl Rc4 {
         self.j = j;
     }
 
+    /// XORs the next keystream byte into `byte`: for loops that interleave RC4 with other
+    /// work (see `auth::md5`).
+    #[inline(always)]
+    pub(crate) fn apply_byte(&mut self, byte: &mut u8) {
+        self.i = self.i.wrapping_add(1);
+        let si = self.state[usize::from(self.i)];
+        self.j = self.j.wrapping_add(si);
+        let sj = self.state[usize::from(self.j)];
+        self.state[usize::from(self.i)] = sj;
+        self.state[usize::from(self.j)] = si;
+        *byte ^= self.state[usize::from(si.wrapping_add(sj))];
+    }
+
     /// One-shot: `data` encrypted (or decrypted) with a fresh keystream of `key`.
     pub(crate) fn once(key: &[u8], data: &[u8]) -> Vec<u8> {
         let mut out = data.to_vec();

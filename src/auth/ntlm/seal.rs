@@ -3,14 +3,14 @@
 //! plaintext is encrypted with the same continuing RC4 stream. Each direction has its own keys,
 //! stream and sequence number; a message out of order or altered is refused.
 //!
-//! Opening works in place on the received bytes, so a large page is decrypted where it lies.
+//! Opening works in place on the received bytes, so a large page is decrypted where it lies,
+//! and hashed in the same pass (`auth::md5`).
 
-use hmac::{Hmac, KeyInit, Mac};
-use md5::Md5;
 use subtle::ConstantTimeEq;
 
 use super::NtlmError;
 use super::keys::{DirectionKeys, Key16};
+use crate::auth::md5::HmacMd5;
 use crate::auth::rc4::Rc4;
 
 /// Length of an `NTLMSSP_MESSAGE_SIGNATURE`.
@@ -32,18 +32,23 @@ impl Direction {
         }
     }
 
-    fn checksum(&self, plaintext: &[u8]) -> [u8; 8] {
-        let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(self.signing.as_slice())
-            .expect("HMAC takes any key length");
+    /// HMAC-MD5 over the sequence number and what follows it.
+    fn mac(&self) -> HmacMd5 {
+        let mut mac = HmacMd5::new(&self.signing);
         mac.update(&self.sequence.to_le_bytes());
-        mac.update(plaintext);
-        let full: [u8; 16] = mac.finalize().into_bytes().into();
+        mac
+    }
+
+    fn checksum(mac: HmacMd5) -> [u8; 8] {
+        let full = mac.finalize();
         full[..8].try_into().expect("8 of 16 bytes")
     }
 
     /// Encrypts `data` in place and returns its signature.
     pub(crate) fn seal(&mut self, data: &mut [u8]) -> [u8; SIGNATURE_LEN] {
-        let mut checksum = self.checksum(data);
+        let mut mac = self.mac();
+        mac.update(data);
+        let mut checksum = Self::checksum(mac);
         self.rc4.apply(data);
         self.rc4.apply(&mut checksum);
         let mut signature = [0u8; SIGNATURE_LEN];
@@ -62,11 +67,13 @@ impl Direction {
         if signature[..4] != 1u32.to_le_bytes() {
             return Err(NtlmError::malformed("unknown signature version"));
         }
-        self.rc4.apply(data);
+        // Decrypted and hashed in one pass (see `auth::md5`).
+        let mut mac = self.mac();
+        mac.update_decrypting(&mut self.rc4, data);
         let mut received = [0u8; 8];
         received.copy_from_slice(&signature[4..12]);
         self.rc4.apply(&mut received);
-        let expected = self.checksum(data);
+        let expected = Self::checksum(mac);
         let sequence = u32::from_le_bytes(signature[12..].try_into().expect("4 bytes"));
         if !bool::from(expected.ct_eq(&received)) {
             return Err(NtlmError::malformed(
