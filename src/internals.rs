@@ -140,3 +140,44 @@ pub fn parse_response_event_by_event(
     crate::wsman::xml::SLOW_ONLY.with(|slow| slow.set(false));
     parsed
 }
+
+#[cfg(feature = "__internals")]
+/// This crate's NTLM client without its transport, for a benchmark's raw-read client: the
+/// handshake's tokens, and requests sealed and responses opened as the transport does.
+pub struct RawNtlm(Box<NtlmClient>);
+
+#[cfg(feature = "__internals")]
+impl RawNtlm {
+    pub fn new(user: &str, password: &str) -> Self {
+        Self(Box::new(NtlmClient::new(
+            NtlmCredentials::new(&Credentials::new(user, password)),
+            "HTTP/localhost",
+        )))
+    }
+
+    /// The next token to send (NEGOTIATE first, then AUTHENTICATE for the server's CHALLENGE).
+    pub fn step(&mut self, challenge: Option<&[u8]>) -> Vec<u8> {
+        match self.0.step(challenge).expect("handshake step") {
+            Step::Continue(token) | Step::Done(Some(token)) => token,
+            Step::Done(None) => Vec::new(),
+        }
+    }
+
+    /// The Content-Type of a sealed request.
+    pub fn content_type(&self) -> String {
+        crate::auth::framing::content_type(self.0.protocol())
+    }
+
+    /// A sealed request body.
+    pub fn seal(&mut self, envelope: &[u8]) -> Vec<u8> {
+        let part = self.0.seal(envelope).expect("sealed");
+        crate::auth::framing::encode(self.0.protocol(), &part)
+    }
+
+    /// Opens a sealed response in place; where its plaintext lies.
+    pub fn open(&mut self, content_type: &str, body: &mut [u8]) -> Range<usize> {
+        let (_, boundary) =
+            crate::auth::framing::parse_content_type(content_type).expect("multipart/encrypted");
+        crate::auth::framing::open_in_place(self.0.as_mut(), &boundary, body).expect("opened")
+    }
+}

@@ -2,7 +2,9 @@
 //! (user + system, `/usr/bin/time`, median of three) against a client that types nothing,
 //! built here: hyper on one thread, posting the same Enumerate and Pulls to the same fixture
 //! server and reading each page into one buffer (what a raw-XML client such as winrm-rs does),
-//! its CPU measured on its own thread. Same server, same pages, same run; Basic over HTTP.
+//! its CPU measured on its own thread. Same server, same pages, same run; Basic over HTTP,
+//! then NTLM with message encryption (the raw client unseals each page with this crate's
+//! NTLM, as the binary does).
 //!
 //! The raw read is nearly free (the kernel's copy and hyper's framing); any typed client must
 //! at least scan the XML, so the table also shows the raw read plus a namespace-resolved
@@ -21,9 +23,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use winrm_sessions::internals::RawNtlm;
 use winrm_sessions::wsman::{ResponseBody, parse_response};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_winrm-sessions");
@@ -184,8 +189,9 @@ fn thread_cpu() -> f64 {
 }
 
 /// The raw read: the recorded Enumerate, then a Pull with each page's context, each answer
-/// read into one buffer; returns the CPU seconds of its thread and the pages.
-fn raw_read(url: &str, dir: &Path) -> (f64, Vec<Bytes>) {
+/// read into one buffer (and with NTLM, unsealed in place by this crate's NTLM, as the binary
+/// does); returns the CPU seconds of its thread and the pages.
+fn raw_read(url: &str, dir: &Path, ntlm: bool) -> (f64, Vec<Bytes>) {
     let enumerate = std::fs::read_to_string(dir.join("00000-Enumerate.request.xml")).unwrap();
     let pull = std::fs::read_to_string(dir.join("00001-Pull.request.xml")).unwrap();
     let template_context = between(&pull, "EnumerationContext", "</")
@@ -207,18 +213,63 @@ fn raw_read(url: &str, dir: &Path) -> (f64, Vec<Bytes>) {
                 .await
                 .unwrap();
             tokio::spawn(connection);
+            let post = |authorization: Option<String>, content_type: &str, body: Vec<u8>| {
+                let mut request = hyper::Request::post(url.path())
+                    .header("Host", authority.as_str())
+                    .header("Content-Type", content_type);
+                if let Some(authorization) = authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                request.body(Full::new(Bytes::from(body))).unwrap()
+            };
+            let mut ntlm = ntlm.then(|| RawNtlm::new("demo", "demo"));
+            if let Some(ntlm) = &mut ntlm {
+                // NEGOTIATE, CHALLENGE, AUTHENTICATE on this connection, as Windows clients do.
+                let negotiate = format!("Negotiate {}", B64.encode(ntlm.step(None)));
+                let response = sender
+                    .send_request(post(Some(negotiate), "application/soap+xml", Vec::new()))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 401);
+                let challenge = response.headers()["WWW-Authenticate"].to_str().unwrap();
+                let challenge = B64
+                    .decode(challenge.trim_start_matches("Negotiate "))
+                    .unwrap();
+                let _ = response.into_body().collect().await.unwrap();
+                let authenticate = format!("Negotiate {}", B64.encode(ntlm.step(Some(&challenge))));
+                let response = sender
+                    .send_request(post(Some(authenticate), "application/soap+xml", Vec::new()))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let _ = response.into_body().collect().await.unwrap();
+            }
             let mut pages = Vec::new();
             let mut body = enumerate;
             loop {
-                let request = hyper::Request::post(url.path())
-                    .header("Host", authority.as_str())
-                    .header("Authorization", "Basic ZGVtbzpkZW1v")
-                    .header("Content-Type", "application/soap+xml;charset=UTF-8")
-                    .body(Full::new(Bytes::from(body)))
-                    .unwrap();
+                let request = match &mut ntlm {
+                    Some(ntlm) => post(None, &ntlm.content_type(), ntlm.seal(body.as_bytes())),
+                    None => post(
+                        Some("Basic ZGVtbzpkZW1v".into()),
+                        "application/soap+xml;charset=UTF-8",
+                        body.into_bytes(),
+                    ),
+                };
                 let response = sender.send_request(request).await.unwrap();
                 assert_eq!(response.status(), 200);
+                let content_type = response.headers()["Content-Type"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 let page = response.into_body().collect().await.unwrap().to_bytes();
+                let page = match &mut ntlm {
+                    Some(ntlm) => {
+                        let mut sealed = page.to_vec();
+                        let plain = ntlm.open(&content_type, &mut sealed);
+                        Bytes::from(sealed).slice(plain)
+                    }
+                    None => page,
+                };
                 let text = std::str::from_utf8(&page).unwrap();
                 let next = match between(text, "EnumerationContext", "</") {
                     Some(context) if !text.contains("EndOfSequence") => {
@@ -323,13 +374,13 @@ fn main() {
         .map(|v| v.split(',').map(|c| c.trim().to_owned()).collect());
     let out = work.join("out");
     println!(
-        "classes: the binary (Basic, output to a file) against a raw read of the same pages \
-         (hyper, one thread, each page into one buffer); CPU = user + system, median of 3"
+        "classes: the binary (output to a file) against a raw read of the same pages \
+         (hyper, one thread, each page into one buffer, unsealed with NTLM); CPU = user + system, median of 3"
     );
     println!(
-        "| class | items | MB | raw read s | read + XML scan s | json s | csv s | table s | json / raw read | json / read + scan |"
+        "| class | auth | items | MB | raw read s | read + XML scan s | json s | csv s | table s | json / raw read | json / read + scan |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for class in &classes {
         if only
             .as_ref()
@@ -342,28 +393,29 @@ fn main() {
         std::fs::create_dir_all(&dir).unwrap();
         write_fixtures(&dir, class.name, class.items);
         let (mut server, url) = common::serve_fixtures(BINARY, &dir);
-        let mut pages = Vec::new();
-        let raw = median(
-            (0..3)
-                .map(|_| {
-                    let (cpu, read) = raw_read(&url, &dir);
-                    pages = read;
-                    cpu
-                })
-                .collect(),
-        );
-        let megabytes = pages.iter().map(Bytes::len).sum::<usize>() as f64 / 1e6;
-        let floor = raw + median((0..3).map(|_| scan_floor(&pages)).collect());
-        let mut ours = Vec::new();
-        for format in ["json", "csv", "table"] {
-            let cpu = median(
+        for auth in ["basic", "ntlm"] {
+            let mut pages = Vec::new();
+            let raw = median(
+                (0..3)
+                    .map(|_| {
+                        let (cpu, read) = raw_read(&url, &dir, auth == "ntlm");
+                        pages = read;
+                        cpu
+                    })
+                    .collect(),
+            );
+            let megabytes = pages.iter().map(Bytes::len).sum::<usize>() as f64 / 1e6;
+            let floor = raw + median((0..3).map(|_| scan_floor(&pages)).collect());
+            let mut ours = Vec::new();
+            for format in ["json", "csv", "table"] {
+                let cpu = median(
                 (0..3)
                     .map(|_| {
                         let mut command = Command::new("sh");
                         command.args([
                             "-c",
                             &format!(
-                                "exec {BINARY} {} {url} --auth basic --allow-plaintext --user demo --format {format} > {}",
+                                "exec {BINARY} {} {url} --auth {auth} --allow-plaintext --user demo --format {format} > {}",
                                 class.command,
                                 out.display()
                             ),
@@ -373,29 +425,31 @@ fn main() {
                     })
                     .collect(),
             );
-            ours.push(cpu);
+                ours.push(cpu);
+            }
+            let written = std::fs::read_to_string(&out).unwrap();
+            assert!(
+                written.lines().count() >= class.items,
+                "{}: {} lines for {} items",
+                class.name,
+                written.lines().count(),
+                class.items
+            );
+            println!(
+                "| {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} |",
+                class.name,
+                auth,
+                class.items,
+                megabytes,
+                raw,
+                floor,
+                ours[0],
+                ours[1],
+                ours[2],
+                ours[0] / raw,
+                ours[0] / floor
+            );
         }
-        let written = std::fs::read_to_string(&out).unwrap();
-        assert!(
-            written.lines().count() >= class.items,
-            "{}: {} lines for {} items",
-            class.name,
-            written.lines().count(),
-            class.items
-        );
-        println!(
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} |",
-            class.name,
-            class.items,
-            megabytes,
-            raw,
-            floor,
-            ours[0],
-            ours[1],
-            ours[2],
-            ours[0] / raw,
-            ours[0] / floor
-        );
         let _ = server.kill();
         let _ = server.wait();
     }
