@@ -190,6 +190,8 @@ impl Connection {
                 after: settings.request_timeout,
             })
         };
+        // A connection that has answered nothing yet has had nothing to say: the peek (a
+        // system call) is for connections that sat idle after an answer.
         if self.spent || (self.answered > 0 && !self.open_after_idle()) {
             self.spent = true;
             return Err(ExchangeError::NotSent(closed_before_sending()));
@@ -397,6 +399,146 @@ mod tests {
             std::thread::sleep(Duration::from_millis(200));
         });
         address
+    }
+
+    /// A server that answers one request with `answer` and then keeps the socket open,
+    /// reading nothing more.
+    fn answers_then_keeps_open(answer: &'static [u8]) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            reader.read_exact(&mut [0; 1]).unwrap();
+            (&stream).write_all(answer).unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+        });
+        address
+    }
+
+    /// An answer that says it is the connection's last (`Connection: close`, or HTTP/1.0
+    /// without keep-alive) is believed at once, even when the server has not closed the socket
+    /// yet: nothing more is sent on it.
+    #[test]
+    fn an_answer_that_ends_the_connection_is_its_last() {
+        for (answer, last) in [
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"[..],
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\ncontent-length: 2\r\n\r\nok",
+                true,
+            ),
+            (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", true),
+        ] {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let peer = peer(answers_then_keeps_open(answer));
+                let settings = settings();
+                let mut connection = Connection::open(&settings, &peer).await.unwrap();
+                let answer_read = connection
+                    .post(
+                        &settings,
+                        &peer,
+                        "text/plain",
+                        None,
+                        Bytes::from_static(b"1"),
+                    )
+                    .await
+                    .ok()
+                    .unwrap();
+                assert_eq!(answer_read.status, 200);
+                assert_eq!(
+                    connection.spent,
+                    last,
+                    "{}",
+                    String::from_utf8_lossy(answer)
+                );
+            });
+        }
+    }
+
+    /// The response size cap holds at its exact boundary, declared or not: a body of the cap
+    /// is read, one byte more is refused, in one chunk or spread over several.
+    #[test]
+    fn the_response_cap_takes_the_cap_and_refuses_one_byte_more() {
+        const CAP: usize = 100;
+        let chunked = |sizes: &[usize]| {
+            let mut out = String::from("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            for &size in sizes {
+                out.push_str(&format!("{size:x}\r\n{}\r\n", "x".repeat(size)));
+            }
+            out.push_str("0\r\n\r\n");
+            out
+        };
+        let declared = |size: usize| {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n{}",
+                "x".repeat(size)
+            )
+        };
+        for (answer, fits) in [
+            (declared(CAP), true),
+            (declared(CAP + 1), false),
+            (chunked(&[CAP]), true),
+            (chunked(&[CAP - 1, 2]), false),
+            (chunked(&[60, 60]), false),
+        ] {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
+                let peer = peer(answers_then_keeps_open(answer));
+                let settings = HttpSettings::new(&HttpOptions {
+                    max_response_size: CAP,
+                    connect_timeout: Duration::from_secs(5),
+                    operation_timeout: Duration::from_secs(5),
+                    ..HttpOptions::default()
+                })
+                .unwrap();
+                let mut connection = Connection::open(&settings, &peer).await.unwrap();
+                let read = connection
+                    .post(
+                        &settings,
+                        &peer,
+                        "text/plain",
+                        None,
+                        Bytes::from_static(b"1"),
+                    )
+                    .await;
+                let shown = String::from_utf8_lossy(&answer[..answer.len().min(60)]);
+                match read {
+                    Ok(answer) => assert!(fits && answer.body.len() == CAP, "{shown}"),
+                    Err(ExchangeError::Failed(e)) => {
+                        assert!(!fits, "{shown}: {e}");
+                        assert!(
+                            matches!(e.kind(), ErrorKind::ResponseTooLarge { limit: CAP }),
+                            "{e:?}"
+                        );
+                    }
+                    Err(ExchangeError::NotSent(e) | ExchangeError::Lost(e)) => {
+                        panic!("{shown}: {e}")
+                    }
+                }
+            });
+        }
     }
 
     /// The server's close arrived while the connection sat idle, before hyper's own task had a
