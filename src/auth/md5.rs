@@ -80,8 +80,7 @@ fn words(block: &[u8]) -> [u32; 16] {
     m
 }
 
-/// A running MD5.
-#[derive(Clone)]
+/// A running MD5 (not `Clone`: its state may derive from a key).
 pub(crate) struct Md5 {
     state: [u32; 4],
     /// Bytes of an incomplete block.
