@@ -274,6 +274,41 @@ mod tests {
     }
 
     #[test]
+    fn references_and_arrays_in_keys_are_written_out_whole() {
+        use crate::cim::Reference;
+        let session = |computer: &str, user: &str| {
+            Value::Reference(Box::new(
+                Reference::new(
+                    "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession",
+                )
+                .with_selector("UserName", user)
+                .with_selector("ComputerName", computer),
+            ))
+        };
+        let mut association = Instance::new("Win32_SessionConnection");
+        association.push("Antecedent", session("10.0.0.1", "bob"));
+        association.push("Dependent", session("10.0.0.2", "amy"));
+        assert_eq!(
+            SessionKey::of(&association).as_str(),
+            r#"Win32_SessionConnection.Antecedent=Win32_ServerSession.ComputerName="10.0.0.1",UserName="bob",Dependent=Win32_ServerSession.ComputerName="10.0.0.2",UserName="amy""#
+        );
+        // A class this crate does not know: every property is the key, arrays in braces.
+        let mut unknown = Instance::new("X_Thing");
+        unknown.push(
+            "Roles",
+            Value::Array(vec![
+                Value::Text("a".into()),
+                Value::Text("b".into()),
+                Value::Text("c".into()),
+            ]),
+        );
+        assert_eq!(
+            SessionKey::of(&unknown).as_str(),
+            r#"X_Thing.Roles={"a","b","c"}"#
+        );
+    }
+
+    #[test]
     fn present_then_opened_and_closed_and_a_failure_closes_nothing() {
         let mut tracker = Tracker::default();
         assert_eq!(
