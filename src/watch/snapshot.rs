@@ -353,6 +353,74 @@ mod tests {
     }
 
     #[test]
+    fn shapes_are_told_apart_and_found_again_among_many() {
+        // Each with values of its own: one session each (a key that comes twice is one).
+        let serial = std::cell::Cell::new(0);
+        let item = |class: &str, namespace: Option<&str>, names: &[&str]| {
+            serial.set(serial.get() + 1);
+            let mut instance = Instance::new(class);
+            if let Some(namespace) = namespace {
+                instance = instance.with_namespace_uri(namespace);
+            }
+            for name in names {
+                instance = instance.with(
+                    *name,
+                    Value::Text(format!("{class}.{name}.{}", serial.get())),
+                );
+            }
+            instance
+        };
+        let mut by_reference = item("R", None, &["A"]);
+        by_reference.set_reference(Reference::new("urn:r").with_selector("A", "1"));
+        let mut projected = item("P", None, &["A"]);
+        projected.set_projection(true);
+        let found = [
+            item("X", None, &["A", "B"]),
+            // The same class with other names, another count, another namespace.
+            item("X", None, &["A", "C"]),
+            item("X", None, &["A"]),
+            item("X", Some("urn:other"), &["A", "B"]),
+            // More shapes than the few looked at, then one of the recent ones again.
+            item("C1", None, &["A"]),
+            item("C2", None, &["A"]),
+            item("C3", None, &["A"]),
+            item("C4", None, &["A"]),
+            item("C5", None, &["A"]),
+            item("C4", None, &["A"]),
+            by_reference,
+            projected,
+        ];
+        let mut snapshot = Snapshot::default();
+        for instance in &found {
+            snapshot.push(instance);
+        }
+        let snapshot = snapshot.finish();
+        let back: Vec<Instance> = snapshot
+            .in_order()
+            .map(|(_, offset)| snapshot.instance(offset))
+            .collect();
+        assert_eq!(back, found);
+    }
+
+    #[test]
+    fn every_word_of_a_digest_varies_with_the_key() {
+        let digests: Vec<Digest> = (0..64)
+            .map(|id| Digest::of(&SessionKey::of(&smb(id, "u"))))
+            .collect();
+        for word in 0..4 {
+            let first = digests[0].0[word];
+            assert!(
+                digests.iter().any(|d| d.0[word] != first),
+                "word {word} is the same for every key"
+            );
+        }
+        let mut distinct = digests.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), digests.len());
+    }
+
+    #[test]
     fn an_index_entry_takes_twenty_bytes() {
         assert_eq!(std::mem::size_of::<(Digest, u32)>(), 20);
     }
