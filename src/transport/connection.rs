@@ -401,6 +401,25 @@ mod tests {
         address
     }
 
+    /// A runtime on this thread alone: nothing else runs until the test yields.
+    fn one_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Posts a one-byte request.
+    async fn post_one(
+        connection: &mut Connection,
+        settings: &HttpSettings,
+        peer: &Peer,
+    ) -> Result<Answer, ExchangeError> {
+        connection
+            .post(settings, peer, "text/plain", None, Bytes::from_static(b"1"))
+            .await
+    }
+
     /// A server that answers one request with `answer` and then keeps the socket open,
     /// reading nothing more.
     fn answers_then_keeps_open(answer: &'static [u8]) -> SocketAddr {
@@ -443,22 +462,12 @@ mod tests {
             ),
             (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", true),
         ] {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = one_thread();
             runtime.block_on(async {
                 let peer = peer(answers_then_keeps_open(answer));
                 let settings = settings();
                 let mut connection = Connection::open(&settings, &peer).await.unwrap();
-                let answer_read = connection
-                    .post(
-                        &settings,
-                        &peer,
-                        "text/plain",
-                        None,
-                        Bytes::from_static(b"1"),
-                    )
+                let answer_read = post_one(&mut connection, &settings, &peer)
                     .await
                     .ok()
                     .unwrap();
@@ -499,10 +508,7 @@ mod tests {
             (chunked(&[CAP - 1, 2]), false),
             (chunked(&[60, 60]), false),
         ] {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = one_thread();
             runtime.block_on(async {
                 let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
                 let peer = peer(answers_then_keeps_open(answer));
@@ -514,15 +520,7 @@ mod tests {
                 })
                 .unwrap();
                 let mut connection = Connection::open(&settings, &peer).await.unwrap();
-                let read = connection
-                    .post(
-                        &settings,
-                        &peer,
-                        "text/plain",
-                        None,
-                        Bytes::from_static(b"1"),
-                    )
-                    .await;
+                let read = post_one(&mut connection, &settings, &peer).await;
                 let shown = String::from_utf8_lossy(&answer[..answer.len().min(60)]);
                 match read {
                     Ok(answer) => assert!(fits && answer.body.len() == CAP, "{shown}"),
@@ -550,23 +548,13 @@ mod tests {
             &b""[..],
             b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n",
         ] {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = one_thread();
             runtime.block_on(async {
                 let (close, closing) = std::sync::mpsc::channel();
                 let peer = peer(one_answer_then(closing));
                 let settings = settings();
                 let mut connection = Connection::open(&settings, &peer).await.unwrap();
-                let answer = connection
-                    .post(
-                        &settings,
-                        &peer,
-                        "text/plain",
-                        None,
-                        Bytes::from_static(b"1"),
-                    )
+                let answer = post_one(&mut connection, &settings, &peer)
                     .await
                     .ok()
                     .unwrap();
