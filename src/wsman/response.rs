@@ -6,7 +6,7 @@ use std::sync::Arc;
 use quick_xml::events::BytesStart;
 
 use super::dom::Node;
-use super::xml::{Ev, Scanned, XmlReader};
+use super::xml::{CIM_TYPED, Ev, Scanned, XmlReader};
 use super::{Fault, ParseError, ns};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 
@@ -454,7 +454,7 @@ fn parse_property_value(x: &mut XmlReader<'_>, nil: bool, name: &str) -> Result<
                 let local = e.local_name().into_inner();
                 let in_cim = ns.is_none() || ns == Some(ns::CIM_COMMON);
                 match (local, in_cim, ns) {
-                    ("Datetime" | "CIM_DateTime" | "Date" | "Interval", true, _) => {
+                    (typed, true, _) if CIM_TYPED.contains(&typed) => {
                         let raw = x.read_text_cow()?;
                         value = Some(typed_value(local, &raw, name)?);
                     }

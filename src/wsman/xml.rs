@@ -183,7 +183,7 @@ pub(crate) struct ScannedReference<'i> {
 pub(crate) type ScannedSelector<'i> = (Cow<'i, str>, Cow<'i, str>);
 
 /// The CIM elements whose text a property may be wrapped in (DSP0230's typed values).
-const CIM_TYPED: [&str; 4] = ["Datetime", "Interval", "Date", "CIM_DateTime"];
+pub(crate) const CIM_TYPED: [&str; 4] = ["Datetime", "Interval", "Date", "CIM_DateTime"];
 
 /// Skips the whitespace the scan accepts between elements.
 fn skip_space(bytes: &[u8], mut at: usize) -> usize {
@@ -556,25 +556,15 @@ impl<'i> XmlReader<'i> {
         let bytes = input.as_bytes();
         loop {
             // Whitespace only between elements.
-            while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n') {
-                at += 1;
-            }
+            at = skip_space(bytes, at);
             if bytes.get(at) != Some(&b'<') {
                 return None;
             }
-            at += 1;
-            if bytes.get(at) == Some(&b'/') {
+            if bytes.get(at + 1) == Some(&b'/') {
                 // The parent's end.
-                let name_end = at + 1 + parent.len();
-                if input.get(at + 1..name_end) != Some(parent) {
-                    return None;
-                }
-                let mut end = name_end;
-                while end < bytes.len() && matches!(bytes[end], b' ' | b'\t' | b'\n') {
-                    end += 1;
-                }
-                return (bytes.get(end) == Some(&b'>')).then_some(end + 1);
+                return scan_end_tag(input, at, parent);
             }
+            at += 1;
             let name_start = at;
             let mut local_start = at;
             while at < bytes.len()
@@ -592,9 +582,7 @@ impl<'i> XmlReader<'i> {
             let mut nil = false;
             if matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
                 // One attribute at most: PREFIX:nil="true" with PREFIX bound to XSI.
-                while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
-                    at += 1;
-                }
+                at = skip_space(bytes, at);
                 if !matches!(bytes.get(at), Some(b'/' | b'>')) {
                     let key_start = at;
                     while at < bytes.len() && bytes[at] != b'=' {
@@ -622,10 +610,7 @@ impl<'i> XmlReader<'i> {
                         return None;
                     }
                     nil = true;
-                    at = value_end + 1;
-                    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
-                        at += 1;
-                    }
+                    at = skip_space(bytes, value_end + 1);
                 }
             }
             match bytes.get(at) {
@@ -656,28 +641,40 @@ impl<'i> XmlReader<'i> {
         }
     }
 
-    /// At a `<` (after whitespace): the start tag of `local` in namespace `uri`, with no
-    /// attribute; its qualified name and the position after it.
-    fn scan_open(&self, at: usize, uri: &str, local: &str) -> Option<(&'i str, usize)> {
+    /// At a `<`: an element's qualified name (ASCII letters, digits and `:_-.`; any other
+    /// name is left to the event reader), its prefix and local part, and where it ends.
+    fn scan_name(&self, at: usize) -> Option<(&'i str, &'i str, &'i str, usize)> {
         let input: &'i str = self.input;
         let bytes = input.as_bytes();
-        let at = skip_space(bytes, at);
         if bytes.get(at) != Some(&b'<') {
             return None;
         }
         let start = at + 1;
-        let end = start + memchr::memchr(b'>', bytes.get(start..)?)?;
-        let name = input.get(start..end)?;
-        let (prefix, found) = name.split_once(':').unwrap_or(("", name));
-        if found != local
-            || name
-                .bytes()
-                .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')))
-            || self.resolve(prefix) != Some(uri)
+        let mut end = start;
+        while bytes
+            .get(end)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'))
         {
-            return None;
+            end += 1;
         }
-        Some((name, end + 1))
+        let name = input.get(start..end).filter(|n| !n.is_empty())?;
+        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        Some((name, prefix, local, end))
+    }
+
+    /// After whitespace: a start tag with no attribute (`<p:Name>`); its qualified name,
+    /// prefix and local part, and the position after it.
+    fn scan_start(&self, at: usize) -> Option<(&'i str, &'i str, &'i str, usize)> {
+        let at = skip_space(self.input.as_bytes(), at);
+        let (name, prefix, local, end) = self.scan_name(at)?;
+        (self.input.as_bytes().get(end) == Some(&b'>')).then_some((name, prefix, local, end + 1))
+    }
+
+    /// After whitespace: the start tag of `local` in namespace `uri`, with no attribute; its
+    /// qualified name and the position after it.
+    fn scan_open(&self, at: usize, uri: &str, local: &str) -> Option<(&'i str, usize)> {
+        let (name, prefix, found, end) = self.scan_start(at)?;
+        (found == local && self.resolve(prefix) == Some(uri)).then_some((name, end))
     }
 
     /// At the start of a property's content: an endpoint reference as Windows writes it (see
@@ -720,25 +717,15 @@ impl<'i> XmlReader<'i> {
     fn scan_selector(&self, at: usize) -> Option<(ScannedSelector<'i>, usize)> {
         let input: &'i str = self.input;
         let bytes = input.as_bytes();
-        if bytes.get(at) != Some(&b'<') {
-            return None;
-        }
-        let start = at + 1;
-        let mut at = start;
-        while at < bytes.len() && !matches!(bytes[at], b' ' | b'\t' | b'\n') {
-            if !(bytes[at].is_ascii_alphanumeric()
-                || matches!(bytes[at], b':' | b'_' | b'-' | b'.'))
-            {
-                return None;
-            }
-            at += 1;
-        }
-        let name = input.get(start..at)?;
-        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        let (name, prefix, local, end) = self.scan_name(at)?;
         if local != "Selector" || self.resolve(prefix) != Some(ns::WSMAN) {
             return None;
         }
-        at = skip_space(bytes, at);
+        // At least one space before the attribute.
+        let at = skip_space(bytes, end);
+        if at == end {
+            return None;
+        }
         if input.get(at..at + 5) != Some("Name=") {
             return None;
         }
@@ -761,7 +748,7 @@ impl<'i> XmlReader<'i> {
             false => Cow::Borrowed(raw),
             true => Cow::Owned(unescape(raw)?),
         };
-        at = skip_space(bytes, value_end + 1);
+        let at = skip_space(bytes, value_end + 1);
         match bytes.get(at) {
             Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
                 Some(((key, Cow::Borrowed("")), at + 2))
@@ -781,23 +768,7 @@ impl<'i> XmlReader<'i> {
     fn scan_typed(&self, at: usize) -> Option<(Cow<'i, str>, &'i str, usize)> {
         let input: &'i str = self.input;
         let bytes = input.as_bytes();
-        let mut at = skip_space(bytes, at);
-        if bytes.get(at) != Some(&b'<') || matches!(bytes.get(at + 1), Some(b'/' | b'!' | b'?')) {
-            return None;
-        }
-        at += 1;
-        let name_start = at;
-        while at < bytes.len() && !matches!(bytes[at], b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r') {
-            if matches!(bytes[at], b'<' | b'&' | b'"' | b'\'' | b'=') {
-                return None;
-            }
-            at += 1;
-        }
-        if bytes.get(at) != Some(&b'>') {
-            return None;
-        }
-        let name = input.get(name_start..at)?;
-        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        let (name, prefix, local, at) = self.scan_start(at)?;
         let local = CIM_TYPED.into_iter().find(|typed| *typed == local)?;
         // As the event reader decides: the CIM namespace, or no namespace at all.
         match self.resolve(prefix) {
@@ -805,7 +776,7 @@ impl<'i> XmlReader<'i> {
             None if prefix.is_empty() => {}
             _ => return None,
         }
-        let (text, end) = scan_text(input, at + 1)?;
+        let (text, end) = scan_text(input, at)?;
         let end = skip_space(bytes, scan_end_tag(input, end, name)?);
         Some((text, local, end))
     }
