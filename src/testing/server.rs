@@ -75,6 +75,7 @@ pub struct FixtureServerBuilder {
     basic: bool,
     negotiate: bool,
     closing: Option<Closing>,
+    expire_authentication_after: Option<u32>,
 }
 
 impl FixtureServer {
@@ -104,6 +105,7 @@ impl FixtureServer {
             basic: true,
             negotiate: true,
             closing: None,
+            expire_authentication_after: None,
         }
     }
 
@@ -197,6 +199,16 @@ impl FixtureServerBuilder {
         self
     }
 
+    /// Forgets a connection's Negotiate authentication once it has carried `requests` requests
+    /// after its handshake: the next one is answered 401 and the connection must authenticate
+    /// again, as when a server lost the context or its lifetime ended (an expired Kerberos
+    /// ticket). With 0, every request after a handshake is refused: a server that takes the
+    /// handshake and then none of the messages.
+    pub fn expire_authentication_after(mut self, requests: u32) -> Self {
+        self.expire_authentication_after = Some(requests);
+        self
+    }
+
     /// Serves HTTPS with this certificate chain and private key (both PEM), as a WinRM HTTPS
     /// listener does; the URL then starts with `https://`.
     pub fn tls(
@@ -269,6 +281,7 @@ impl FixtureServerBuilder {
             in_flight: self.in_flight.clone(),
             load: Arc::default(),
             closing: self.closing,
+            expire_authentication_after: self.expire_authentication_after,
             connections: Arc::default(),
             channel_bindings,
         });
@@ -318,6 +331,8 @@ struct Shared {
     /// This server's requests in flight (`in_flight` may count other servers too).
     load: Arc<std::sync::atomic::AtomicUsize>,
     closing: Option<Closing>,
+    /// See [`FixtureServerBuilder::expire_authentication_after`].
+    expire_authentication_after: Option<u32>,
     connections: Arc<Counters>,
     /// On HTTPS, the `tls-server-end-point` bindings of the server's certificate.
     channel_bindings: Option<Vec<u8>>,
@@ -328,6 +343,8 @@ struct Shared {
 struct Connection {
     acceptor: Option<NtlmAcceptor>,
     authenticated: bool,
+    /// Requests answered since its last handshake.
+    authenticated_requests: u32,
     /// Requests received on it.
     requests: u32,
     /// Closes the connection once the answer being written has gone out.
@@ -588,6 +605,7 @@ async fn answer(
                 Ok(Step::Continue(answer)) => unauthorized(shared, Some(&answer)),
                 Ok(Step::Done(_)) => {
                     connection.authenticated = true;
+                    connection.authenticated_requests = 0;
                     shared.connections.handshake();
                     if body.is_empty() {
                         reply(StatusCode::OK, "application/soap+xml;charset=UTF-8", "")
@@ -616,6 +634,15 @@ async fn answer(
                 }
                 return Ok(unauthorized(shared, None));
             }
+            if shared
+                .expire_authentication_after
+                .is_some_and(|after| connection.authenticated_requests >= after)
+            {
+                connection.authenticated = false;
+                connection.acceptor = None;
+                return Ok(unauthorized(shared, None));
+            }
+            connection.authenticated_requests += 1;
             let Some(acceptor) = connection.acceptor.as_mut() else {
                 return Ok(unauthorized(shared, None));
             };

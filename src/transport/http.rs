@@ -224,6 +224,22 @@ pub(super) fn in_utf8(charset: Option<&str>, body: bytes::Bytes) -> Result<bytes
         .map_err(|e| ErrorKind::Parse(crate::wsman::ParseError::Encoding(e)).into())
 }
 
+/// The SOAP body of an answer in clear that is not a 401: a 200 or a 500 (a fault) in SOAP,
+/// in UTF-8; anything else is an unexpected status or content type.
+pub(super) fn soap_answer(
+    status: u16,
+    content_type: String,
+    body: bytes::BytesMut,
+) -> Result<bytes::Bytes> {
+    match status {
+        200 | 500 if is_soap(&content_type) => in_utf8(
+            crate::wsman::charset::charset_of(&content_type),
+            body.freeze(),
+        ),
+        _ => Err(unexpected_status(status, content_type, &body)),
+    }
+}
+
 pub(super) fn is_soap(content_type: &str) -> bool {
     content_type
         .to_ascii_lowercase()
@@ -256,4 +272,38 @@ fn excerpt(body: &[u8]) -> String {
         joined = joined.chars().take(200).collect::<String>() + "…";
     }
     joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_200_or_500_in_soap_is_a_soap_answer() {
+        let answer = |status, content_type: &str, body: &str| {
+            soap_answer(status, content_type.into(), body.as_bytes().into())
+        };
+        for status in [200, 500] {
+            let body = answer(
+                status,
+                "Application/SOAP+xml;charset=UTF-8",
+                "<s:Envelope/>",
+            )
+            .unwrap();
+            assert_eq!(&body[..], b"<s:Envelope/>");
+        }
+        let error = answer(200, "text/html", "<html>sign in</html>").unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::UnexpectedContentType(t) if t == "text/html"),
+            "{error:?}"
+        );
+        for (status, content_type) in [(500, "text/html"), (302, "application/soap+xml"), (503, "")]
+        {
+            let error = answer(status, content_type, "busy").unwrap_err();
+            assert!(
+                matches!(error.kind(), ErrorKind::HttpStatus { status: s, excerpt } if *s == status && excerpt == "busy"),
+                "{status}: {error:?}"
+            );
+        }
+    }
 }

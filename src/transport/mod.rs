@@ -24,6 +24,8 @@ mod kdc;
 mod kerberos;
 mod session;
 mod tcp;
+#[cfg(test)]
+mod tests;
 mod tls;
 
 use std::net::SocketAddr;
@@ -42,7 +44,7 @@ use crate::auth::{Authenticator, KerberosAuth};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::ExchangeHook;
 use connection::{Connection, ExchangeError};
-use http::{is_soap, unexpected_status};
+
 use session::{HandshakeError, SendError, Session, context_failure};
 
 /// The `Authorization` value WinRM expects with a client certificate (DSP0226 security profile
@@ -426,13 +428,7 @@ impl HttpTransport {
             };
             return Err(ErrorKind::Authentication { mechanism, reason }.into());
         }
-        match answer.status {
-            200 | 500 if is_soap(&ctype) => http::in_utf8(
-                crate::wsman::charset::charset_of(&ctype),
-                answer.body.freeze(),
-            ),
-            status => Err(unexpected_status(status, ctype, &answer.body)),
-        }
+        http::soap_answer(answer.status, ctype, answer.body)
     }
 
     fn ntlm_context(&self, credentials: &NtlmCredentials) -> Box<dyn SecurityContext> {

@@ -7,13 +7,12 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 
 use super::connection::{Answer, Connection, ExchangeError};
-use super::http::{HttpSettings, is_soap, unexpected_status};
+use super::http::{HttpSettings, is_soap, soap_answer, unexpected_status};
 use super::{Peer, SOAP};
 use crate::auth::channel_binding::tls_server_end_point;
 use crate::auth::context::{ContextError, SecurityContext, Step};
 use crate::auth::framing;
 use crate::error::{Error, ErrorKind, Result};
-use crate::wsman::charset::charset_of;
 
 /// Handshake rounds before giving up on a server that keeps answering 401 with tokens.
 const MAX_ROUNDS: usize = 6;
@@ -332,13 +331,10 @@ impl Session {
         let (status, ctype, body) = self
             .exchange(settings, peer, SOAP, Bytes::copy_from_slice(envelope))
             .await?;
-        match status {
-            401 => Err(SendError::Unauthorized),
-            200 | 500 if is_soap(&ctype) => {
-                super::http::in_utf8(charset_of(&ctype), body.freeze()).map_err(SendError::Failed)
-            }
-            _ => Err(SendError::Failed(unexpected_status(status, ctype, &body))),
+        if status == 401 {
+            return Err(SendError::Unauthorized);
         }
+        soap_answer(status, ctype, body).map_err(SendError::Failed)
     }
 
     /// One POST on this session's connection: status, content type and the whole body.

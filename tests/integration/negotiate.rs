@@ -288,3 +288,130 @@ async fn an_open_connection_is_authenticated_once() {
         "{connections:?}"
     );
 }
+
+/// A server that forgets a connection's authentication (its lifetime ended, it lost the
+/// context) answers the next request 401: the client authenticates again and sends that request
+/// once more, Pull or not, since the server refused it unread. Over HTTP (sealed messages) and
+/// HTTPS (clear messages on an authenticated TLS connection).
+#[tokio::test]
+async fn an_authentication_the_server_forgot_is_renewed_and_the_request_sent_again() {
+    let (ca, cert, key) = crate::pki::pki(&["127.0.0.1"]);
+    for https in [false, true] {
+        let builder = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+            .expire_authentication_after(2);
+        let builder = if https {
+            builder.tls(cert.clone(), key.clone())
+        } else {
+            builder
+        };
+        let server = builder.start().await.unwrap();
+        let client = Client::builder(server.url())
+            .credentials(Credentials::new("demo", "demo"))
+            .auth(Auth::Ntlm)
+            .ca_pem(ca.clone())
+            .operation_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let sessions: Vec<SmbSession> = client.enumerate().try_collect().await.unwrap();
+        assert_eq!(sessions.len(), 7, "https: {https}");
+        let replayed = server.stats();
+        let connections = server.connection_stats();
+        assert_eq!(replayed.unmatched, 0, "https: {https}: {replayed:?}");
+        assert!(replayed.matched >= 3, "https: {https}: {replayed:?}");
+        // Two requests per handshake, each refused third one sent again after the next.
+        assert_eq!(
+            connections.handshakes,
+            replayed.matched.div_ceil(2),
+            "https: {https}: {connections:?}"
+        );
+        assert_eq!(connections.unauthenticated, 0, "https: {https}");
+    }
+}
+
+/// A server that completes the handshake and then refuses every message is an authentication
+/// error of the mechanism that was used, after one renewed attempt: not a loop, not a protocol
+/// error.
+#[tokio::test]
+async fn a_server_that_refuses_every_message_after_the_handshake_is_one_ntlm_error() {
+    let server = FixtureServer::builder(FixtureSet::from_dir(demo_fixtures()).unwrap())
+        .expire_authentication_after(0)
+        .start()
+        .await
+        .unwrap();
+    let error = negotiate_client(server.url(), "demo")
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    match error.kind() {
+        ErrorKind::Authentication { mechanism, reason } => {
+            assert_eq!(*mechanism, "NTLM");
+            assert_eq!(
+                reason,
+                "the server refused sealed messages right after authenticating"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        server.connection_stats().handshakes,
+        2,
+        "the first and one more"
+    );
+    assert_eq!(server.stats().matched, 0);
+}
+
+/// A 401 that ends a handshake says which step the server refused: another scheme offered
+/// instead, none offered, the first message answered without a challenge, or the password.
+#[tokio::test]
+async fn a_refused_handshake_says_what_the_server_refused() {
+    type Case = (&'static str, fn(usize) -> Behavior, &'static str);
+    let cases: [Case; 3] = [
+        (
+            "Basic only",
+            |_| {
+                Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"WSMAN\"\r\nContent-Length: 0\r\n\r\n".into())
+            },
+            "the server does not accept NTLM (it offers Basic)",
+        ),
+        (
+            "no scheme",
+            |_| Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".into()),
+            "the server offers no authentication scheme",
+        ),
+        (
+            "Negotiate without a challenge",
+            |_| {
+                Behavior::Raw("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n".into())
+            },
+            "the server answered the first message of the handshake without a challenge",
+        ),
+    ];
+    for (name, behavior, said) in cases {
+        let (url, _server) = hostile_server(behavior).await;
+        let error = negotiate_client(&url, "demo")
+            .enumerate::<SmbSession>()
+            .try_collect::<Vec<_>>()
+            .await
+            .expect_err(name);
+        match error.kind() {
+            ErrorKind::Authentication { mechanism, reason } => {
+                assert_eq!((*mechanism, reason.as_str()), ("NTLM", said), "{name}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let server = demo_server().await;
+    let error = negotiate_client(server.url(), "wrong")
+        .enumerate::<SmbSession>()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    match error.kind() {
+        ErrorKind::Authentication { mechanism, reason } => assert_eq!(
+            (*mechanism, reason.as_str()),
+            ("NTLM", "the server refused the user name or password")
+        ),
+        other => panic!("{other:?}"),
+    }
+}
