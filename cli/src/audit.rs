@@ -4,12 +4,11 @@
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
-use futures_util::{FutureExt, StreamExt};
 use winrm_sessions::classes::TypedInstance;
 use winrm_sessions::fleet::HostEvent;
 
 use crate::args::Format;
-use crate::output::{Extra, Nested, Record, Writer};
+use crate::output::{Extra, Nested, Record, Writer, next_or_flush};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::source::{Batch, Source};
@@ -47,15 +46,13 @@ pub async fn audit(
     // Records written per host in flight, for its "Host done" line (`-v`).
     let mut records_of: std::collections::HashMap<String, usize> = Default::default();
     loop {
-        let event = match events.next().now_or_never() {
-            Some(event) => event,
-            None => {
-                // Nothing else is ready: what is written goes out before waiting for the hosts.
-                progress.suspend(|| output.check(writer.flush()));
-                events.next().await
-            }
+        let flushed = next_or_flush(&mut events, || {
+            progress.suspend(|| output.check(writer.flush()));
+            Ok(())
+        });
+        let Ok(Some(event)) = flushed.await else {
+            break;
         };
-        let Some(event) = event else { break };
         match event {
             HostEvent::Item { target, item } => {
                 let written =

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use futures_util::{FutureExt, StreamExt};
 use winrm_sessions::cim::{ClassPath, Instance};
 use winrm_sessions::classes::{TypedInstance, class_properties};
 use winrm_sessions::watch::metrics::Metrics;
@@ -14,7 +13,9 @@ use winrm_sessions::watch::store::{HistoryFilter, Store};
 use winrm_sessions::watch::{Change, Poll, SessionEvent, Watch, WatchEvent};
 
 use crate::args::{HistoryArgs, WatchArgs};
-use crate::output::{Columns, Extra, Layout, Record, Writer, default_columns, terminal_width};
+use crate::output::{
+    Columns, Extra, Layout, Record, Writer, default_columns, next_or_flush, terminal_width,
+};
 use crate::settings::prepare;
 use crate::store_writer::StoreWriter;
 use crate::{EXIT_FAILED, EXIT_OK};
@@ -160,29 +161,22 @@ pub async fn run(args: WatchArgs) -> u8 {
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
-        if (&mut interrupted).now_or_never().is_some() {
-            eprintln!("winrm-sessions: interrupted; stopping");
-            break;
-        }
-        let event = match events.next().now_or_never() {
-            Some(event) => event,
-            None => {
-                // Nothing else is ready: what is written goes out before waiting.
-                if let Err(e) = output.flush() {
+        let event = tokio::select! {
+            biased;
+            _ = &mut interrupted => {
+                eprintln!("winrm-sessions: interrupted; stopping");
+                break;
+            }
+            event = next_or_flush(&mut events, || output.flush()) => match event {
+                Ok(event) => event,
+                Err(e) => {
                     if e.kind() != io::ErrorKind::BrokenPipe {
                         eprintln!("winrm-sessions: cannot write output: {e}");
                         status = EXIT_FAILED;
                     }
                     break;
                 }
-                tokio::select! {
-                    event = events.next() => event,
-                    _ = &mut interrupted => {
-                        eprintln!("winrm-sessions: interrupted; stopping");
-                        break;
-                    }
-                }
-            }
+            },
         };
         let Some(event) = event else { break };
         let written = match event {

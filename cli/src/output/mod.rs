@@ -21,6 +21,7 @@ pub use table::default_columns;
 
 use std::io::{self, Write};
 
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use winrm_sessions::classes::TypedInstance;
@@ -208,6 +209,19 @@ impl<W: Write> Writer<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// The next of `events`: at once when one is ready; otherwise `flush` runs first, so that what
+/// is written goes out before the tool waits for servers. A failed flush is returned instead.
+pub async fn next_or_flush<S: Stream + Unpin>(
+    events: &mut S,
+    flush: impl FnOnce() -> io::Result<()>,
+) -> io::Result<Option<S::Item>> {
+    if let Some(event) = events.next().now_or_never() {
+        return Ok(event);
+    }
+    flush()?;
+    Ok(events.next().await)
 }
 
 /// An I/O error from a cell conversion.
