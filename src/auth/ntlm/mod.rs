@@ -122,10 +122,19 @@ pub(crate) fn split_user(user: &str) -> (&str, &str) {
     }
 }
 
-/// The name this machine gives as its workstation.
+/// The name this machine gives as its workstation (Windows logs it with the logon).
 fn workstation() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    workstation_name(
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .as_deref(),
+    )
+}
+
+/// The workstation name for a host name: upper case, as Windows writes it; `WORKSTATION` when
+/// there is none.
+fn workstation_name(hostname: Option<&str>) -> String {
+    hostname
         .map(|h| h.trim().to_ascii_uppercase())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "WORKSTATION".into())
@@ -243,17 +252,10 @@ impl NtlmClient {
             )
         };
         let key_exchange_key = keys::session_base_key(&response_key, &proof);
-        let (exported, encrypted_session_key) = if flags & flags::KEY_EXCH != 0 {
-            (
-                random.exported_session_key.clone(),
-                Rc4::once(
-                    key_exchange_key.as_slice(),
-                    random.exported_session_key.as_slice(),
-                ),
-            )
-        } else {
-            (key_exchange_key, Vec::new())
-        };
+        // Key exchange is always negotiated (`negotiated_flags` refuses a CHALLENGE without
+        // it): the session key is our random one, sent encrypted with the key-exchange key.
+        let exported = random.exported_session_key.clone();
+        let encrypted_session_key = Rc4::once(key_exchange_key.as_slice(), exported.as_slice());
         let message = Authenticate {
             lm_response,
             nt_response,

@@ -3,7 +3,7 @@
 //! the transcription there; then the client against the acceptor, and hostile tokens.
 
 use super::keys::{self, direction_keys};
-use super::messages::{self, Authenticate, AvPairs, av, utf16};
+use super::messages::{self, Authenticate, AvPairs, av, from_utf16, utf16};
 use super::*;
 use crate::auth::Password;
 
@@ -408,4 +408,117 @@ fn malformed_and_truncated_tokens_are_errors_not_panics() {
             authenticate.len()
         );
     }
+}
+
+/// The NEGOTIATE asks for what the sealing needs and what Windows clients ask for, each flag by
+/// name (a flag dropped from the request is a flag the server may leave out).
+#[test]
+fn the_negotiate_message_asks_for_each_flag_by_name() {
+    let mut client = NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+    let Step::Continue(negotiate) = client.step(None).unwrap() else {
+        panic!("NTLM starts with NEGOTIATE")
+    };
+    let asked = messages::parse_negotiate(&negotiate).unwrap();
+    let expected = [
+        flags::UNICODE,
+        flags::OEM,
+        flags::REQUEST_TARGET,
+        flags::SIGN,
+        flags::SEAL,
+        flags::NTLM,
+        flags::ALWAYS_SIGN,
+        flags::EXTENDED_SESSION_SECURITY,
+        flags::VERSION,
+        flags::N128,
+        flags::KEY_EXCH,
+        flags::N56,
+    ]
+    .iter()
+    .fold(0, |all, flag| all | flag);
+    assert_eq!(asked, expected, "{asked:#010x}");
+}
+
+fn authenticate_for(challenge: &[u8]) -> Authenticate {
+    let mut client = NtlmClient::new(
+        NtlmCredentials::new(&Credentials::new(r"Domain\User", "Password")),
+        "HTTP/h",
+    );
+    client.step(None).unwrap();
+    let Step::Done(Some(token)) = client.step(Some(challenge)).unwrap() else {
+        panic!("AUTHENTICATE ends the handshake")
+    };
+    Authenticate::parse(&token).unwrap()
+}
+
+/// The AUTHENTICATE says what it does whatever the CHALLENGE offered: Unicode strings and the
+/// NTLM protocol; and it names this machine as its workstation.
+#[test]
+fn the_authenticate_message_claims_unicode_and_ntlm_and_names_this_machine() {
+    let challenge = hex(CHALLENGE_MESSAGE);
+    let offered = u32::from_le_bytes(challenge[20..24].try_into().unwrap());
+    for offered in [offered, offered & !(flags::UNICODE | flags::NTLM)] {
+        let mut challenge = challenge.clone();
+        challenge[20..24].copy_from_slice(&offered.to_le_bytes());
+        let message = authenticate_for(&challenge);
+        // What both sides offer, Unicode and NTLM always, and OEM never (Unicode won).
+        assert_eq!(
+            message.flags,
+            (offered & CLIENT_FLAGS | flags::UNICODE | flags::NTLM) & !flags::OEM,
+            "offered {offered:#010x}, sent {:#010x}",
+            message.flags
+        );
+    }
+    let message = authenticate_for(&challenge);
+    assert_eq!(message.user, utf16("User"));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        from_utf16(&message.workstation).unwrap(),
+        hostname.trim().to_ascii_uppercase()
+    );
+}
+
+#[test]
+fn a_workstation_is_named_in_upper_case_or_generically() {
+    assert_eq!(workstation_name(Some("fs01\n")), "FS01");
+    assert_eq!(workstation_name(Some(" \n")), "WORKSTATION");
+    assert_eq!(workstation_name(None), "WORKSTATION");
+}
+
+/// The MsvAvFlags the server sent are kept in the client's copy of the target info, with the
+/// MIC's bit set whether or not the server had set it.
+#[test]
+fn the_servers_av_flags_are_kept_and_the_mic_bit_set() {
+    let challenge = hex(CHALLENGE_MESSAGE);
+    for server_flags in [0x1u32, 0x3] {
+        let mut pairs = AvPairs::parse(&hex(TARGET_INFO)).unwrap();
+        pairs.set(av::FLAGS, server_flags.to_le_bytes().to_vec());
+        let info = pairs.encode();
+        // The target info is the CHALLENGE's payload from offset 0x44: replace it and its length.
+        let mut with_flags = challenge[..0x44].to_vec();
+        with_flags.extend_from_slice(&info);
+        let length = (info.len() as u16).to_le_bytes();
+        with_flags[40..42].copy_from_slice(&length);
+        with_flags[42..44].copy_from_slice(&length);
+        let message = authenticate_for(&with_flags);
+        let sent = AvPairs::parse(&message.nt_response[16 + 28..]).unwrap();
+        assert_eq!(
+            sent.get(av::FLAGS),
+            Some(&(server_flags | 0x2).to_le_bytes()[..]),
+            "server flags {server_flags:#x}"
+        );
+    }
+}
+
+#[test]
+fn credentials_show_the_user_and_domain_never_the_hash() {
+    let credentials = NtlmCredentials::new(&Credentials::new(r"CORP\alice", "Password"));
+    let shown = format!("{credentials:?}");
+    assert!(
+        shown.contains(r#"user: "alice""#) && shown.contains(r#"domain: "CORP""#),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("nt_hash") && !shown.to_lowercase().contains(NT_HASH),
+        "{shown}"
+    );
 }
