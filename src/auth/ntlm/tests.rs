@@ -237,6 +237,27 @@ fn client_and_acceptor_authenticate_and_seal_both_ways() {
         let answer = server.seal(b"answer").unwrap();
         assert_eq!(open(&mut client, &answer).unwrap(), b"answer");
     }
+    // An established context asked to step with nothing (a 200 without a token) is done and
+    // keeps its keys; a token after the end is refused.
+    assert!(matches!(client.step(None), Ok(Step::Done(None))));
+    assert_eq!(client.http_scheme(), "Negotiate");
+    let sealed = client.seal(b"still sealing").unwrap();
+    assert_eq!(open(&mut server, &sealed).unwrap(), b"still sealing");
+    assert!(client.step(Some(b"NTLMSSP\0")).is_err());
+}
+
+/// A server that answers the NEGOTIATE without a CHALLENGE refused the client (it did not take
+/// part in the handshake), and says so.
+#[test]
+fn a_negotiate_answered_without_a_challenge_is_a_refusal() {
+    let mut client = NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+    client.step(None).unwrap();
+    let e = client.step(None).unwrap_err();
+    assert!(e.credentials_rejected, "{e:?}");
+    assert_eq!(
+        e.message,
+        "NTLM: the server answered the NEGOTIATE message without a CHALLENGE"
+    );
 }
 
 /// Every handshake has a session key of its own: the same message sealed first on two
