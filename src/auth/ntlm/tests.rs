@@ -543,3 +543,107 @@ fn credentials_show_the_user_and_domain_never_the_hash() {
         "{shown}"
     );
 }
+
+/// The acceptor's CHALLENGE offers what it supports of what the client asked for, plus what a
+/// server always says (target info, a server target, its version): as Windows answers.
+#[test]
+fn the_acceptor_offers_what_it_supports_of_what_was_asked() {
+    let supported = [
+        flags::UNICODE,
+        flags::REQUEST_TARGET,
+        flags::SIGN,
+        flags::SEAL,
+        flags::NTLM,
+        flags::ALWAYS_SIGN,
+        flags::TARGET_TYPE_SERVER,
+        flags::EXTENDED_SESSION_SECURITY,
+        flags::TARGET_INFO,
+        flags::VERSION,
+        flags::N128,
+        flags::KEY_EXCH,
+        flags::N56,
+    ]
+    .iter()
+    .fold(0, |all, flag| all | flag);
+    let always = flags::TARGET_INFO | flags::TARGET_TYPE_SERVER | flags::VERSION;
+    for asked in [u32::MAX, 0, CLIENT_FLAGS] {
+        let mut server = acceptor::NtlmAcceptor::new("u", "p");
+        let Step::Continue(challenge) = server.step(Some(&messages::negotiate(asked))).unwrap()
+        else {
+            panic!("a CHALLENGE answers the NEGOTIATE")
+        };
+        let offered = messages::parse_challenge(&challenge).unwrap().flags;
+        assert_eq!(offered, asked & supported | always, "asked {asked:#010x}");
+    }
+}
+
+/// An older NTLMv2 client, without key exchange and without a MIC, as the acceptor sees it:
+/// its NEGOTIATE, and the AUTHENTICATE it would send with `nt_response` in place of its own
+/// when given. Returns the acceptor's verdict, the acceptor and the session key.
+fn legacy_client(
+    nt_response: Option<Vec<u8>>,
+) -> (
+    Result<Step, ContextError>,
+    acceptor::NtlmAcceptor,
+    keys::Key16,
+) {
+    let mut server = acceptor::NtlmAcceptor::new("demo", "s3cret");
+    let negotiate = messages::negotiate(CLIENT_FLAGS & !flags::KEY_EXCH);
+    let Step::Continue(challenge) = server.step(Some(&negotiate)).unwrap() else {
+        panic!("a CHALLENGE answers the NEGOTIATE")
+    };
+    let challenge = messages::parse_challenge(&challenge).unwrap();
+    assert_eq!(challenge.flags & flags::KEY_EXCH, 0);
+    let response_key = keys::ntowf_v2(&keys::nt_hash("s3cret"), "demo", "");
+    // Its MsvAvFlags say nothing of a MIC.
+    let mut pairs = AvPairs::parse(&challenge.target_info).unwrap();
+    pairs.set(av::FLAGS, 0u32.to_le_bytes().to_vec());
+    let blob = keys::client_blob([0; 8], [9; 8], &pairs.encode());
+    let proof = keys::nt_proof(&response_key, &challenge.server_challenge, &blob);
+    let message = Authenticate {
+        lm_response: vec![0; 24],
+        nt_response: nt_response.unwrap_or_else(|| [&proof[..], &blob].concat()),
+        domain: Vec::new(),
+        user: utf16("demo"),
+        workstation: utf16("OLD"),
+        encrypted_session_key: Vec::new(),
+        flags: challenge.flags & !flags::OEM,
+        version: None,
+        mic: None,
+    };
+    let verdict = server.step(Some(&message.encode()));
+    (
+        verdict,
+        server,
+        keys::session_base_key(&response_key, &proof),
+    )
+}
+
+/// Such a client is admitted (Windows admits it), and the session key is then the key-exchange
+/// key itself: what the acceptor seals, the client opens with it.
+#[test]
+fn the_acceptor_admits_a_client_without_key_exchange_or_mic() {
+    let (verdict, mut server, session_key) = legacy_client(None);
+    assert!(matches!(verdict, Ok(Step::Done(None))), "{verdict:?}");
+    let sealed = server.seal(b"answer").unwrap();
+    let mut keys = directions(&session_key, true);
+    let mut data = sealed.data.clone();
+    let range = open_established(Some(&mut keys), &sealed.header, &mut data).unwrap();
+    assert_eq!(&data[range], b"answer");
+}
+
+/// An NT response too short to hold a proof and the blob's fixed part is not NTLMv2 (NTLMv1's
+/// 24 bytes among them); one just long enough is checked, and its proof is wrong.
+#[test]
+fn an_nt_response_shorter_than_ntlmv2_is_refused_as_such() {
+    for (length, said) in [
+        (24, "not an NTLMv2 response"),
+        (16 + 27, "not an NTLMv2 response"),
+        (16 + 28, "wrong password"),
+    ] {
+        let (verdict, _, _) = legacy_client(Some(vec![1; length]));
+        let e = verdict.unwrap_err();
+        assert!(e.credentials_rejected, "{length}: {e:?}");
+        assert_eq!(e.message, format!("NTLM: {said}"), "{length}");
+    }
+}
