@@ -240,7 +240,21 @@ fn client_and_acceptor_authenticate_and_seal_both_ways() {
     // An established context asked to step with nothing (a 200 without a token) is done and
     // keeps its keys; a token after the end is refused.
     assert!(matches!(client.step(None), Ok(Step::Done(None))));
-    assert_eq!(client.http_scheme(), "Negotiate");
+    // Both sides name themselves as WinRM does: the HTTP scheme, the sealing's protocol.
+    for context in [&client as &dyn SecurityContext, &server] {
+        assert_eq!(
+            (
+                context.http_scheme(),
+                context.protocol(),
+                context.mechanism()
+            ),
+            (
+                "Negotiate",
+                "application/HTTP-SPNEGO-session-encrypted",
+                "NTLM"
+            )
+        );
+    }
     let sealed = client.seal(b"still sealing").unwrap();
     assert_eq!(open(&mut server, &sealed).unwrap(), b"still sealing");
     assert!(client.step(Some(b"NTLMSSP\0")).is_err());
