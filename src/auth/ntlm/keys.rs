@@ -115,11 +115,38 @@ pub(crate) fn direction_keys(exported_session_key: &[u8; 16]) -> (DirectionKeys,
 
 /// The time as a Windows FILETIME (100 ns since 1601), little-endian.
 pub(crate) fn filetime_now() -> [u8; 8] {
+    filetime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// A time since 1970 as a FILETIME.
+fn filetime(since_unix: std::time::Duration) -> [u8; 8] {
     const EPOCH_DIFFERENCE: u64 = 11_644_473_600; // seconds from 1601 to 1970
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
     let ticks = (since_unix.as_secs() + EPOCH_DIFFERENCE) * 10_000_000
         + u64::from(since_unix.subsec_nanos() / 100);
     ticks.to_le_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn filetimes_count_100_ns_since_1601() {
+        let at = |d| u64::from_le_bytes(filetime(d));
+        assert_eq!(at(Duration::ZERO), 116_444_736_000_000_000);
+        assert_eq!(
+            at(Duration::new(1, 234_567_899)),
+            116_444_736_000_000_000 + 12_345_678
+        );
+        let before = at(SystemTime::now().duration_since(UNIX_EPOCH).unwrap());
+        let now = u64::from_le_bytes(filetime_now());
+        let after = at(SystemTime::now().duration_since(UNIX_EPOCH).unwrap());
+        assert!(before <= now && now <= after, "{before} {now} {after}");
+    }
 }
