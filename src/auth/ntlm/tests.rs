@@ -661,3 +661,19 @@ fn an_nt_response_shorter_than_ntlmv2_is_refused_as_such() {
         assert_eq!(e.message, format!("NTLM: {said}"), "{length}");
     }
 }
+
+/// A CHALLENGE's target info and version are read only when its flags say they are there
+/// (otherwise those bytes may be anything, or the payload).
+#[test]
+fn the_optional_fields_of_a_challenge_follow_its_flags() {
+    let challenge = hex(CHALLENGE_MESSAGE);
+    let parsed = messages::parse_challenge(&challenge).unwrap();
+    assert_eq!(parsed.target_info, hex(TARGET_INFO));
+    assert!(parsed.version.is_some());
+    let mut without = challenge.clone();
+    let offered = u32::from_le_bytes(without[20..24].try_into().unwrap());
+    let offered = offered & !(flags::TARGET_INFO | flags::VERSION);
+    without[20..24].copy_from_slice(&offered.to_le_bytes());
+    let parsed = messages::parse_challenge(&without).unwrap();
+    assert_eq!((parsed.target_info, parsed.version), (Vec::new(), None));
+}
