@@ -677,3 +677,15 @@ fn the_optional_fields_of_a_challenge_follow_its_flags() {
     let parsed = messages::parse_challenge(&without).unwrap();
     assert_eq!((parsed.target_info, parsed.version), (Vec::new(), None));
 }
+
+/// At most 64 AV pairs are read: a hostile server cannot make the client copy an endless list.
+#[test]
+fn at_most_64_av_pairs_are_read() {
+    let pairs = |n: u16| {
+        let list = AvPairs((0..n).map(|i| (100 + i, vec![1])).collect());
+        AvPairs::parse(&list.encode())
+    };
+    assert_eq!(pairs(64).unwrap().0.len(), 64);
+    let e = pairs(65).unwrap_err();
+    assert_eq!(e.message, "too many AV pairs");
+}
