@@ -689,3 +689,40 @@ fn at_most_64_av_pairs_are_read() {
     let e = pairs(65).unwrap_err();
     assert_eq!(e.message, "too many AV pairs");
 }
+
+/// An AUTHENTICATE's version and MIC are read only where they are: the version when flagged
+/// and before the payload, the MIC when the payload starts after it; an empty field's offset
+/// (which may point anywhere) does not move the payload's start.
+#[test]
+fn the_optional_fields_of_an_authenticate_are_found_where_they_are() {
+    let mut client = NtlmClient::new(NtlmCredentials::new(&Credentials::new("u", "p")), "HTTP/h");
+    client.step(None).unwrap();
+    let Step::Done(Some(token)) = client.step(Some(&hex(CHALLENGE_MESSAGE))).unwrap() else {
+        panic!("AUTHENTICATE ends the handshake")
+    };
+    let parsed = Authenticate::parse(&token).unwrap();
+    assert!(parsed.version.is_some() && parsed.mic.is_some());
+    assert!(parsed.domain.is_empty());
+
+    let mut unflagged = token.clone();
+    let flags = u32::from_le_bytes(unflagged[60..64].try_into().unwrap()) & !flags::VERSION;
+    unflagged[60..64].copy_from_slice(&flags.to_le_bytes());
+    let parsed = Authenticate::parse(&unflagged).unwrap();
+    assert_eq!(parsed.version, None);
+    assert_eq!(parsed.mic, Authenticate::parse(&token).unwrap().mic);
+
+    let mut empty_domain_at_64 = token.clone();
+    empty_domain_at_64[32..36].copy_from_slice(&64u32.to_le_bytes());
+    let parsed = Authenticate::parse(&empty_domain_at_64).unwrap();
+    assert!(parsed.version.is_some() && parsed.mic.is_some());
+
+    let bare = Authenticate {
+        version: None,
+        mic: None,
+        ..Authenticate::parse(&token).unwrap()
+    }
+    .encode();
+    let parsed = Authenticate::parse(&bare).unwrap();
+    assert_eq!((parsed.version, parsed.mic), (None, None));
+    assert_ne!(parsed.flags & flags::VERSION, 0, "flagged, yet not there");
+}
