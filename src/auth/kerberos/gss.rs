@@ -379,33 +379,63 @@ mod tests {
         }
     }
 
+    /// A Wrap token made by hand from `keys` (not by a [`Sealer`]): `flags`, sequence number
+    /// `seq`, `ec` bytes of filler, rotated by RRC + EC as Windows does.
+    fn wrap_by_hand(keys: &UsageKeys, flags: u8, seq: u64, ec: u16, plain: &[u8]) -> SealedPart {
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(&[0x05, 0x04, flags, 0xff]);
+        header[4..6].copy_from_slice(&ec.to_be_bytes());
+        header[8..16].copy_from_slice(&seq.to_be_bytes());
+        let mut stream = vec![3u8; BLOCK];
+        stream.extend_from_slice(plain);
+        stream.extend_from_slice(&vec![0xaa; usize::from(ec)]);
+        stream.extend_from_slice(&header);
+        let mac = keys.mac(&[&stream]);
+        crypto::cts_encrypt(&keys.aes, &mut stream);
+        stream.extend_from_slice(&mac);
+        stream.rotate_right(usize::from(RRC + ec));
+        header[6..8].copy_from_slice(&RRC.to_be_bytes());
+        let split = stream.len() - plain.len();
+        let mut token = header.to_vec();
+        token.extend_from_slice(&stream[..split]);
+        SealedPart {
+            original_length: plain.len(),
+            header: token,
+            data: stream[split..].to_vec(),
+        }
+    }
+
     /// EC 16 and a rotation of RRC + EC, as sspi and some MIT builds lay it out.
     #[test]
     fn other_layouts_open_through_a_copy() {
         let (client, mut server) = pair(18);
         let plain = b"<s:Envelope>other layout</s:Envelope>";
-        let mut header = [0u8; HEADER_LEN];
-        header[..4].copy_from_slice(&[0x05, 0x04, 0x06, 0xff]);
-        header[4..6].copy_from_slice(&16u16.to_be_bytes());
-        header[8..16].copy_from_slice(&1000u64.to_be_bytes());
-        let mut stream = vec![3u8; BLOCK];
-        stream.extend_from_slice(plain);
-        stream.extend_from_slice(&[0xaa; 16]);
-        stream.extend_from_slice(&header);
-        let mac = client.outgoing.mac(&[&stream]);
-        crypto::cts_encrypt(&client.outgoing.aes, &mut stream);
-        stream.extend_from_slice(&mac);
-        stream.rotate_right(28 + 16);
-        header[6..8].copy_from_slice(&28u16.to_be_bytes());
-        let split = stream.len() - plain.len();
-        let mut token = header.to_vec();
-        token.extend_from_slice(&stream[..split]);
-        let part = SealedPart {
-            original_length: plain.len(),
-            header: token,
-            data: stream[split..].to_vec(),
-        };
+        let part = wrap_by_hand(&client.outgoing, 0x06, 1000, 16, plain);
         assert_eq!(open(&mut server, &part).unwrap(), plain);
+    }
+
+    /// The key usages are RFC 4121's (section 2): the initiator seals with 24 and signs with
+    /// 25, the acceptor seals with 22 and signs with 23. Tokens made here with those numbers,
+    /// not through a sealer, open on the other side.
+    #[test]
+    fn the_key_usages_are_those_of_rfc_4121() {
+        let (mut client, mut server) = pair(18);
+        let usage = |n| UsageKeys::new(&key(18), n).unwrap();
+        let from_client = wrap_by_hand(&usage(24), 0x06, 1000, 0, b"from the client");
+        assert_eq!(open(&mut server, &from_client).unwrap(), b"from the client");
+        let from_server = wrap_by_hand(&usage(22), 0x07, 77, 0, b"from the server");
+        assert_eq!(open(&mut client, &from_server).unwrap(), b"from the server");
+        let mic = |usage, flags, seq: u64| {
+            let mut header = [0xffu8; HEADER_LEN];
+            header[..3].copy_from_slice(&[0x04, 0x04, flags]);
+            header[8..].copy_from_slice(&seq.to_be_bytes());
+            let checksum =
+                crypto::checksum(&key(18), usage, &[&b"mechTypes"[..], &header].concat())
+                    .unwrap();
+            [&header[..], &checksum].concat()
+        };
+        client.verify_mic(b"mechTypes", &mic(23, 0x05, 78)).unwrap();
+        server.verify_mic(b"mechTypes", &mic(25, 0x04, 1001)).unwrap();
     }
 
     #[test]
