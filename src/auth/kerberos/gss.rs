@@ -379,22 +379,46 @@ mod tests {
         }
     }
 
+    /// How a Wrap token made by hand is laid out.
+    #[derive(Clone, Copy)]
+    struct Layout {
+        ec: u16,
+        rrc: u16,
+        /// Changes the encrypted copy of the header (a forgery).
+        alter_copy: fn(&mut [u8; HEADER_LEN]),
+    }
+
+    const WINDOWS: Layout = Layout {
+        ec: 0,
+        rrc: RRC,
+        alter_copy: |_| {},
+    };
+
     /// A Wrap token made by hand from `keys` (not by a [`Sealer`]): `flags`, sequence number
-    /// `seq`, `ec` bytes of filler, rotated by RRC + EC as Windows does.
-    fn wrap_by_hand(keys: &UsageKeys, flags: u8, seq: u64, ec: u16, plain: &[u8]) -> SealedPart {
+    /// `seq`, EC bytes of filler, rotated by RRC + EC as Windows does; split where the
+    /// plaintext begins.
+    fn wrap_by_hand(
+        keys: &UsageKeys,
+        flags: u8,
+        seq: u64,
+        layout: Layout,
+        plain: &[u8],
+    ) -> SealedPart {
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(&[0x05, 0x04, flags, 0xff]);
-        header[4..6].copy_from_slice(&ec.to_be_bytes());
+        header[4..6].copy_from_slice(&layout.ec.to_be_bytes());
         header[8..16].copy_from_slice(&seq.to_be_bytes());
+        let mut copy = header;
+        (layout.alter_copy)(&mut copy);
         let mut stream = vec![3u8; BLOCK];
         stream.extend_from_slice(plain);
-        stream.extend_from_slice(&vec![0xaa; usize::from(ec)]);
-        stream.extend_from_slice(&header);
+        stream.extend_from_slice(&vec![0xaa; usize::from(layout.ec)]);
+        stream.extend_from_slice(&copy);
         let mac = keys.mac(&[&stream]);
         crypto::cts_encrypt(&keys.aes, &mut stream);
         stream.extend_from_slice(&mac);
-        stream.rotate_right(usize::from(RRC + ec));
-        header[6..8].copy_from_slice(&RRC.to_be_bytes());
+        stream.rotate_right(usize::from(layout.rrc + layout.ec));
+        header[6..8].copy_from_slice(&layout.rrc.to_be_bytes());
         let split = stream.len() - plain.len();
         let mut token = header.to_vec();
         token.extend_from_slice(&stream[..split]);
@@ -405,13 +429,69 @@ mod tests {
         }
     }
 
-    /// EC 16 and a rotation of RRC + EC, as sspi and some MIT builds lay it out.
+    /// The same token with the framing's split between security header and data elsewhere.
+    fn split_at(part: &SealedPart, header_len: usize) -> SealedPart {
+        let whole = [&part.header[..], &part.data].concat();
+        SealedPart {
+            original_length: part.original_length,
+            header: whole[..header_len].to_vec(),
+            data: whole[header_len..].to_vec(),
+        }
+    }
+
+    /// Any EC and RRC (sspi and some MIT builds use EC 16; RRC 0 is no rotation), and any split
+    /// between the framing's header and data after the token header: the in-place path takes
+    /// only Windows's layout, the copy everything else.
     #[test]
-    fn other_layouts_open_through_a_copy() {
+    fn other_layouts_and_splits_open_through_a_copy() {
         let (client, mut server) = pair(18);
         let plain = b"<s:Envelope>other layout</s:Envelope>";
-        let part = wrap_by_hand(&client.outgoing, 0x06, 1000, 16, plain);
-        assert_eq!(open(&mut server, &part).unwrap(), plain);
+        let mut seq = 1000;
+        for (ec, rrc) in [(0, RRC), (0, 0), (0, 12), (16, RRC), (16, 0)] {
+            let layout = Layout { ec, rrc, ..WINDOWS };
+            let natural = wrap_by_hand(&client.outgoing, 0x06, seq, layout, plain)
+                .header
+                .len();
+            for header_len in [natural, HEADER_LEN, WINDOWS_HEADER_LEN] {
+                let part = wrap_by_hand(&client.outgoing, 0x06, seq, layout, plain);
+                let part = split_at(&part, header_len);
+                assert_eq!(
+                    open(&mut server, &part).unwrap(),
+                    plain,
+                    "EC {ec}, RRC {rrc}, header {header_len} of {natural}"
+                );
+                seq += 1;
+            }
+        }
+    }
+
+    /// A token whose clear header is not a sealed Wrap token's, or whose encrypted copy of the
+    /// header differs from the clear one in any field, is refused, and says why.
+    #[test]
+    fn the_header_of_a_wrap_token_is_checked_field_by_field() {
+        let (client, mut server) = pair(18);
+        let said =
+            |part: &SealedPart, server: &mut Sealer| open(server, part).unwrap_err().to_string();
+        let mut wrong_filler = wrap_by_hand(&client.outgoing, 0x06, 1000, WINDOWS, b"x");
+        wrong_filler.header[3] = 0;
+        assert!(said(&wrong_filler, &mut server).contains("not a Wrap token"));
+        let unsealed = wrap_by_hand(&client.outgoing, 0x04, 1000, WINDOWS, b"x");
+        assert!(said(&unsealed, &mut server).contains("the message is not encrypted"));
+        let forgeries: [fn(&mut [u8; HEADER_LEN]); 3] = [
+            |copy| copy[2] ^= SEALED,
+            |copy| copy[6..8].copy_from_slice(&RRC.to_be_bytes()),
+            |copy| copy[15] ^= 1,
+        ];
+        for alter_copy in forgeries {
+            let layout = Layout {
+                alter_copy,
+                ..WINDOWS
+            };
+            let forged = wrap_by_hand(&client.outgoing, 0x06, 1000, layout, b"x");
+            assert!(said(&forged, &mut server).contains("the header was altered"));
+        }
+        let sound = wrap_by_hand(&client.outgoing, 0x06, 1000, WINDOWS, b"x");
+        assert_eq!(open(&mut server, &sound).unwrap(), b"x");
     }
 
     /// The key usages are RFC 4121's (section 2): the initiator seals with 24 and signs with
@@ -421,21 +501,22 @@ mod tests {
     fn the_key_usages_are_those_of_rfc_4121() {
         let (mut client, mut server) = pair(18);
         let usage = |n| UsageKeys::new(&key(18), n).unwrap();
-        let from_client = wrap_by_hand(&usage(24), 0x06, 1000, 0, b"from the client");
+        let from_client = wrap_by_hand(&usage(24), 0x06, 1000, WINDOWS, b"from the client");
         assert_eq!(open(&mut server, &from_client).unwrap(), b"from the client");
-        let from_server = wrap_by_hand(&usage(22), 0x07, 77, 0, b"from the server");
+        let from_server = wrap_by_hand(&usage(22), 0x07, 77, WINDOWS, b"from the server");
         assert_eq!(open(&mut client, &from_server).unwrap(), b"from the server");
         let mic = |usage, flags, seq: u64| {
             let mut header = [0xffu8; HEADER_LEN];
             header[..3].copy_from_slice(&[0x04, 0x04, flags]);
             header[8..].copy_from_slice(&seq.to_be_bytes());
             let checksum =
-                crypto::checksum(&key(18), usage, &[&b"mechTypes"[..], &header].concat())
-                    .unwrap();
+                crypto::checksum(&key(18), usage, &[&b"mechTypes"[..], &header].concat()).unwrap();
             [&header[..], &checksum].concat()
         };
         client.verify_mic(b"mechTypes", &mic(23, 0x05, 78)).unwrap();
-        server.verify_mic(b"mechTypes", &mic(25, 0x04, 1001)).unwrap();
+        server
+            .verify_mic(b"mechTypes", &mic(25, 0x04, 1001))
+            .unwrap();
     }
 
     #[test]
