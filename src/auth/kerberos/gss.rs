@@ -465,6 +465,33 @@ mod tests {
         }
     }
 
+    /// The shortest token the copy takes holds a confounder, the header's copy, the checksum
+    /// and EC bytes of filler, with an empty message; one byte less is "too short", before any
+    /// decryption.
+    #[test]
+    fn the_shortest_token_opens_and_one_byte_less_is_too_short() {
+        let (client, mut server) = pair(18);
+        let mut seq = 1000;
+        for ec in [0, 16] {
+            let layout = Layout {
+                ec,
+                rrc: 0,
+                ..WINDOWS
+            };
+            let part = split_at(
+                &wrap_by_hand(&client.outgoing, 0x06, seq, layout, b""),
+                HEADER_LEN,
+            );
+            assert_eq!(part.data.len(), 2 * BLOCK + MAC_LEN + usize::from(ec));
+            let mut short = part.clone();
+            short.data.pop();
+            let e = open(&mut server, &short).unwrap_err().to_string();
+            assert!(e.contains("too short"), "EC {ec}: {e}");
+            assert_eq!(open(&mut server, &part).unwrap(), b"", "EC {ec}");
+            seq += 1;
+        }
+    }
+
     /// A token whose clear header is not a sealed Wrap token's, or whose encrypted copy of the
     /// header differs from the clear one in any field, is refused, and says why.
     #[test]
