@@ -521,6 +521,40 @@ mod tests {
         assert_eq!(open(&mut server, &sound).unwrap(), b"x");
     }
 
+    /// A MIC token over `mechTypes` made by hand with key usage `usage`; `alter` changes its
+    /// header before the checksum is computed.
+    fn mic_by_hand(usage: i32, flags: u8, seq: u64, alter: fn(&mut [u8; HEADER_LEN])) -> Vec<u8> {
+        let mut header = [0xffu8; HEADER_LEN];
+        header[..3].copy_from_slice(&[0x04, 0x04, flags]);
+        header[8..].copy_from_slice(&seq.to_be_bytes());
+        alter(&mut header);
+        let checksum =
+            crypto::checksum(&key(18), usage, &[&b"mechTypes"[..], &header].concat()).unwrap();
+        [&header[..], &checksum].concat()
+    }
+
+    /// A MIC token with a sound checksum but a header that is not a MIC's, or that claims to
+    /// come from the wrong side, is refused, and says why.
+    #[test]
+    fn the_header_of_a_mic_token_is_checked_field_by_field() {
+        let (mut client, _) = pair(18);
+        let refused = |token: Vec<u8>, client: &mut Sealer| {
+            client
+                .verify_mic(b"mechTypes", &token)
+                .unwrap_err()
+                .to_string()
+        };
+        let filler = mic_by_hand(23, 0x05, 77, |h| h[5] = 0);
+        assert!(refused(filler, &mut client).contains("not a MIC token"));
+        let not_mic = mic_by_hand(23, 0x05, 77, |h| h[0] = 0x05);
+        assert!(refused(not_mic, &mut client).contains("not a MIC token"));
+        let from_initiator = mic_by_hand(23, 0x04, 77, |_| {});
+        assert!(refused(from_initiator, &mut client).contains("wrong side"));
+        client
+            .verify_mic(b"mechTypes", &mic_by_hand(23, 0x05, 77, |_| {}))
+            .unwrap();
+    }
+
     /// The key usages are RFC 4121's (section 2): the initiator seals with 24 and signs with
     /// 25, the acceptor seals with 22 and signs with 23. Tokens made here with those numbers,
     /// not through a sealer, open on the other side.
@@ -532,14 +566,7 @@ mod tests {
         assert_eq!(open(&mut server, &from_client).unwrap(), b"from the client");
         let from_server = wrap_by_hand(&usage(22), 0x07, 77, WINDOWS, b"from the server");
         assert_eq!(open(&mut client, &from_server).unwrap(), b"from the server");
-        let mic = |usage, flags, seq: u64| {
-            let mut header = [0xffu8; HEADER_LEN];
-            header[..3].copy_from_slice(&[0x04, 0x04, flags]);
-            header[8..].copy_from_slice(&seq.to_be_bytes());
-            let checksum =
-                crypto::checksum(&key(18), usage, &[&b"mechTypes"[..], &header].concat()).unwrap();
-            [&header[..], &checksum].concat()
-        };
+        let mic = |usage, flags, seq| mic_by_hand(usage, flags, seq, |_| {});
         client.verify_mic(b"mechTypes", &mic(23, 0x05, 78)).unwrap();
         server
             .verify_mic(b"mechTypes", &mic(25, 0x04, 1001))
