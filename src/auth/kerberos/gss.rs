@@ -471,8 +471,7 @@ mod tests {
     #[test]
     fn the_shortest_token_opens_and_one_byte_less_is_too_short() {
         let (client, mut server) = pair(18);
-        let mut seq = 1000;
-        for ec in [0, 16] {
+        for (seq, ec) in [(1000, 0), (1001, 16)] {
             let layout = Layout {
                 ec,
                 rrc: 0,
@@ -488,7 +487,6 @@ mod tests {
             let e = open(&mut server, &short).unwrap_err().to_string();
             assert!(e.contains("too short"), "EC {ec}: {e}");
             assert_eq!(open(&mut server, &part).unwrap(), b"", "EC {ec}");
-            seq += 1;
         }
     }
 
