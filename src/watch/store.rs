@@ -214,16 +214,10 @@ impl Store {
             self.conn
                 .query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
         };
-        let (application, version) =
-            match read("application_id").and_then(|a| Ok((a, read("user_version")?))) {
-                Ok(pair) => pair,
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    return Err(self.error("not a winrm-sessions store (not an SQLite database)"));
-                }
-                Err(e) => return Err(self.fail(e)),
-            };
+        // A file that is not SQLite fails here, and `fail` says so.
+        let (application, version) = read("application_id")
+            .and_then(|a| Ok((a, read("user_version")?)))
+            .map_err(|e| self.fail(e))?;
         let tables: i64 = self
             .conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
@@ -755,6 +749,30 @@ mod tests {
         let at = t0 + Duration::from_secs(600);
         store.record(CLASS, &poll("fs01", at, Ok(0)), &[]).unwrap();
         assert_eq!(rows(&store), (3, 8));
+    }
+
+    /// A store is written in WAL mode (readers never block the watch), synchronous NORMAL, and
+    /// waits for a lock instead of failing at once.
+    #[test]
+    fn a_store_is_opened_for_a_writer_that_readers_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("watch.db")).unwrap();
+        let pragma = |name: &str| -> String {
+            store
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| {
+                    row.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "1", "NORMAL");
+        assert_eq!(pragma("busy_timeout"), "5000");
     }
 
     #[test]
