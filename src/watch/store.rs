@@ -701,7 +701,11 @@ mod tests {
         let e = store
             .record(CLASS, &poll("fs01", t0, Ok(2000)), &big)
             .unwrap_err();
-        assert!(e.to_string().contains("disk is full"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("the disk is full; the last poll was not recorded"),
+            "{e}"
+        );
         // What was there before is intact; the failed poll left nothing behind.
         let history = store.history(&HistoryFilter::new()).unwrap();
         assert_eq!(history.len(), 1);
@@ -710,6 +714,34 @@ mod tests {
             .query_row("SELECT count(*) FROM polls", [], |r| r.get(0))
             .unwrap();
         assert_eq!(polls, 1);
+    }
+
+    /// A store locked by another process (past the wait) and one that cannot be written say so.
+    #[test]
+    fn a_locked_or_read_only_store_says_why_it_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watch.db");
+        let mut store = Store::open(&path).unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let sessions = [event(Change::Present, "fs01", smb(1, "a", "b"), t0)];
+        store.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let e = store
+            .record(CLASS, &poll("fs01", t0, Ok(1)), &sessions)
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with("it is locked by another process"),
+            "{e}"
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        drop(store);
+
+        let mut reader = Store::open_read_only(&path).unwrap();
+        let e = reader
+            .record(CLASS, &poll("fs01", t0, Ok(1)), &sessions)
+            .unwrap_err();
+        assert!(e.to_string().ends_with("it cannot be written"), "{e}");
     }
 
     /// Polls that find what the last one found add no row: a watch of a quiet fleet keeps a
