@@ -216,3 +216,66 @@ impl MetricsServer {
         self.address
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::Error;
+
+    fn poll(target: &str, outcome: Result<usize>) -> Poll {
+        Poll {
+            target: target.into(),
+            number: 1,
+            at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            duration: Duration::from_millis(120),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn polls_show_as_open_sessions_counts_failures_and_times() {
+        let metrics = Metrics::new();
+        metrics.observe("MSFT_SmbSession", &poll("fs01", Ok(7)));
+        metrics.observe(
+            "MSFT_SmbSession",
+            &poll("fs02", Err(Error::protocol("down"))),
+        );
+        let text = metrics.render();
+        for line in [
+            r#"winrm_sessions_open_sessions{target="fs01",class="MSFT_SmbSession"} 7"#,
+            r#"winrm_sessions_polls_total{target="fs01"} 1"#,
+            r#"winrm_sessions_polls_total{target="fs02"} 1"#,
+            r#"winrm_sessions_poll_failures_total{target="fs02"} 1"#,
+            r#"winrm_sessions_poll_duration_seconds_count{class="MSFT_SmbSession"} 2"#,
+            r#"winrm_sessions_last_successful_poll_timestamp_seconds{target="fs01"} 1800000000"#,
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(line)), "{line}\n{text}");
+        }
+        assert!(
+            !text.contains(r#"poll_failures_total{target="fs01"}"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"open_sessions{target="fs02""#), "{text}");
+    }
+
+    #[test]
+    fn only_get_and_head_of_metrics_are_answered() {
+        let metrics = Metrics::new();
+        metrics.observe("MSFT_SmbSession", &poll("fs01", Ok(3)));
+        let status = |method: &str, path: &str| {
+            let request = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(())
+                .unwrap();
+            answer(&metrics, &request).status().as_u16()
+        };
+        assert_eq!(status("GET", "/metrics"), 200);
+        assert_eq!(status("HEAD", "/metrics"), 200);
+        assert_eq!(status("POST", "/metrics"), 405);
+        assert_eq!(status("GET", "/"), 404);
+        assert_eq!(status("GET", "/metrics/x"), 404);
+    }
+}
