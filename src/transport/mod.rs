@@ -44,7 +44,6 @@ use crate::auth::{Authenticator, KerberosAuth};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::ExchangeHook;
 use connection::{Connection, ExchangeError};
-
 use session::{HandshakeError, SendError, Session, context_failure};
 
 /// The `Authorization` value WinRM expects with a client certificate (DSP0226 security profile

@@ -9,6 +9,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
 use super::*;
@@ -150,9 +152,6 @@ fn tokens(seen: &Mutex<Vec<String>>) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 
 const NOT_SOAP: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n\
                         Content-Length: 4\r\n\r\noops";
