@@ -252,16 +252,18 @@ fn read_headers(s: &[u8]) -> Result<(Vec<String>, &[u8]), FramingError> {
 /// The `charset` the first part's `OriginalContent` declares (`type=application/soap+xml;
 /// charset=UTF-16;Length=…`), read before the body is opened in place.
 pub(crate) fn declared_charset(body: &[u8]) -> Option<String> {
+    // Only the headers are text: what follows them is ciphertext, so the lines are looked at
+    // as bytes and only the one that names the original content is read as text.
+    const NAME: &[u8] = b"OriginalContent:";
     let head = &body[..body.len().min(1024)];
-    let text = String::from_utf8_lossy(head);
-    let line = text.lines().find(|line| {
-        line.trim_start()
-            .get(..16)
-            .is_some_and(|name| name.eq_ignore_ascii_case("OriginalContent:"))
+    let line = head.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.trim_ascii_start();
+        let name = line.get(..NAME.len())?;
+        name.eq_ignore_ascii_case(NAME).then(|| &line[NAME.len()..])
     })?;
     // `type=application/soap+xml;charset=…;Length=…`: the first parameter stands where a
     // content type's media type does.
-    let value = line.split_once(':')?.1;
+    let value = std::str::from_utf8(line).ok()?;
     crate::wsman::charset::charset_of(value).map(str::to_owned)
 }
 
@@ -292,6 +294,12 @@ mod tests {
             b"--Encrypted Boundary\r\nOriginalContent: type=application/soap+xml;Length=5\r\n";
         assert_eq!(declared_charset(plain), None);
         assert_eq!(declared_charset(b""), None);
+        // Ciphertext after the headers is not read as text, however it looks.
+        let mut sealed = body.to_vec();
+        sealed.extend_from_slice(&[0xff; 2048]);
+        assert_eq!(declared_charset(&sealed).as_deref(), Some("UTF-16"));
+        let invalid = b"\tOriginalContent: type=application/soap+xml;charset=\xff;Length=5\r\n";
+        assert_eq!(declared_charset(invalid), None);
     }
 
     fn part(n: u8) -> SealedPart {
