@@ -1,6 +1,9 @@
 //! A record as cells, for the formats that need columns (CSV, tables): a serde serializer that
 //! takes the record's entries one by one, scalars straight to text, anything nested (arrays,
-//! references, joined instances) kept as a JSON value for the format to render.
+//! references, joined instances) kept the way the format renders it: as compact JSON text
+//! (CSV writes it as is) or as a JSON value (a table makes its own text of it).
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde::ser::{self, Impossible, SerializeMap};
@@ -16,8 +19,20 @@ pub enum Cell {
     Text(String),
     /// A boolean.
     Bool(bool),
-    /// An array or an object.
+    /// An array or an object, as a value ([`Nested::Value`]).
     Complex(serde_json::Value),
+    /// An array or an object, as compact JSON text ([`Nested::Json`]).
+    Json(String),
+}
+
+/// How a row keeps what is not a scalar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nested {
+    /// As compact JSON text, written straight from the record: no value is built.
+    #[default]
+    Json,
+    /// As a [`serde_json::Value`], for a format that looks inside.
+    Value,
 }
 
 impl Cell {
@@ -32,12 +47,21 @@ impl Cell {
 pub struct Row {
     slots: Vec<(String, Cell)>,
     len: usize,
+    nested: Nested,
 }
 
 impl Row {
+    /// An empty row that keeps nested values as `nested` says.
+    pub fn new(nested: Nested) -> Row {
+        Row {
+            nested,
+            ..Row::default()
+        }
+    }
+
     /// The cells of `record` (anything that serializes as a map).
-    pub fn of<T: ?Sized + Serialize>(record: &T) -> Result<Row, Error> {
-        let mut row = Row::default();
+    pub fn of<T: ?Sized + Serialize>(nested: Nested, record: &T) -> Result<Row, Error> {
+        let mut row = Row::new(nested);
         row.refill(record)?;
         Ok(row)
     }
@@ -72,7 +96,7 @@ impl Row {
 
 /// Why a record could not become cells.
 #[derive(Debug)]
-pub struct Error(pub String);
+pub struct Error(pub Cow<'static, str>);
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +108,7 @@ impl std::error::Error for Error {}
 
 impl ser::Error for Error {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
+        Error(msg.to_string().into())
     }
 }
 
@@ -94,7 +118,7 @@ const NOT_SCALAR: &str = "not a scalar";
 macro_rules! unsupported {
     ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {$(
         fn $method(self, $(_: $arg),*) -> Result<$ret, Error> {
-            Err(Error(NOT_SCALAR.into()))
+            Err(Error(Cow::Borrowed(NOT_SCALAR)))
         }
     )*};
 }
@@ -147,14 +171,14 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     }
 
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), Error> {
-        Err(Error(NOT_SCALAR.into()))
+        Err(Error(Cow::Borrowed(NOT_SCALAR)))
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _: &'static str,
         _: &T,
     ) -> Result<(), Error> {
-        Err(Error(NOT_SCALAR.into()))
+        Err(Error(Cow::Borrowed(NOT_SCALAR)))
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -163,7 +187,7 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
         _: &'static str,
         _: &T,
     ) -> Result<(), Error> {
-        Err(Error(NOT_SCALAR.into()))
+        Err(Error(Cow::Borrowed(NOT_SCALAR)))
     }
 }
 
@@ -174,18 +198,29 @@ struct RowEntries<'a> {
 
 fn cell_of<T: ?Sized + Serialize>(value: &T) -> Result<Cell, Error> {
     let mut cell = Cell::Empty;
-    fill(&mut cell, value)?;
+    fill(&mut cell, value, Nested::Value)?;
     Ok(cell)
 }
 
 /// Writes `value` into `cell`, reusing its string when it has one.
-fn fill<T: ?Sized + Serialize>(cell: &mut Cell, value: &T) -> Result<(), Error> {
+fn fill<T: ?Sized + Serialize>(cell: &mut Cell, value: &T, nested: Nested) -> Result<(), Error> {
     match value.serialize(CellWriter(cell)) {
         Ok(()) => Ok(()),
         Err(e) if e.0 == NOT_SCALAR => {
-            *cell = serde_json::to_value(value)
-                .map(Cell::Complex)
-                .map_err(|e| Error(e.to_string()))?;
+            let json_error = |e: serde_json::Error| Error(e.to_string().into());
+            *cell = match nested {
+                Nested::Value => Cell::Complex(serde_json::to_value(value).map_err(json_error)?),
+                Nested::Json => {
+                    let mut text = match std::mem::replace(cell, Cell::Empty) {
+                        Cell::Text(s) | Cell::Number(s) | Cell::Json(s) => s.into_bytes(),
+                        _ => Vec::new(),
+                    };
+                    text.clear();
+                    serde_json::to_writer(&mut text, value).map_err(json_error)?;
+                    // serde_json writes UTF-8 only.
+                    Cell::Json(String::from_utf8(text).map_err(|e| Error(e.to_string().into()))?)
+                }
+            };
             Ok(())
         }
         Err(e) => Err(e),
@@ -209,9 +244,10 @@ impl SerializeMap for RowEntries<'_> {
             .key
             .take()
             .ok_or_else(|| Error("a value without a key".into()))?;
+        let nested = self.row.nested;
         let slot = self.row.next_slot();
         slot.0 = key;
-        fill(&mut slot.1, value)
+        fill(&mut slot.1, value, nested)
     }
 
     fn serialize_entry<K: ?Sized + Serialize, V: ?Sized + Serialize>(
@@ -219,14 +255,15 @@ impl SerializeMap for RowEntries<'_> {
         key: &K,
         value: &V,
     ) -> Result<(), Error> {
+        let nested = self.row.nested;
         let slot = self.row.next_slot();
         let mut name = Cell::Text(std::mem::take(&mut slot.0));
-        fill(&mut name, key)?;
+        fill(&mut name, key, Nested::Value)?;
         match name {
             Cell::Text(text) => slot.0 = text,
             _ => return Err(Error("a record key is not text".into())),
         }
-        fill(&mut slot.1, value)
+        fill(&mut slot.1, value, nested)
     }
 
     fn end(self) -> Result<(), Error> {
@@ -241,7 +278,7 @@ struct CellWriter<'a>(&'a mut Cell);
 impl CellWriter<'_> {
     fn text(self, kind: fn(String) -> Cell, write: impl FnOnce(&mut String)) {
         let mut reused = match std::mem::replace(self.0, Cell::Empty) {
-            Cell::Text(s) | Cell::Number(s) => s,
+            Cell::Text(s) | Cell::Number(s) | Cell::Json(s) => s,
             _ => String::new(),
         };
         reused.clear();
@@ -333,7 +370,7 @@ impl ser::Serializer for CellWriter<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<(), Error> {
-        Err(Error(NOT_SCALAR.into()))
+        Err(Error(Cow::Borrowed(NOT_SCALAR)))
     }
     unsupported! {
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
@@ -359,7 +396,7 @@ mod tests {
             "Secure": true,
             "Addresses": ["a", "b"],
         });
-        let row = Row::of(&value).unwrap();
+        let row = Row::of(Nested::Value, &value).unwrap();
         assert_eq!(
             row.get("SessionId"),
             Some(&Cell::Number("18446744073709551615".into()))
@@ -371,8 +408,38 @@ mod tests {
     }
 
     #[test]
+    fn nested_values_as_json_text_read_as_the_value_would() {
+        let value = serde_json::json!({
+            "Antecedent": {"ResourceURI": "u/Win32_ServerSession",
+                           "Selectors": {"ComputerName": "10.0.0.7", "UserName": "a \"b\""}},
+            "Addresses": ["a", 1, null],
+            "SessionId": 7,
+        });
+        let mut row = Row::of(Nested::Json, &value).unwrap();
+        let as_value = Row::of(Nested::Value, &value).unwrap();
+        for key in ["Antecedent", "Addresses"] {
+            let (Some(Cell::Json(text)), Some(Cell::Complex(v))) =
+                (row.get(key), as_value.get(key))
+            else {
+                panic!("{key} is not nested in both rows");
+            };
+            assert_eq!(*text, v.to_string());
+        }
+        assert_eq!(row.get("SessionId"), Some(&Cell::Number("7".into())));
+        // Refilled, a nested cell becomes a scalar and back.
+        row.refill(&serde_json::json!({"Antecedent": "x", "Addresses": []}))
+            .unwrap();
+        assert_eq!(row.get("Antecedent"), Some(&Cell::Text("x".into())));
+        assert_eq!(row.get("Addresses"), Some(&Cell::Json("[]".into())));
+    }
+
+    #[test]
     fn a_refilled_row_holds_only_the_new_record() {
-        let mut row = Row::of(&serde_json::json!({"A": "x", "B": 1, "C": true})).unwrap();
+        let mut row = Row::of(
+            Nested::Value,
+            &serde_json::json!({"A": "x", "B": 1, "C": true}),
+        )
+        .unwrap();
         row.refill(&serde_json::json!({"B": "two", "A": null}))
             .unwrap();
         assert_eq!(row.entries().len(), 2);

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::cells::{Cell, Row};
+use super::cells::{Cell, Nested, Row};
 use super::{Layout, Record, invalid};
 
 pub(super) struct CsvState {
@@ -40,7 +40,7 @@ impl CsvState {
             written: false,
             pending: Vec::new(),
             late: HashSet::new(),
-            row: Row::default(),
+            row: Row::new(Nested::Json),
             order: Vec::new(),
             cells: Vec::new(),
         }
@@ -60,7 +60,7 @@ impl CsvState {
             self.row = row;
             return result;
         }
-        let row = Row::of(record).map_err(invalid)?;
+        let row = Row::of(Nested::Json, record).map_err(invalid)?;
         for (key, _) in row.entries() {
             if !self.positions.contains_key(key) {
                 self.header.insert(self.trailing_from, key.clone());
@@ -131,6 +131,7 @@ impl CsvState {
                 Some(Cell::Number(n)) => Field::Text(n),
                 Some(Cell::Text(t)) => Field::Text(t),
                 Some(Cell::Bool(b)) => Field::Text(if *b { "true" } else { "false" }),
+                Some(Cell::Json(json)) => Field::Text(json),
                 Some(Cell::Complex(v)) => Field::Json(v),
             }),
         )

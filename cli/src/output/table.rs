@@ -15,7 +15,7 @@ use serde_json::Value;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use winrm_sessions::classes::key_properties;
 
-use super::cells::{Cell, Row};
+use super::cells::{Cell, Nested, Row};
 use super::{Columns, Layout, Record, invalid};
 
 /// Narrowest a text column is squeezed to.
@@ -106,7 +106,7 @@ impl TableState {
             pending_class: String::new(),
             pending_since: None,
             tables: 0,
-            row: Row::default(),
+            row: Row::new(Nested::Value),
             line: String::new(),
         }
     }
@@ -135,7 +135,7 @@ impl TableState {
                 write_row(out, &mut self.line, table, &self.row)
             }
             None => {
-                let row = Row::of(record).map_err(invalid)?;
+                let row = Row::of(Nested::Value, record).map_err(invalid)?;
                 if self.pending.is_empty() {
                     self.pending_class = record.class.to_owned();
                     self.pending_since = Some(std::time::Instant::now());
@@ -349,10 +349,10 @@ fn text(cell: Option<&Cell>) -> Cow<'_, str> {
     match cell {
         None | Some(Cell::Empty) => Cow::Borrowed(""),
         Some(Cell::Number(n)) => Cow::Borrowed(n),
-        Some(Cell::Text(t)) if !t.chars().any(char::is_control) => Cow::Borrowed(t),
-        Some(Cell::Text(t)) => Cow::Owned(printable(t)),
+        Some(Cell::Text(t)) => printable(t),
         Some(Cell::Bool(b)) => Cow::Borrowed(if *b { "True" } else { "False" }),
         Some(Cell::Complex(value)) => Cow::Owned(value_text(value)),
+        Some(Cell::Json(json)) => printable(json),
     }
 }
 
@@ -361,7 +361,7 @@ fn value_text(value: &Value) -> String {
         Value::Null => String::new(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::String(s) => printable(s),
+        Value::String(s) => printable(s).into_owned(),
         Value::Array(items) => {
             let parts: Vec<String> = items.iter().map(value_text).collect();
             format!("{{{}}}", parts.join(", "))
@@ -391,22 +391,34 @@ fn reference_text(map: &serde_json::Map<String, Value>) -> String {
         .unwrap_or("?");
     let mut out = class.to_owned();
     if let Some(Value::Object(selectors)) = map.get("Selectors") {
+        use std::fmt::Write;
         for (i, (k, v)) in selectors.iter().enumerate() {
             out.push(if i == 0 { '.' } else { ',' });
-            match v {
-                Value::String(s) => out.push_str(&format!("{k}={s:?}")),
-                Value::Object(inner) => out.push_str(&format!("{k}=({})", reference_text(inner))),
-                other => out.push_str(&format!("{k}={other}")),
-            }
+            // Writing to a String cannot fail.
+            let _ = match v {
+                Value::String(s) => write!(out, "{k}={s:?}"),
+                Value::Object(inner) => write!(out, "{k}=({})", reference_text(inner)),
+                other => write!(out, "{k}={other}"),
+            };
         }
     }
-    printable(&out)
+    match printable(&out) {
+        Cow::Borrowed(_) => out,
+        Cow::Owned(cleaned) => cleaned,
+    }
 }
 
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+/// `s` with each control character (a line break, a tab) shown as a space, so that a row
+/// stays one line; borrowed when there is none.
+fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+    )
 }
 
 /// `s` cut to `width` columns with `…` (wide characters count two).
