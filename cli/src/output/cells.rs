@@ -19,18 +19,18 @@ pub enum Cell {
     Text(String),
     /// A boolean.
     Bool(bool),
-    /// An array or an object, as a value ([`Nested::Value`]).
+    /// An array or an object, as a value ([`Keep::Value`]).
     Complex(serde_json::Value),
-    /// An array or an object, as compact JSON text ([`Nested::Json`]).
+    /// An array or an object, as compact JSON text ([`Keep::JsonText`]).
     Json(String),
 }
 
 /// How a row keeps what is not a scalar.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Nested {
+pub enum Keep {
     /// As compact JSON text, written straight from the record: no value is built.
     #[default]
-    Json,
+    JsonText,
     /// As a [`serde_json::Value`], for a format that looks inside.
     Value,
 }
@@ -47,12 +47,12 @@ impl Cell {
 pub struct Row {
     slots: Vec<(String, Cell)>,
     len: usize,
-    nested: Nested,
+    nested: Keep,
 }
 
 impl Row {
     /// An empty row that keeps nested values as `nested` says.
-    pub fn new(nested: Nested) -> Row {
+    pub fn new(nested: Keep) -> Row {
         Row {
             nested,
             ..Row::default()
@@ -60,7 +60,7 @@ impl Row {
     }
 
     /// The cells of `record` (anything that serializes as a map).
-    pub fn of<T: ?Sized + Serialize>(nested: Nested, record: &T) -> Result<Row, Error> {
+    pub fn of<T: ?Sized + Serialize>(nested: Keep, record: &T) -> Result<Row, Error> {
         let mut row = Row::new(nested);
         row.refill(record)?;
         Ok(row)
@@ -198,19 +198,19 @@ struct RowEntries<'a> {
 
 fn cell_of<T: ?Sized + Serialize>(value: &T) -> Result<Cell, Error> {
     let mut cell = Cell::Empty;
-    fill(&mut cell, value, Nested::Value)?;
+    fill(&mut cell, value, Keep::Value)?;
     Ok(cell)
 }
 
 /// Writes `value` into `cell`, reusing its string when it has one.
-fn fill<T: ?Sized + Serialize>(cell: &mut Cell, value: &T, nested: Nested) -> Result<(), Error> {
+fn fill<T: ?Sized + Serialize>(cell: &mut Cell, value: &T, nested: Keep) -> Result<(), Error> {
     match value.serialize(CellWriter(cell)) {
         Ok(()) => Ok(()),
         Err(e) if e.0 == NOT_SCALAR => {
             let json_error = |e: serde_json::Error| Error(e.to_string().into());
             *cell = match nested {
-                Nested::Value => Cell::Complex(serde_json::to_value(value).map_err(json_error)?),
-                Nested::Json => {
+                Keep::Value => Cell::Complex(serde_json::to_value(value).map_err(json_error)?),
+                Keep::JsonText => {
                     let mut text = match std::mem::replace(cell, Cell::Empty) {
                         Cell::Text(s) | Cell::Number(s) | Cell::Json(s) => s.into_bytes(),
                         _ => Vec::new(),
@@ -258,7 +258,7 @@ impl SerializeMap for RowEntries<'_> {
         let nested = self.row.nested;
         let slot = self.row.next_slot();
         let mut name = Cell::Text(std::mem::take(&mut slot.0));
-        fill(&mut name, key, Nested::Value)?;
+        fill(&mut name, key, Keep::Value)?;
         match name {
             Cell::Text(text) => slot.0 = text,
             _ => return Err(Error("a record key is not text".into())),
@@ -396,7 +396,7 @@ mod tests {
             "Secure": true,
             "Addresses": ["a", "b"],
         });
-        let row = Row::of(Nested::Value, &value).unwrap();
+        let row = Row::of(Keep::Value, &value).unwrap();
         assert_eq!(
             row.get("SessionId"),
             Some(&Cell::Number("18446744073709551615".into()))
@@ -415,8 +415,8 @@ mod tests {
             "Addresses": ["a", 1, null],
             "SessionId": 7,
         });
-        let mut row = Row::of(Nested::Json, &value).unwrap();
-        let as_value = Row::of(Nested::Value, &value).unwrap();
+        let mut row = Row::of(Keep::JsonText, &value).unwrap();
+        let as_value = Row::of(Keep::Value, &value).unwrap();
         for key in ["Antecedent", "Addresses"] {
             let (Some(Cell::Json(text)), Some(Cell::Complex(v))) =
                 (row.get(key), as_value.get(key))
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn a_refilled_row_holds_only_the_new_record() {
         let mut row = Row::of(
-            Nested::Value,
+            Keep::Value,
             &serde_json::json!({"A": "x", "B": 1, "C": true}),
         )
         .unwrap();

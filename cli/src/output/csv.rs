@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::cells::{Cell, Nested, Row};
+use super::cells::{Cell, Keep, Row};
 use super::{Layout, Record, invalid};
 
 pub(super) struct CsvState {
@@ -40,7 +40,7 @@ impl CsvState {
             written: false,
             pending: Vec::new(),
             late: HashSet::new(),
-            row: Row::new(Nested::Json),
+            row: Row::new(Keep::JsonText),
             order: Vec::new(),
             cells: Vec::new(),
         }
@@ -60,7 +60,7 @@ impl CsvState {
             self.row = row;
             return result;
         }
-        let row = Row::of(Nested::Json, record).map_err(invalid)?;
+        let row = Row::of(Keep::JsonText, record).map_err(invalid)?;
         for (key, _) in row.entries() {
             if !self.positions.contains_key(key) {
                 self.header.insert(self.trailing_from, key.clone());

@@ -15,7 +15,7 @@ use serde_json::Value;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use winrm_sessions::classes::key_properties;
 
-use super::cells::{Cell, Nested, Row};
+use super::cells::{Cell, Keep, Row};
 use super::{Columns, Layout, Record, invalid};
 
 /// Narrowest a text column is squeezed to.
@@ -106,7 +106,7 @@ impl TableState {
             pending_class: String::new(),
             pending_since: None,
             tables: 0,
-            row: Row::new(Nested::Value),
+            row: Row::new(Keep::Value),
             line: String::new(),
         }
     }
@@ -135,7 +135,7 @@ impl TableState {
                 write_row(out, &mut self.line, table, &self.row)
             }
             None => {
-                let row = Row::of(Nested::Value, record).map_err(invalid)?;
+                let row = Row::of(Keep::Value, record).map_err(invalid)?;
                 if self.pending.is_empty() {
                     self.pending_class = record.class.to_owned();
                     self.pending_since = Some(std::time::Instant::now());
