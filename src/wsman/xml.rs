@@ -185,6 +185,14 @@ pub(crate) type ScannedSelector<'i> = (Cow<'i, str>, Cow<'i, str>);
 /// The CIM elements whose text a property may be wrapped in (DSP0230's typed values).
 pub(crate) const CIM_TYPED: [&str; 4] = ["Datetime", "Interval", "Date", "CIM_DateTime"];
 
+/// `prefix:local` split at its first colon, or `None` for an unprefixed name. A byte search:
+/// `str::split_once(char)` compares each match through `memcmp`, a visible cost on every
+/// property of a page.
+fn split_qname(name: &str) -> Option<(&str, &str)> {
+    let at = name.bytes().position(|b| b == b':')?;
+    Some((&name[..at], &name[at + 1..]))
+}
+
 /// Skips the whitespace the scan accepts between elements.
 fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
@@ -400,7 +408,7 @@ impl<'i> XmlReader<'i> {
     /// The namespace URI of an element (None when unqualified).
     pub(crate) fn ns(&self, e: &BytesStart<'_>) -> Option<&str> {
         let name = e.name().into_inner();
-        let prefix = name.split_once(':').map_or("", |(p, _)| p);
+        let prefix = split_qname(name).map_or("", |(p, _)| p);
         self.resolve(prefix)
     }
 
@@ -422,7 +430,7 @@ impl<'i> XmlReader<'i> {
         for attr in e.attributes() {
             let attr = attr.map_err(|err| self.malformed(err))?;
             let key = attr.key.into_inner();
-            let (attr_ns, name) = match key.split_once(':') {
+            let (attr_ns, name) = match split_qname(key) {
                 // Unprefixed attributes are in no namespace; xmlns declarations are not values.
                 Some(("xmlns", _)) => continue,
                 Some((prefix, name)) => (self.resolve(prefix), name),
@@ -455,7 +463,7 @@ impl<'i> XmlReader<'i> {
 
     /// Resolves the prefix of a QName written as text, such as a fault subcode `w:TimedOut`.
     pub(crate) fn resolve_text_qname(&self, text: &str) -> Option<String> {
-        let prefix = text.split_once(':').map_or("", |(p, _)| p);
+        let prefix = split_qname(text).map_or("", |(p, _)| p);
         self.resolve(prefix).map(str::to_owned)
     }
 
@@ -595,7 +603,7 @@ impl<'i> XmlReader<'i> {
                         at += 1;
                     }
                     let key = input.get(key_start..at)?;
-                    let (prefix, local) = key.split_once(':')?;
+                    let (prefix, local) = split_qname(key)?;
                     if local != "nil" || self.resolve(prefix) != Some(XSI_NS) {
                         return None;
                     }
@@ -658,7 +666,7 @@ impl<'i> XmlReader<'i> {
             end += 1;
         }
         let name = input.get(start..end).filter(|n| !n.is_empty())?;
-        let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+        let (prefix, local) = split_qname(name).unwrap_or(("", name));
         Some((name, prefix, local, end))
     }
 
