@@ -74,6 +74,11 @@ impl Reference {
         self
     }
 
+    /// Replaces the resource URI (a parser reads it wherever it comes among the selectors).
+    pub(crate) fn set_resource_uri(&mut self, resource_uri: &str) {
+        resource_uri.clone_into(&mut self.resource_uri);
+    }
+
     /// Sets the WS-Addressing address (normally the anonymous role URI).
     #[must_use]
     pub fn with_address(mut self, address: impl Into<String>) -> Self {

@@ -545,29 +545,19 @@ pub(crate) fn parse_epr(x: &mut XmlReader<'_>) -> Result<Reference, ParseError> 
 /// After `a:ReferenceParameters`: `w:ResourceURI` and `w:SelectorSet`.
 fn parse_reference_parameters(x: &mut XmlReader<'_>) -> Result<Reference, ParseError> {
     let mut reference = Reference::new("");
-    let mut uri = String::new();
     while let Some((e, empty)) = x.next_child()? {
         if empty {
             continue;
         }
         if x.is(&e, ns::WSMAN, "ResourceURI") {
-            uri = x.read_text()?.trim().to_owned();
+            reference.set_resource_uri(x.read_text()?.trim());
         } else if x.is(&e, ns::WSMAN, "SelectorSet") {
             reference = parse_selector_set(x, reference)?;
         } else {
             x.skip()?;
         }
     }
-    let mut out = Reference::new(uri);
-    for selector in reference.selectors() {
-        out = match &selector.value {
-            crate::cim::SelectorValue::Text(t) => out.with_selector(&selector.name, t),
-            crate::cim::SelectorValue::Reference(r) => {
-                out.with_reference_selector(&selector.name, (**r).clone())
-            }
-        };
-    }
-    Ok(out)
+    Ok(reference)
 }
 
 /// After `w:SelectorSet`: each `w:Selector Name="..."` holds text or a nested EPR.
