@@ -2,6 +2,7 @@
 //! properties, then rows as they come. Nested values (arrays, references, joined instances) are
 //! JSON text in their cell.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
@@ -94,8 +95,7 @@ impl CsvState {
 
     fn write_header<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
         self.written = true;
-        let line: Vec<&str> = self.header.iter().map(String::as_str).collect();
-        write_line(out, line.iter().map(|s| Field::Text(s)))
+        write_line(out, self.header.iter().map(|s| Cow::Borrowed(s.as_str())))
     }
 
     fn write_row<W: Write>(&mut self, out: &mut W, row: &Row) -> io::Result<()> {
@@ -127,12 +127,13 @@ impl CsvState {
         write_line(
             out,
             cells.map(|cell| match cell {
-                None | Some(Cell::Empty) => Field::Text(""),
-                Some(Cell::Number(n)) => Field::Text(n),
-                Some(Cell::Text(t)) => Field::Text(t),
-                Some(Cell::Bool(b)) => Field::Text(if *b { "true" } else { "false" }),
-                Some(Cell::Json(json)) => Field::Text(json),
-                Some(Cell::Complex(v)) => Field::Json(v),
+                None | Some(Cell::Empty) => Cow::Borrowed(""),
+                Some(Cell::Number(n)) => Cow::Borrowed(n.as_str()),
+                Some(Cell::Text(t)) => Cow::Borrowed(t.as_str()),
+                Some(Cell::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+                Some(Cell::Json(json)) => Cow::Borrowed(json.as_str()),
+                // This row keeps nested values as JSON text; a value would read the same.
+                Some(Cell::Complex(v)) => Cow::Owned(v.to_string()),
             }),
         )
     }
@@ -146,29 +147,15 @@ fn positions(header: &[String]) -> HashMap<String, usize> {
         .collect()
 }
 
-enum Field<'a> {
-    Text(&'a str),
-    Json(&'a serde_json::Value),
-}
-
 /// One line: fields quoted when they hold a comma, a quote or a line break (RFC 4180).
 fn write_line<'a, W: Write>(
     out: &mut W,
-    fields: impl Iterator<Item = Field<'a>>,
+    fields: impl Iterator<Item = Cow<'a, str>>,
 ) -> io::Result<()> {
-    let mut json = String::new();
-    for (i, field) in fields.enumerate() {
+    for (i, text) in fields.enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        let text = match field {
-            Field::Text(t) => t,
-            Field::Json(v) => {
-                json.clear();
-                json.push_str(&v.to_string());
-                &json
-            }
-        };
         if text
             .bytes()
             .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
