@@ -202,6 +202,30 @@ pub fn serve_fixtures_with(
     (server, url.trim().to_owned())
 }
 
+/// CPU seconds (user + system) a running process has used so far, from `/proc/PID/stat`
+/// (in clock ticks of 1/100 s, the unit Linux gives there whatever the kernel's own tick).
+pub fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: fields are counted after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The least wall time `cpu` seconds of work can take on this machine's cores: a run whose
+/// wall is near it was bound by CPU, not by waiting.
+pub fn cpu_floor(cpu: f64) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpu / cores as f64
+}
+
 /// What `/usr/bin/time` says of one run.
 pub struct Usage {
     pub cpu: f64,

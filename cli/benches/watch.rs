@@ -92,6 +92,7 @@ fn main() {
 /// 10,000 hosts × 100 sessions (a million sessions) at concurrency 1,000, every answer 50 ms
 /// late: what the watch keeps between polls must fit in 300 MB, and a cycle should take about
 /// ceil(10,000 / 1,000) × one host's time. `WINRM_SESSIONS_BENCH_FLEET_HOSTS` for fewer hosts.
+/// The floor is (client CPU + the server's) / cores: the least wall the work allows here.
 fn at_fleet_scale() {
     let hosts: usize = std::env::var("WINRM_SESSIONS_BENCH_FLEET_HOSTS")
         .ok()
@@ -133,13 +134,17 @@ fn at_fleet_scale() {
         "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.2} s, ideal cycle {ideal:.2} s"
     );
     for cycles in [1u64, 3] {
+        let server_before = common::process_cpu(server.id());
         let usage = watch(&list, cycles, false, concurrency);
+        let server_cpu = common::process_cpu(server.id()) - server_before;
         println!(
-            "  {cycles} cycle(s): {:.2} s wall ({:.2} x ideal per cycle), {:.2} s CPU, peak RSS {:.1} MB",
+            "  {cycles} cycle(s): {:.2} s wall ({:.2} x ideal per cycle), {:.2} s CPU, peak RSS {:.1} MB; server {:.2} s CPU, floor {:.2} s",
             usage.wall,
             usage.wall / cycles as f64 / ideal,
             usage.cpu,
-            usage.rss_mb
+            usage.rss_mb,
+            server_cpu,
+            common::cpu_floor(usage.cpu + server_cpu)
         );
     }
     let first = watch(&list, 1, true, concurrency);
