@@ -82,15 +82,19 @@ impl Instance {
     /// A property value by name: exact match first, then case-insensitive (WMI names are
     /// case-insensitive).
     pub fn get(&self, name: &str) -> Option<&Value> {
+        self.position(name).map(|at| &self.properties[at].value)
+    }
+
+    /// Where [`Instance::get`] finds `name` among the properties.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.properties
             .iter()
-            .find(|p| &*p.name == name)
+            .position(|p| &*p.name == name)
             .or_else(|| {
                 self.properties
                     .iter()
-                    .find(|p| p.name.eq_ignore_ascii_case(name))
+                    .position(|p| p.name.eq_ignore_ascii_case(name))
             })
-            .map(|p| &p.value)
     }
 
     /// The reference the server sent with the instance, if any.

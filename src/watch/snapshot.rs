@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::tracker::SessionKey;
+use super::tracker::{KeyPlan, SessionKey};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 
 /// A key as remembered: 128 bits of two SipHash passes over the object path (the path is
@@ -23,12 +23,18 @@ use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 pub(crate) struct Digest([u32; 4]);
 
 impl Digest {
-    pub(crate) fn of(key: &SessionKey) -> Self {
+    #[cfg(test)]
+    fn of(key: &SessionKey) -> Self {
+        Self::of_path(key.as_str())
+    }
+
+    /// The digest of the key whose object path is `path`.
+    fn of_path(path: &str) -> Self {
         use std::hash::{Hash, Hasher};
         let pass = |salt: u8| {
             let mut hasher = std::hash::DefaultHasher::new();
             salt.hash(&mut hasher);
-            key.as_str().hash(&mut hasher);
+            path.hash(&mut hasher);
             hasher.finish()
         };
         let (a, b) = (pass(0x5a), pass(0xa5));
@@ -36,12 +42,14 @@ impl Digest {
     }
 }
 
-/// What sessions of one shape share: class, namespace and property names, in order.
+/// What sessions of one shape share: class, namespace and property names, in order, and so
+/// which of them make the key.
 #[derive(Debug)]
 struct Shape {
     class: Arc<str>,
     namespace: Option<Arc<str>>,
     names: Box<[Arc<str>]>,
+    key: KeyPlan,
 }
 
 impl Shape {
@@ -54,6 +62,7 @@ impl Shape {
                 .iter()
                 .map(|p| p.name.clone())
                 .collect(),
+            key: KeyPlan::of(instance),
         }
     }
 
@@ -97,12 +106,13 @@ pub(crate) struct Snapshot {
     /// (digest, offset of its record), sorted by digest once built; for a digest that came
     /// twice, the last record.
     index: Vec<(Digest, u32)>,
+    /// Where a session's object path is written to be digested, reused from one to the next.
+    path: String,
 }
 
 impl Snapshot {
     /// Adds a session, as the poll found it.
     pub(crate) fn push(&mut self, instance: &Instance) {
-        let digest = Digest::of(&SessionKey::of(instance));
         // The last few shapes are looked at: a host's sessions have one or two, and a class
         // whose every instance differs costs a shape each, never a search of them all.
         let recent = self.shapes.len().saturating_sub(4);
@@ -113,6 +123,9 @@ impl Snapshot {
                 self.shapes.len() - 1
             }
         };
+        self.path.clear();
+        self.shapes[shape].key.write(instance, &mut self.path);
+        let digest = Digest::of_path(&self.path);
         // 32-bit offsets: one host's sessions would need 4 GiB of values (some 40 million
         // sessions) to outgrow them, far past what a response cap lets a poll bring.
         let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
@@ -155,6 +168,7 @@ impl Snapshot {
                 false
             }
         });
+        self.path = String::new();
         self.arena.shrink_to_fit();
         self.index.shrink_to_fit();
         self.rare.shrink_to_fit();
@@ -190,7 +204,7 @@ impl Snapshot {
             at: offset as usize,
         };
         let shape = &self.shapes[reader.len()];
-        let mut instance = Instance::new(shape.class.clone());
+        let mut instance = Instance::with_capacity(shape.class.clone(), shape.names.len());
         if let Some(namespace) = &shape.namespace {
             instance.set_namespace_uri(namespace.clone());
         }
@@ -350,6 +364,55 @@ mod tests {
         // One shape per class here; text-only sessions need no side values.
         assert_eq!(snapshot.shapes.len(), 4);
         assert_eq!(snapshot.rare.len(), 2);
+    }
+
+    #[test]
+    fn keys_are_the_object_paths_whatever_the_shape() {
+        // A known class with its key first, last, missing, or named in another case; an
+        // association (references in its key); a class whose every property is its key.
+        let mut late_key =
+            Instance::new("MSFT_SmbSession").with("NumOpens", Value::Text("1".into()));
+        late_key.push("SessionId", Value::Text("7".into()));
+        let other_case =
+            Instance::new("MSFT_SmbSession").with("sessionid", Value::Text("8".into()));
+        let missing = Instance::new("MSFT_SmbSession").with("NumOpens", Value::Text("2".into()));
+        let reference = |user: &str| {
+            Value::Reference(Box::new(
+                Reference::new(
+                    "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession",
+                )
+                .with_selector("UserName", user)
+                .with_selector("ComputerName", "10.0.0.1"),
+            ))
+        };
+        let association = Instance::new("Win32_SessionConnection")
+            .with("Dependent", reference("b"))
+            .with("Antecedent", reference("a"));
+        let found = [
+            smb(1, "a"),
+            late_key,
+            other_case,
+            missing,
+            association,
+            rich(),
+            Instance::new("X_Unknown")
+                .with("B", Value::Text("2".into()))
+                .with("A", Value::Null),
+        ];
+        let mut snapshot = Snapshot::default();
+        for instance in &found {
+            snapshot.push(instance);
+        }
+        let snapshot = snapshot.finish();
+        // The digest of each session's object path, as `SessionKey::of` writes it, is found.
+        assert_eq!(snapshot.len(), found.len());
+        for instance in &found {
+            assert!(snapshot.contains(&Digest::of(&SessionKey::of(instance))));
+        }
+        let path = |instance: &Instance| SessionKey::of(instance).as_str().to_owned();
+        assert_eq!(path(&found[1]), r#"MSFT_SmbSession.SessionId="7""#);
+        assert_eq!(path(&found[2]), r#"MSFT_SmbSession.SessionId="8""#);
+        assert_eq!(path(&found[3]), "MSFT_SmbSession.SessionId=null");
     }
 
     #[test]

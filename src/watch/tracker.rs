@@ -16,26 +16,8 @@ pub struct SessionKey(String);
 impl SessionKey {
     /// The key of `instance`.
     pub fn of(instance: &Instance) -> Self {
-        let class = instance.class_name();
-        let keys = key_properties(class);
-        let mut path = String::from(class);
-        let mut first = true;
-        let mut add = |name: &str, value: &Value| {
-            path.push(if first { '.' } else { ',' });
-            first = false;
-            path.push_str(name);
-            path.push('=');
-            push_value(&mut path, value);
-        };
-        if keys.is_empty() {
-            for property in instance.properties() {
-                add(&property.name, &property.value);
-            }
-        } else {
-            for key in keys {
-                add(key, instance.get(key).unwrap_or(&Value::Null));
-            }
-        }
+        let mut path = String::new();
+        KeyPlan::of(instance).write(instance, &mut path);
         Self(path)
     }
 
@@ -53,6 +35,51 @@ impl SessionKey {
 impl std::fmt::Display for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Which properties make the key of instances shaped like one: its class's key properties,
+/// found once by position, or every property for a class this crate does not know. A snapshot
+/// keeps one per shape, so a million sessions' keys are written without looking their class
+/// and properties up a million times.
+#[derive(Debug)]
+pub(crate) struct KeyPlan {
+    /// The class's key properties, each with its position in the shape (none: written as null).
+    keys: Box<[(&'static str, Option<usize>)]>,
+}
+
+impl KeyPlan {
+    /// The plan for `instance` and every instance with its class and property names in order.
+    pub(crate) fn of(instance: &Instance) -> Self {
+        let keys = key_properties(instance.class_name())
+            .iter()
+            .map(|&key| (key, instance.position(key)))
+            .collect();
+        Self { keys }
+    }
+
+    /// Appends the object path of `instance` (shaped as the one the plan was made for) to `out`.
+    pub(crate) fn write(&self, instance: &Instance, out: &mut String) {
+        out.push_str(instance.class_name());
+        let mut first = true;
+        let mut add = |name: &str, value: &Value| {
+            out.push(if first { '.' } else { ',' });
+            first = false;
+            out.push_str(name);
+            out.push('=');
+            push_value(out, value);
+        };
+        if self.keys.is_empty() {
+            for property in instance.properties() {
+                add(&property.name, &property.value);
+            }
+        } else {
+            let properties = instance.properties();
+            for &(key, at) in self.keys.iter() {
+                let value = at.and_then(|at| properties.get(at)).map(|p| &p.value);
+                add(key, value.unwrap_or(&Value::Null));
+            }
+        }
     }
 }
 
