@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use super::tracker::{KeyPlan, SessionKey};
+use super::tracker::KeyPlan;
+#[cfg(test)]
+use super::tracker::SessionKey;
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 
 /// A key as remembered: 128 bits of two SipHash passes over the object path (the path is
