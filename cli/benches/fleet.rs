@@ -89,7 +89,7 @@ fn main() {
                 .wall
             })
             .fold(f64::MAX, f64::min);
-        println!("| 1 | 1 | {auth} | json | {best:.2} | {best:.2} | 1.00 | | | | |");
+        println!("| 1 | 1 | {auth} | json | {best:.3} | {best:.3} | 1.00 | | | | |");
         one_host.insert(auth, best);
     }
     let runs = [
@@ -151,7 +151,7 @@ fn main() {
         let server_cpu = common::process_cpu(server.id()) - server_before;
         let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[r.auth];
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
             r.hosts,
             r.concurrency,
             r.auth,

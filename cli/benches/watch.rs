@@ -131,7 +131,7 @@ fn at_fleet_scale() {
         .fold(f64::MAX, f64::min);
     let ideal = hosts.div_ceil(concurrency) as f64 * one_host;
     println!(
-        "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.2} s, ideal cycle {ideal:.2} s"
+        "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.3} s, ideal cycle {ideal:.2} s"
     );
     for cycles in [1u64, 3] {
         let server_before = common::process_cpu(server.id());
