@@ -5,54 +5,105 @@
 //! `{"class": "MSFT_SmbSession", "ns": "http://…/MSFT_SmbSession", "props": [["SessionId",
 //! "8813272891621"], ["ClusterNodeName", null], ["Start", {"datetime": "…"}]]}`
 
-use serde_json::{Map, Value as Json, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value as Json;
 
-use crate::cim::{Datetime, Instance, Interval, Reference, SelectorValue, Value};
+use crate::cim::{
+    Datetime, Instance, Interval, Property, Reference, Selector, SelectorValue, Value,
+};
 
-/// The JSON of an instance.
-pub(crate) fn encode(instance: &Instance) -> Json {
-    let mut object = Map::new();
-    object.insert("class".into(), instance.class_name().into());
-    if let Some(ns) = instance.namespace_uri() {
-        object.insert("ns".into(), ns.into());
-    }
-    let props: Vec<Json> = instance
-        .properties()
-        .iter()
-        .map(|p| json!([&*p.name, encode_value(&p.value)]))
-        .collect();
-    object.insert("props".into(), props.into());
-    Json::Object(object)
+/// The JSON text of an instance, written straight from it (a store writes one for every
+/// session at every poll: building a `serde_json::Value` tree first cost as much again).
+pub(crate) fn encode(instance: &Instance) -> serde_json::Result<String> {
+    serde_json::to_string(&Record(instance))
 }
 
-fn encode_value(value: &Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Text(text) => text.as_str().into(),
-        Value::Datetime(d) => json!({ "datetime": d.as_str() }),
-        Value::Interval(i) => json!({ "interval": i.as_str() }),
-        Value::Reference(r) => json!({ "ref": encode_reference(r) }),
-        Value::Object(o) => json!({ "object": encode(o) }),
-        Value::Array(items) => items.iter().map(encode_value).collect(),
+/// An instance as its record: `{"class", "ns"?, "props": [[name, value], ...]}`.
+struct Record<'a>(&'a Instance);
+
+impl Serialize for Record<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let instance = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("class", instance.class_name())?;
+        if let Some(ns) = instance.namespace_uri() {
+            map.serialize_entry("ns", ns)?;
+        }
+        map.serialize_entry("props", &Properties(instance.properties()))?;
+        map.end()
     }
 }
 
-fn encode_reference(reference: &Reference) -> Json {
-    let selectors: Vec<Json> = reference
-        .selectors()
-        .iter()
-        .map(|s| match &s.value {
-            SelectorValue::Text(text) => json!([s.name, text]),
-            SelectorValue::Reference(inner) => json!([s.name, { "ref": encode_reference(inner) }]),
-        })
-        .collect();
-    let mut object = Map::new();
-    object.insert("uri".into(), reference.resource_uri().into());
-    if let Some(address) = reference.address() {
-        object.insert("address".into(), address.into());
+struct Properties<'a>(&'a [Property]);
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|p| (&*p.name, Kept(&p.value))))
     }
-    object.insert("selectors".into(), selectors.into());
-    Json::Object(object)
+}
+
+/// A value: text or null as itself, an array as an array, anything else as an object that
+/// names its kind (`datetime`, `interval`, `ref`, `object`).
+struct Kept<'a>(&'a Value);
+
+impl Serialize for Kept<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => serializer.serialize_unit(),
+            Value::Text(text) => serializer.serialize_str(text),
+            Value::Datetime(d) => tagged(serializer, "datetime", d.as_str()),
+            Value::Interval(i) => tagged(serializer, "interval", i.as_str()),
+            Value::Reference(r) => tagged(serializer, "ref", &Ref(r)),
+            Value::Object(o) => tagged(serializer, "object", &Record(o)),
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Kept)),
+        }
+    }
+}
+
+/// `{kind: value}`.
+fn tagged<S: Serializer, T: Serialize + ?Sized>(
+    serializer: S,
+    kind: &str,
+    value: &T,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(1))?;
+    map.serialize_entry(kind, value)?;
+    map.end()
+}
+
+/// A reference: `{"uri", "address"?, "selectors": [[name, text or {"ref": ...}], ...]}`.
+struct Ref<'a>(&'a Reference);
+
+impl Serialize for Ref<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let reference = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("uri", reference.resource_uri())?;
+        if let Some(address) = reference.address() {
+            map.serialize_entry("address", address)?;
+        }
+        map.serialize_entry("selectors", &Selectors(reference.selectors()))?;
+        map.end()
+    }
+}
+
+struct Selectors<'a>(&'a [Selector]);
+
+impl Serialize for Selectors<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|s| (&s.name, SelectorKept(&s.value))))
+    }
+}
+
+struct SelectorKept<'a>(&'a SelectorValue);
+
+impl Serialize for SelectorKept<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            SelectorValue::Text(text) => serializer.serialize_str(text),
+            SelectorValue::Reference(inner) => tagged(serializer, "ref", &Ref(inner)),
+        }
+    }
 }
 
 /// The instance a JSON document written by [`encode`] describes; a message when it is not one.
@@ -113,6 +164,8 @@ fn decode_reference(json: &Json) -> Result<Reference, String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -153,10 +206,55 @@ mod tests {
                 "Array",
                 Value::Array(vec![Value::Text("a".into()), Value::Null]),
             );
-        let json = encode(&instance);
-        let text = serde_json::to_string(&json).unwrap();
+        let text = encode(&instance).unwrap();
         let back = decode(&serde_json::from_str(&text).unwrap()).unwrap();
         assert_eq!(back, instance);
+    }
+
+    #[test]
+    fn records_are_written_as_stores_have_always_kept_them() {
+        // The text earlier versions wrote (through a `serde_json::Value`), so that a store
+        // holds one format whichever version wrote a row.
+        let inner = Reference::new("urn:inner").with_selector("LogonId", "999");
+        let reference = Reference::new("urn:outer")
+            .with_address("urn:address")
+            .with_reference_selector("Antecedent", inner)
+            .with_selector("Dependent", "4");
+        let instance = Instance::new("Win32_Example")
+            .with_namespace_uri("urn:ns")
+            .with(
+                "Text",
+                Value::Text("o'brien & \"sons\" <ops> 李雷\n".into()),
+            )
+            .with("Nil", Value::Null)
+            .with(
+                "Start",
+                Value::Datetime(Datetime::parse("2026-11-20T08:15:42.866781-08:00").unwrap()),
+            )
+            .with("Idle", Value::Interval(Interval::parse("P1DT2H").unwrap()))
+            .with("Ref", Value::Reference(Box::new(reference)))
+            .with(
+                "Object",
+                Value::Object(Box::new(
+                    Instance::new("Inner").with("A", Value::Text("1".into())),
+                )),
+            )
+            .with(
+                "Array",
+                Value::Array(vec![
+                    Value::Text("a".into()),
+                    Value::Null,
+                    Value::Array(vec![]),
+                ]),
+            );
+        assert_eq!(
+            encode(&instance).unwrap(),
+            r#"{"class":"Win32_Example","ns":"urn:ns","props":[["Text","o'brien & \"sons\" <ops> 李雷\n"],["Nil",null],["Start",{"datetime":"2026-11-20T08:15:42.866781-08:00"}],["Idle",{"interval":"P1DT2H"}],["Ref",{"ref":{"uri":"urn:outer","address":"urn:address","selectors":[["Antecedent",{"ref":{"uri":"urn:inner","selectors":[["LogonId","999"]]}}],["Dependent","4"]]}}],["Object",{"object":{"class":"Inner","props":[["A","1"]]}}],["Array",["a",null,[]]]]}"#
+        );
+        assert_eq!(
+            encode(&Instance::new("Bare")).unwrap(),
+            r#"{"class":"Bare","props":[]}"#
+        );
     }
 
     #[test]

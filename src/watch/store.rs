@@ -302,7 +302,16 @@ impl Store {
         let fail = |e: rusqlite::Error| store_error_at(&path, e);
         let tx = self.conn.transaction().map_err(fail)?;
         {
+            // Most polls find a session as it was but for its values: its user and client as
+            // before, so their index is left alone.
             let mut seen = tx
+                .prepare_cached(
+                    "UPDATE sessions SET last_seen = ?4, record = ?5
+                     WHERE target = ?1 AND class = ?2 AND key = ?3 AND open = 1
+                       AND user IS ?6 AND client IS ?7",
+                )
+                .map_err(fail)?;
+            let mut renamed = tx
                 .prepare_cached(
                     "UPDATE sessions SET last_seen = ?4, record = ?5, user = ?6, client = ?7
                      WHERE target = ?1 AND class = ?2 AND key = ?3 AND open = 1",
@@ -321,8 +330,8 @@ impl Store {
                 )
                 .map_err(fail)?;
             for event in sessions {
-                let record = serde_json::to_string(&codec::encode(&event.session))
-                    .map_err(|e| error_at(&path, e.to_string()))?;
+                let record =
+                    codec::encode(&event.session).map_err(|e| error_at(&path, e.to_string()))?;
                 let at = micros(event.at);
                 let key = event.key.as_str();
                 let target = event.target.as_str();
@@ -334,13 +343,13 @@ impl Store {
                     }
                     Change::Present | Change::Opened | Change::Unchanged => {
                         let (user, client) = names(&event.session);
-                        let updated = seen
-                            .execute(params![target, class, key, at, record, user, client])
-                            .map_err(fail)?;
+                        let values = params![target, class, key, at, record, user, client];
+                        let mut updated = seen.execute(values).map_err(fail)?;
                         if updated == 0 {
-                            opened
-                                .execute(params![target, class, key, at, record, user, client])
-                                .map_err(fail)?;
+                            updated = renamed.execute(values).map_err(fail)?;
+                        }
+                        if updated == 0 {
+                            opened.execute(values).map_err(fail)?;
                         }
                     }
                 }
@@ -672,6 +681,56 @@ mod tests {
             .query_row("SELECT count(*) FROM polls WHERE ok = 0", [], |r| r.get(0))
             .unwrap();
         assert_eq!(polls, 1);
+    }
+
+    #[test]
+    fn a_session_keeps_one_row_when_its_user_or_client_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("watch.db")).unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |n: u64| t0 + Duration::from_secs(60 * n);
+        // The same session (its key is its SessionId) as each poll found it: the user filled in
+        // later, then the client, then both as before.
+        let unnamed = smb(7, "", "10.0.0.1");
+        let polls = [
+            (Change::Present, unnamed),
+            (Change::Unchanged, smb(7, r"CORP\alice", "10.0.0.1")),
+            (Change::Unchanged, smb(7, r"CORP\alice", "10.0.0.2")),
+            (Change::Unchanged, smb(7, r"CORP\alice", "10.0.0.2")),
+        ];
+        for (n, (change, session)) in polls.into_iter().enumerate() {
+            let when = at(n as u64);
+            store
+                .record(
+                    CLASS,
+                    &poll("fs01", when, Ok(1)),
+                    &[event(change, "fs01", session, when)],
+                )
+                .unwrap();
+        }
+        let rows: Vec<(Option<String>, Option<String>, i64)> = store
+            .conn
+            .prepare("SELECT user, client, last_seen FROM sessions")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [(
+                Some(r"CORP\alice".to_owned()),
+                Some("10.0.0.2".to_owned()),
+                micros(at(3))
+            )]
+        );
+        assert_eq!(
+            store
+                .history(&HistoryFilter::new().user("alice").client("10.0.0.2"))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
