@@ -5,8 +5,10 @@
 //! `{"class": "MSFT_SmbSession", "ns": "http://…/MSFT_SmbSession", "props": [["SessionId",
 //! "8813272891621"], ["ClusterNodeName", null], ["Start", {"datetime": "…"}]]}`
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value as Json;
 
 use crate::cim::{
     Datetime, Instance, Interval, Property, Reference, Selector, SelectorValue, Value,
@@ -106,60 +108,217 @@ impl Serialize for SelectorKept<'_> {
     }
 }
 
-/// The instance a JSON document written by [`encode`] describes; a message when it is not one.
-pub(crate) fn decode(json: &Json) -> Result<Instance, String> {
-    let class = json["class"].as_str().ok_or("no class")?;
-    let mut instance = Instance::new(class);
-    if let Some(ns) = json["ns"].as_str() {
-        instance = instance.with_namespace_uri(ns);
-    }
-    for prop in json["props"].as_array().ok_or("no properties")? {
-        let name = prop[0].as_str().ok_or("a property without a name")?;
-        instance.push(name, decode_value(&prop[1])?);
-    }
-    Ok(instance)
+/// The instance a record written by [`encode`] describes; a message when it is not one. Read
+/// straight into the instance, as `encode` writes (a watch restarted on a store reads every
+/// open session back).
+pub(crate) fn decode(record: &str) -> Result<Instance, String> {
+    serde_json::from_str::<RecordIn>(record)
+        .map(|record| record.0)
+        .map_err(|e| e.to_string())
 }
 
-fn decode_value(json: &Json) -> Result<Value, String> {
-    Ok(match json {
-        Json::Null => Value::Null,
-        Json::String(text) => Value::Text(text.clone()),
-        Json::Array(items) => {
-            Value::Array(items.iter().map(decode_value).collect::<Result<_, _>>()?)
-        }
-        Json::Object(object) => {
-            if let Some(text) = object.get("datetime").and_then(Json::as_str) {
-                Value::Datetime(Datetime::parse(text).map_err(|e| e.to_string())?)
-            } else if let Some(text) = object.get("interval").and_then(Json::as_str) {
-                Value::Interval(Interval::parse(text).map_err(|e| e.to_string())?)
-            } else if let Some(reference) = object.get("ref") {
-                Value::Reference(Box::new(decode_reference(reference)?))
-            } else if let Some(inner) = object.get("object") {
-                Value::Object(Box::new(decode(inner)?))
-            } else {
-                return Err("an unknown kind of value".into());
+/// The names a record's objects use.
+enum Key {
+    Class,
+    Ns,
+    Props,
+    Uri,
+    Address,
+    Selectors,
+    Datetime,
+    Interval,
+    Ref,
+    Object,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl Visitor<'_> for Names {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+                Ok(match name {
+                    "class" => Key::Class,
+                    "ns" => Key::Ns,
+                    "props" => Key::Props,
+                    "uri" => Key::Uri,
+                    "address" => Key::Address,
+                    "selectors" => Key::Selectors,
+                    "datetime" => Key::Datetime,
+                    "interval" => Key::Interval,
+                    "ref" => Key::Ref,
+                    "object" => Key::Object,
+                    _ => Key::Other,
+                })
             }
         }
-        other => return Err(format!("an unexpected value {other}")),
-    })
+        deserializer.deserialize_identifier(Names)
+    }
 }
 
-fn decode_reference(json: &Json) -> Result<Reference, String> {
-    let mut reference = Reference::new(json["uri"].as_str().ok_or("a reference without URI")?);
-    if let Some(address) = json["address"].as_str() {
-        reference = reference.with_address(address);
+/// An instance read from its record.
+struct RecordIn(Instance);
+
+impl<'de> Deserialize<'de> for RecordIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Records;
+        impl<'de> Visitor<'de> for Records {
+            type Value = RecordIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a session record")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecordIn, A::Error> {
+                let (mut class, mut ns, mut props) = (None, None, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Class => class = Some(map.next_value::<String>()?),
+                        Key::Ns => ns = map.next_value::<Option<String>>()?,
+                        Key::Props => props = Some(map.next_value::<Vec<(String, KeptIn)>>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let mut instance =
+                    Instance::new(class.ok_or_else(|| de::Error::custom("no class"))?);
+                if let Some(ns) = ns {
+                    instance = instance.with_namespace_uri(ns);
+                }
+                for (name, value) in props.ok_or_else(|| de::Error::custom("no properties"))? {
+                    instance.push(name, value.0);
+                }
+                Ok(RecordIn(instance))
+            }
+        }
+        deserializer.deserialize_map(Records)
     }
-    for selector in json["selectors"].as_array().ok_or("no selectors")? {
-        let name = selector[0].as_str().ok_or("a selector without a name")?;
-        reference = match &selector[1] {
-            Json::String(text) => reference.with_selector(name, text.as_str()),
-            other => reference.with_reference_selector(
-                name,
-                decode_reference(other.get("ref").ok_or("an unknown selector value")?)?,
-            ),
-        };
+}
+
+/// A value read from its record (see [`Kept`]).
+struct KeptIn(Value);
+
+impl<'de> Deserialize<'de> for KeptIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Values;
+        impl<'de> Visitor<'de> for Values {
+            type Value = KeptIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("text, null, an array or a tagged value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<KeptIn, E> {
+                Ok(KeptIn(Value::Null))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<KeptIn, E> {
+                Ok(KeptIn(Value::Text(text.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<KeptIn, E> {
+                Ok(KeptIn(Value::Text(text)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeptIn, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element::<KeptIn>()? {
+                    items.push(item.0);
+                }
+                Ok(KeptIn(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeptIn, A::Error> {
+                let value = match map.next_key::<Key>()? {
+                    Some(Key::Datetime) => Datetime::parse(&map.next_value::<String>()?)
+                        .map(Value::Datetime)
+                        .map_err(de::Error::custom)?,
+                    Some(Key::Interval) => Interval::parse(&map.next_value::<String>()?)
+                        .map(Value::Interval)
+                        .map_err(de::Error::custom)?,
+                    Some(Key::Ref) => Value::Reference(Box::new(map.next_value::<RefIn>()?.0)),
+                    Some(Key::Object) => Value::Object(Box::new(map.next_value::<RecordIn>()?.0)),
+                    _ => return Err(de::Error::custom("an unknown kind of value")),
+                };
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(KeptIn(value))
+            }
+        }
+        deserializer.deserialize_any(Values)
     }
-    Ok(reference)
+}
+
+/// A reference read from its record (see [`Ref`]).
+struct RefIn(Reference);
+
+impl<'de> Deserialize<'de> for RefIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct References;
+        impl<'de> Visitor<'de> for References {
+            type Value = RefIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a reference")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RefIn, A::Error> {
+                let (mut uri, mut address, mut selectors) = (None, None, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Uri => uri = Some(map.next_value::<String>()?),
+                        Key::Address => address = map.next_value::<Option<String>>()?,
+                        Key::Selectors => {
+                            selectors = Some(map.next_value::<Vec<(String, SelectorIn)>>()?)
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let uri = uri.ok_or_else(|| de::Error::custom("a reference without URI"))?;
+                let mut reference = Reference::new(uri);
+                if let Some(address) = address {
+                    reference = reference.with_address(address);
+                }
+                for (name, value) in selectors.ok_or_else(|| de::Error::custom("no selectors"))? {
+                    reference = match value {
+                        SelectorIn::Text(text) => reference.with_selector(name, text),
+                        SelectorIn::Ref(inner) => reference.with_reference_selector(name, inner),
+                    };
+                }
+                Ok(RefIn(reference))
+            }
+        }
+        deserializer.deserialize_map(References)
+    }
+}
+
+/// A selector's value read from its record: text, or `{"ref": ...}`.
+enum SelectorIn {
+    Text(String),
+    Ref(Reference),
+}
+
+impl<'de> Deserialize<'de> for SelectorIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Selectors;
+        impl<'de> Visitor<'de> for Selectors {
+            type Value = SelectorIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a selector's text or reference")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SelectorIn, E> {
+                Ok(SelectorIn::Text(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<SelectorIn, E> {
+                Ok(SelectorIn::Text(text))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SelectorIn, A::Error> {
+                let reference = match map.next_key::<Key>()? {
+                    Some(Key::Ref) => map.next_value::<RefIn>()?.0,
+                    _ => return Err(de::Error::custom("an unknown selector value")),
+                };
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(SelectorIn::Ref(reference))
+            }
+        }
+        deserializer.deserialize_any(Selectors)
+    }
 }
 
 #[cfg(test)]
@@ -207,7 +366,7 @@ mod tests {
                 Value::Array(vec![Value::Text("a".into()), Value::Null]),
             );
         let text = encode(&instance).unwrap();
-        let back = decode(&serde_json::from_str(&text).unwrap()).unwrap();
+        let back = decode(&text).unwrap();
         assert_eq!(back, instance);
     }
 
@@ -251,10 +410,25 @@ mod tests {
             encode(&instance).unwrap(),
             r#"{"class":"Win32_Example","ns":"urn:ns","props":[["Text","o'brien & \"sons\" <ops> 李雷\n"],["Nil",null],["Start",{"datetime":"2026-11-20T08:15:42.866781-08:00"}],["Idle",{"interval":"P1DT2H"}],["Ref",{"ref":{"uri":"urn:outer","address":"urn:address","selectors":[["Antecedent",{"ref":{"uri":"urn:inner","selectors":[["LogonId","999"]]}}],["Dependent","4"]]}}],["Object",{"object":{"class":"Inner","props":[["A","1"]]}}],["Array",["a",null,[]]]]}"#
         );
+        assert_eq!(decode(&encode(&instance).unwrap()).unwrap(), instance);
         assert_eq!(
             encode(&Instance::new("Bare")).unwrap(),
             r#"{"class":"Bare","props":[]}"#
         );
+    }
+
+    #[test]
+    fn a_record_is_read_whatever_the_order_of_its_names_and_what_else_it_holds() {
+        let record = r#"{"props": [["B", {"ref": {"selectors": [["K", "1"]], "later": true, "uri": "urn:r"}}], ["A", "x"], ["A", "y"]], "version": 2, "class": "X", "ns": null}"#;
+        let expected = Instance::new("X")
+            .with(
+                "B",
+                Value::Reference(Box::new(Reference::new("urn:r").with_selector("K", "1"))),
+            )
+            // A name twice in a row is one array, as when the instance was read from XML.
+            .with("A", Value::Text("x".into()))
+            .with("A", Value::Text("y".into()));
+        assert_eq!(decode(record).unwrap(), expected);
     }
 
     #[test]
@@ -266,8 +440,27 @@ mod tests {
             json!({"class": "X", "props": [["A", {"what": 1}]]}),
             json!({"class": "X", "props": [["A", {"datetime": "soon"}]]}),
             json!({"class": "X", "props": [["A", 42]]}),
+            json!({"class": "X", "props": [["A", {}]]}),
+            json!({"class": "X", "props": [["A"]]}),
+            json!({"class": 1, "props": []}),
+            json!({"class": "X", "props": {"A": "1"}}),
+            json!({"class": "X", "props": [["A", {"interval": "a while"}]]}),
+            json!({"class": "X", "props": [["A", {"ref": {"selectors": []}}]]}),
+            json!({"class": "X", "props": [["A", {"ref": {"uri": "u"}}]]}),
+            json!({"class": "X", "props": [["A", {"ref": {"uri": "u", "selectors": [["K", {"x": 1}]]}}]]}),
+            json!({"class": "X", "props": [["A", {"object": {"props": []}}]]}),
+            json!([]),
+            json!("text"),
         ] {
-            assert!(decode(&bad).is_err(), "{bad}");
+            assert!(decode(&bad.to_string()).is_err(), "{bad}");
+        }
+        for bad in [
+            "",
+            "{",
+            r#"{"class": "X", "props": [["A", "1"]"#,
+            "not json",
+        ] {
+            assert!(decode(bad).is_err(), "{bad}");
         }
     }
 }

@@ -460,9 +460,7 @@ impl Store {
     }
 
     fn decode(&self, record: &str) -> Result<Instance> {
-        serde_json::from_str(record)
-            .map_err(|e| e.to_string())
-            .and_then(|json| codec::decode(&json))
+        codec::decode(record)
             .map_err(|e| self.error(format!("a session record is not readable: {e}")))
     }
 
