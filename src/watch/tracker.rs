@@ -16,8 +16,13 @@ pub struct SessionKey(String);
 impl SessionKey {
     /// The key of `instance`.
     pub fn of(instance: &Instance) -> Self {
+        let keys = key_properties(instance.class_name());
         let mut path = String::new();
-        KeyPlan::of(instance).write(instance, &mut path);
+        write_path(
+            instance,
+            keys.iter().map(|&k| (k, instance.get(k))),
+            &mut path,
+        );
         Self(path)
     }
 
@@ -60,25 +65,39 @@ impl KeyPlan {
 
     /// Appends the object path of `instance` (shaped as the one the plan was made for) to `out`.
     pub(crate) fn write(&self, instance: &Instance, out: &mut String) {
-        out.push_str(instance.class_name());
-        let mut first = true;
-        let mut add = |name: &str, value: &Value| {
-            out.push(if first { '.' } else { ',' });
-            first = false;
-            out.push_str(name);
-            out.push('=');
-            push_value(out, value);
-        };
-        if self.keys.is_empty() {
-            for property in instance.properties() {
-                add(&property.name, &property.value);
-            }
-        } else {
-            let properties = instance.properties();
-            for &(key, at) in self.keys.iter() {
-                let value = at.and_then(|at| properties.get(at)).map(|p| &p.value);
-                add(key, value.unwrap_or(&Value::Null));
-            }
+        let properties = instance.properties();
+        let keys = self.keys.iter().map(|&(key, at)| {
+            let value = at.and_then(|at| properties.get(at)).map(|p| &p.value);
+            (key, value)
+        });
+        write_path(instance, keys, out);
+    }
+}
+
+/// Appends `Class.Key="value",...` to `out`: the key properties given, each with its value
+/// (none: null), or every property when none is given (a class whose keys are not known).
+fn write_path<'a>(
+    instance: &'a Instance,
+    keys: impl Iterator<Item = (&'a str, Option<&'a Value>)>,
+    out: &mut String,
+) {
+    out.push_str(instance.class_name());
+    let mut first = true;
+    let mut add = |name: &str, value: &Value| {
+        out.push(if first { '.' } else { ',' });
+        first = false;
+        out.push_str(name);
+        out.push('=');
+        push_value(out, value);
+    };
+    let mut any = false;
+    for (key, value) in keys {
+        any = true;
+        add(key, value.unwrap_or(&Value::Null));
+    }
+    if !any {
+        for property in instance.properties() {
+            add(&property.name, &property.value);
         }
     }
 }
