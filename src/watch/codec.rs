@@ -276,9 +276,11 @@ impl<'de> Deserialize<'de> for RefIn {
                     reference = reference.with_address(address);
                 }
                 for (name, value) in selectors.ok_or_else(|| de::Error::custom("no selectors"))? {
-                    reference = match value {
-                        SelectorIn::Text(text) => reference.with_selector(name, text),
-                        SelectorIn::Ref(inner) => reference.with_reference_selector(name, inner),
+                    reference = match value.0 {
+                        SelectorValue::Text(text) => reference.with_selector(name, text),
+                        SelectorValue::Reference(inner) => {
+                            reference.with_reference_selector(name, *inner)
+                        }
                     };
                 }
                 Ok(RefIn(reference))
@@ -288,36 +290,17 @@ impl<'de> Deserialize<'de> for RefIn {
     }
 }
 
-/// A selector's value read from its record: text, or `{"ref": ...}`.
-enum SelectorIn {
-    Text(String),
-    Ref(Reference),
-}
+/// A selector's value read from its record: text, or `{"ref": ...}` (read as a value is, and
+/// refused as anything else).
+struct SelectorIn(SelectorValue);
 
 impl<'de> Deserialize<'de> for SelectorIn {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Selectors;
-        impl<'de> Visitor<'de> for Selectors {
-            type Value = SelectorIn;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a selector's text or reference")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<SelectorIn, E> {
-                Ok(SelectorIn::Text(text.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<SelectorIn, E> {
-                Ok(SelectorIn::Text(text))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SelectorIn, A::Error> {
-                let reference = match map.next_key::<Key>()? {
-                    Some(Key::Ref) => map.next_value::<RefIn>()?.0,
-                    _ => return Err(de::Error::custom("an unknown selector value")),
-                };
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(SelectorIn::Ref(reference))
-            }
+        match KeptIn::deserialize(deserializer)?.0 {
+            Value::Text(text) => Ok(SelectorIn(SelectorValue::Text(text))),
+            Value::Reference(inner) => Ok(SelectorIn(SelectorValue::Reference(inner))),
+            _ => Err(de::Error::custom("an unknown selector value")),
         }
-        deserializer.deserialize_any(Selectors)
     }
 }
 
