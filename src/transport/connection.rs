@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::Peer;
+use super::driver::{ConnectionFuture, Driver};
 use super::http::{HttpSettings, Phase};
 use super::tcp::{Idle, SharedTcp, Watch};
 use crate::error::{Error, ErrorKind};
@@ -36,6 +37,8 @@ const READ_BUFFER: usize = 32 << 10;
 /// An open connection to one peer.
 pub(super) struct Connection {
     sender: SendRequest<Full<Bytes>>,
+    /// hyper's reading and writing of the socket, polled by `post` itself.
+    driver: Driver,
     socket: Watch,
     /// Requests answered on it.
     answered: u32,
@@ -134,19 +137,23 @@ impl Connection {
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|leaf| leaf.as_ref().to_vec());
-            Ok(Self::new(
-                handshake(&builder, tls).await?,
-                socket,
-                certificate,
-            ))
+            let (sender, driver) = handshake(&builder, tls).await?;
+            Ok(Self::new(sender, driver, socket, certificate))
         } else {
-            Ok(Self::new(handshake(&builder, tcp).await?, socket, None))
+            let (sender, driver) = handshake(&builder, tcp).await?;
+            Ok(Self::new(sender, driver, socket, None))
         }
     }
 
-    fn new(sender: SendRequest<Full<Bytes>>, socket: Watch, certificate: Option<Vec<u8>>) -> Self {
+    fn new(
+        sender: SendRequest<Full<Bytes>>,
+        driver: Driver,
+        socket: Watch,
+        certificate: Option<Vec<u8>>,
+    ) -> Self {
         Self {
             sender,
+            driver,
             socket,
             answered: 0,
             certificate,
@@ -198,7 +205,7 @@ impl Connection {
         }
         // A connection the server closed while it sat idle is found here too, before anything
         // of the request is written.
-        match tokio::time::timeout_at(deadline, self.sender.ready()).await {
+        match tokio::time::timeout_at(deadline, self.driver.run(self.sender.ready())).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(ExchangeError::NotSent(closed_before_sending())),
             Err(_) => {
@@ -219,26 +226,26 @@ impl Connection {
         }
         // Until the whole answer is read the connection is in use; any failure leaves it spent.
         self.spent = true;
-        let response =
-            match tokio::time::timeout_at(deadline, self.sender.try_send_request(request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(mut e)) => {
-                    let not_sent = e.take_message().is_some();
-                    let error = super::http::exchange_error(e.error(), Phase::Exchange);
-                    return Err(if not_sent {
-                        ExchangeError::NotSent(error)
-                    } else {
-                        ExchangeError::Lost(error)
-                    });
-                }
-                Err(_) => return Err(ExchangeError::Lost(timed_out("waiting for the response"))),
-            };
+        let sending = self.driver.run(self.sender.try_send_request(request));
+        let response = match tokio::time::timeout_at(deadline, sending).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(mut e)) => {
+                let not_sent = e.take_message().is_some();
+                let error = super::http::exchange_error(e.error(), Phase::Exchange);
+                return Err(if not_sent {
+                    ExchangeError::NotSent(error)
+                } else {
+                    ExchangeError::Lost(error)
+                });
+            }
+            Err(_) => return Err(ExchangeError::Lost(timed_out("waiting for the response"))),
+        };
         let (head, incoming) = response.into_parts();
-        let body =
-            match tokio::time::timeout_at(deadline, read_body(settings, &head, incoming)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(ExchangeError::Lost(timed_out("reading the response"))),
-            };
+        let reading = self.driver.run(read_body(settings, &head, incoming));
+        let body = match tokio::time::timeout_at(deadline, reading).await {
+            Ok(result) => result?,
+            Err(_) => return Err(ExchangeError::Lost(timed_out("reading the response"))),
+        };
         let closing = head
             .headers
             .get_all(CONNECTION)
@@ -265,12 +272,11 @@ fn closed_before_sending() -> Error {
     .into()
 }
 
-/// HTTP/1.1 over `io`: the sender this side keeps, and the connection's I/O run in a task of
-/// its own until it closes (the server closes it, or the sender is dropped).
+/// HTTP/1.1 over `io`: the sender, and the connection's I/O for `post` to drive.
 async fn handshake<T>(
     builder: &hyper::client::conn::http1::Builder,
     io: T,
-) -> Result<SendRequest<Full<Bytes>>, Error>
+) -> Result<(SendRequest<Full<Bytes>>, Driver), Error>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -278,12 +284,8 @@ where
         .handshake(TokioIo::new(io))
         .await
         .map_err(|e| super::http::exchange_error(&e, Phase::Exchange))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::trace!(error = %e, "Connection ended");
-        }
-    });
-    Ok(sender)
+    let connection: ConnectionFuture = Box::pin(connection);
+    Ok((sender, Driver::new(connection)))
 }
 
 /// TCP to the peer's addresses, one after the other: the first that accepts.

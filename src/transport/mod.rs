@@ -19,6 +19,7 @@
 //!   allows it, a lost connection, re-authenticates a new session and resends once.
 
 mod connection;
+mod driver;
 mod http;
 mod kdc;
 mod kerberos;
