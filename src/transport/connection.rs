@@ -425,6 +425,12 @@ mod tests {
     /// A server that answers one request with `answer` and then keeps the socket open,
     /// reading nothing more.
     fn answers_then_keeps_open(answer: &'static [u8]) -> SocketAddr {
+        answers_then(answer, false)
+    }
+
+    /// A server that answers one request with `answer` (any bytes), then closes the connection
+    /// or keeps it open for ten seconds.
+    fn answers_then(answer: &'static [u8], close: bool) -> SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -438,10 +444,58 @@ mod tests {
                 }
             }
             reader.read_exact(&mut [0; 1]).unwrap();
-            (&stream).write_all(answer).unwrap();
-            std::thread::sleep(Duration::from_secs(10));
+            // In pieces, as a network delivers a large answer.
+            for piece in answer.chunks(16 << 10) {
+                (&stream).write_all(piece).unwrap();
+            }
+            if close {
+                stream.shutdown(std::net::Shutdown::Both).unwrap();
+            } else {
+                std::thread::sleep(Duration::from_secs(10));
+            }
         });
         address
+    }
+
+    /// An answer the server cuts short (closing the connection before its declared end, or
+    /// before a chunked body's last chunk) is lost, never taken for a shorter answer; one that
+    /// arrives whole in many pieces is read whole.
+    #[test]
+    fn an_answer_cut_short_is_lost_and_one_in_pieces_is_whole() {
+        let declared = |size: usize, sent: usize| {
+            let mut out = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n").into_bytes();
+            out.extend(std::iter::repeat_n(b'x', sent));
+            out
+        };
+        let mut chunked_unfinished =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        chunked_unfinished.extend_from_slice(b"5\r\nhello\r\n");
+        for (answer, whole) in [
+            (declared(100, 10), None),
+            (declared(300_000, 150_000), None),
+            (chunked_unfinished, None),
+            (b"HTTP/1.1 200 OK\r\ncontent-len".to_vec(), None),
+            (declared(300_000, 300_000), Some(300_000)),
+        ] {
+            let runtime = one_thread();
+            runtime.block_on(async {
+                let answer: &'static [u8] = Box::leak(answer.into_boxed_slice());
+                let shown = String::from_utf8_lossy(&answer[..answer.len().min(50)]);
+                let peer = peer(answers_then(answer, true));
+                let settings = settings();
+                let mut connection = Connection::open(&settings, &peer).await.unwrap();
+                match (post_one(&mut connection, &settings, &peer).await, whole) {
+                    (Ok(read), Some(size)) => assert_eq!(read.body.len(), size, "{shown}"),
+                    (Err(ExchangeError::Lost(e)), None) => {
+                        assert!(e.broke_in_flight(), "{shown}: {e:?}")
+                    }
+                    (Ok(read), None) => {
+                        panic!("{shown}: taken for an answer of {} bytes", read.body.len())
+                    }
+                    (Err(e), _) => panic!("{shown}: {}", e.into_error()),
+                }
+            });
+        }
     }
 
     /// An answer that says it is the connection's last (`Connection: close`, or HTTP/1.0
@@ -541,9 +595,9 @@ mod tests {
         }
     }
 
-    /// The server's close arrived while the connection sat idle, before hyper's own task had a
-    /// chance to see it (one thread: it cannot run until this test yields): the request is
-    /// known never to have left, whatever it was, and may go out on another connection.
+    /// The server's close arrived while the connection sat idle, where nothing reads it (hyper's
+    /// side is polled only while a request is under way): the request is known never to have
+    /// left, whatever it was, and may go out on another connection.
     #[test]
     fn a_request_on_a_connection_the_server_closed_is_known_not_sent() {
         for unasked in [
