@@ -67,6 +67,9 @@ impl Driver {
             self.flag.state.store(POLLING, Ordering::SeqCst);
             if let Poll::Ready(output) = work.as_mut().poll(&mut inner) {
                 self.flag.state.store(IDLE, Ordering::SeqCst);
+                // Nobody waits on the connection until the next exchange, which registers its
+                // own task: an idle connection neither keeps this one alive nor wakes it.
+                drop(self.flag.task.take());
                 return Poll::Ready(output);
             }
             if let Some(connection) = self.connection.as_mut()
@@ -208,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn a_wake_between_polls_reaches_the_task() {
+    fn a_wake_between_polls_reaches_the_task_and_none_after_it_is_done() {
         let mut driver = Driver::new(Box::pin(std::future::pending()));
         let ready = Arc::new(AtomicWaker::new());
         let done = Arc::new(AtomicUsize::new(0));
@@ -234,5 +237,8 @@ mod tests {
         ready.wake();
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         assert!(run.as_mut().poll(&mut cx).is_ready());
+        // Done: what the connection hears while idle wakes nobody.
+        ready.wake();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 }
