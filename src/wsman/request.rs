@@ -15,10 +15,16 @@ pub struct MessageId(String);
 impl MessageId {
     /// A fresh random MessageID.
     pub fn random() -> Self {
-        Self(format!(
-            "uuid:{}",
-            uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
-        ))
+        // A version 4 UUID from the thread's generator (a CSPRNG seeded from the system once),
+        // written upper case straight into the text.
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = String::with_capacity(41);
+        text.push_str("uuid:");
+        text.push_str(
+            id.hyphenated()
+                .encode_upper(&mut uuid::Uuid::encode_buffer()),
+        );
+        Self(text)
     }
 
     /// A MessageID with a given value (tests, replays).

@@ -839,3 +839,20 @@ fn an_answer_of_the_wrong_kind_says_what_came() {
         "{error}"
     );
 }
+
+#[test]
+fn random_message_ids_are_upper_case_version_4_uuids_and_differ() {
+    let ids: Vec<MessageId> = (0..1000).map(|_| MessageId::random()).collect();
+    for id in &ids {
+        let text = id.as_str();
+        let uuid = text.strip_prefix("uuid:").expect(text);
+        let parsed = uuid::Uuid::parse_str(uuid).expect(text);
+        assert_eq!(parsed.get_version_num(), 4, "{text}");
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{text}");
+        assert_eq!(uuid, uuid.to_uppercase(), "{text}");
+    }
+    let mut distinct: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len());
+}
