@@ -26,9 +26,10 @@ use futures_util::task::AtomicWaker;
 pub(super) type ConnectionFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 /// How many times one poll goes round between the work and the connection before it yields:
-/// each round is one step of an exchange (a read handed over, a read asked for), and a runtime
-/// that has run out of its budget for the task wakes it at once, which must not spin.
-const ROUNDS: usize = 32;
+/// each round is one step of an exchange (a read handed over, a read asked for), so a 2 MB
+/// answer arrived whole is read in one poll; and a future that wakes itself at once must not
+/// spin. (tokio's budget needs no check here: a task out of it is woken only after its poll.)
+const ROUNDS: usize = 128;
 
 /// The connection's future, while it runs, and the waker that tells a poll of the work or the
 /// connection woke the other.
