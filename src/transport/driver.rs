@@ -141,6 +141,14 @@ mod tests {
     #[derive(Default)]
     struct Wakes(AtomicUsize);
 
+    impl Wakes {
+        /// A waker for a task, and the count of its wakes.
+        fn waker() -> (Arc<Self>, Waker) {
+            let wakes = Arc::new(Self::default());
+            (wakes.clone(), Waker::from(wakes))
+        }
+    }
+
     impl Wake for Wakes {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -182,8 +190,7 @@ mod tests {
                 Poll::Pending
             }
         });
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let mut run = std::pin::pin!(driver.run(work));
         assert_eq!(run.as_mut().poll(&mut cx), Poll::Ready(8));
@@ -195,14 +202,13 @@ mod tests {
     fn work_that_keeps_waking_itself_yields_to_the_runtime() {
         let mut driver = Driver::new(Box::pin(std::future::pending()));
         let polls = AtomicUsize::new(0);
-        // A runtime out of budget for the task answers every read with "not yet, try again".
+        // A future that asks at once to be polled again, every time it is polled.
         let work = std::future::poll_fn(|cx| {
             polls.fetch_add(1, Ordering::SeqCst);
             cx.waker().wake_by_ref();
             Poll::<()>::Pending
         });
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let mut run = std::pin::pin!(driver.run(work));
         assert!(run.as_mut().poll(&mut cx).is_pending());
@@ -227,8 +233,7 @@ mod tests {
                 }
             })
         };
-        let wakes = Arc::new(Wakes::default());
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let mut run = std::pin::pin!(driver.run(work));
         assert!(run.as_mut().poll(&mut cx).is_pending());
