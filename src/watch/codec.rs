@@ -26,14 +26,30 @@ struct Record<'a>(&'a Instance);
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let instance = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("class", instance.class_name())?;
-        if let Some(ns) = instance.namespace_uri() {
-            map.serialize_entry("ns", ns)?;
-        }
-        map.serialize_entry("props", &Properties(instance.properties()))?;
-        map.end()
+        write_entries(
+            serializer,
+            ("class", instance.class_name()),
+            instance.namespace_uri().map(|ns| ("ns", ns)),
+            ("props", &Properties(instance.properties())),
+        )
     }
+}
+
+/// `{name: text, optional?: text, list: [...]}`: the shape of a record (class, namespace,
+/// properties) and of a reference (URI, address, selectors).
+fn write_entries<S: Serializer>(
+    serializer: S,
+    first: (&str, &str),
+    optional: Option<(&str, &str)>,
+    list: (&str, &impl Serialize),
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    map.serialize_entry(first.0, first.1)?;
+    if let Some((key, text)) = optional {
+        map.serialize_entry(key, text)?;
+    }
+    map.serialize_entry(list.0, list.1)?;
+    map.end()
 }
 
 struct Properties<'a>(&'a [Property]);
@@ -79,13 +95,12 @@ struct Ref<'a>(&'a Reference);
 impl Serialize for Ref<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let reference = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("uri", reference.resource_uri())?;
-        if let Some(address) = reference.address() {
-            map.serialize_entry("address", address)?;
-        }
-        map.serialize_entry("selectors", &Selectors(reference.selectors()))?;
-        map.end()
+        write_entries(
+            serializer,
+            ("uri", reference.resource_uri()),
+            reference.address().map(|address| ("address", address)),
+            ("selectors", &Selectors(reference.selectors())),
+        )
     }
 }
 
@@ -118,6 +133,7 @@ pub(crate) fn decode(record: &str) -> Result<Instance, String> {
 }
 
 /// The names a record's objects use.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
     Class,
     Ns,
@@ -171,18 +187,9 @@ impl<'de> Deserialize<'de> for RecordIn {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a session record")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecordIn, A::Error> {
-                let (mut class, mut ns, mut props) = (None, None, None);
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Class => class = Some(map.next_value::<String>()?),
-                        Key::Ns => ns = map.next_value::<Option<String>>()?,
-                        Key::Props => props = Some(map.next_value::<Vec<(String, KeptIn)>>()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RecordIn, A::Error> {
+                let (class, ns, props) =
+                    read_entries::<_, KeptIn>(map, [Key::Class, Key::Ns, Key::Props])?;
                 let mut instance =
                     Instance::new(class.ok_or_else(|| de::Error::custom("no class"))?);
                 if let Some(ns) = ns {
@@ -196,6 +203,29 @@ impl<'de> Deserialize<'de> for RecordIn {
         }
         deserializer.deserialize_map(Records)
     }
+}
+
+/// What [`write_entries`] wrote, by the three keys given: the first text, the optional text
+/// (`null` taken as absent) and the list, each `None` when missing; other keys are skipped.
+type Entries<L> = (Option<String>, Option<String>, Option<Vec<(String, L)>>);
+
+fn read_entries<'de, A: MapAccess<'de>, L: Deserialize<'de>>(
+    mut map: A,
+    [first, optional, list]: [Key; 3],
+) -> Result<Entries<L>, A::Error> {
+    let mut entries: Entries<L> = (None, None, None);
+    while let Some(key) = map.next_key::<Key>()? {
+        if key == first {
+            entries.0 = Some(map.next_value()?);
+        } else if key == optional {
+            entries.1 = map.next_value()?;
+        } else if key == list {
+            entries.2 = Some(map.next_value()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(entries)
 }
 
 /// A value read from its record (see [`Kept`]).
@@ -256,20 +286,9 @@ impl<'de> Deserialize<'de> for RefIn {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a reference")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RefIn, A::Error> {
-                let (mut uri, mut address, mut selectors) = (None, None, None);
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Uri => uri = Some(map.next_value::<String>()?),
-                        Key::Address => address = map.next_value::<Option<String>>()?,
-                        Key::Selectors => {
-                            selectors = Some(map.next_value::<Vec<(String, SelectorIn)>>()?)
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RefIn, A::Error> {
+                let (uri, address, selectors) =
+                    read_entries::<_, SelectorIn>(map, [Key::Uri, Key::Address, Key::Selectors])?;
                 let uri = uri.ok_or_else(|| de::Error::custom("a reference without URI"))?;
                 let mut reference = Reference::new(uri);
                 if let Some(address) = address {
