@@ -16,6 +16,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
+use super::body::Pieces;
 use crate::wsman::{RequestSummary, ResponseBody, parse_request, parse_response};
 
 /// One recorded request and the response it got.
@@ -23,7 +26,8 @@ use crate::wsman::{RequestSummary, ResponseBody, parse_request, parse_response};
 pub struct Exchange {
     pub(crate) name: String,
     pub(crate) request: RequestSummary,
-    pub(crate) response: String,
+    /// Shared with every answer that replays it (see [`Exchange::render`]).
+    pub(crate) response: Bytes,
     pub(crate) status: u16,
     /// The enumeration context the response hands out (to be remapped on replay).
     pub(crate) response_context: Option<String>,
@@ -79,7 +83,7 @@ impl Exchange {
         Ok(Self {
             name,
             request: summary,
-            response,
+            response: Bytes::from(response),
             status,
             response_context,
             marks,
@@ -87,9 +91,10 @@ impl Exchange {
     }
 
     /// The response with the live MessageID and context in place of the recorded ones (each
-    /// left as recorded when there is no live one), written in one pass.
-    pub(crate) fn render(&self, message_id: Option<&str>, context: Option<&str>) -> String {
-        let mut out = String::with_capacity(self.response.len() + 64);
+    /// left as recorded when there is no live one): the recorded stretches between them are
+    /// shared, not copied.
+    pub(crate) fn render(&self, message_id: Option<&str>, context: Option<&str>) -> Pieces {
+        let mut out = Pieces::default();
         let mut at = 0;
         for (range, mark) in &self.marks {
             let live = match mark {
@@ -97,12 +102,12 @@ impl Exchange {
                 Mark::Context => context,
             };
             if let Some(live) = live {
-                out.push_str(&self.response[at..range.start]);
-                out.push_str(live);
+                out.push(self.response.slice(at..range.start));
+                out.push(Bytes::copy_from_slice(live.as_bytes()));
                 at = range.end;
             }
         }
-        out.push_str(&self.response[at..]);
+        out.push(self.response.slice(at..));
         out
     }
 
@@ -333,13 +338,13 @@ mod tests {
             marks,
         };
         assert_eq!(
-            exchange.render(Some("uuid:live"), Some("L")),
-            "<R>uuid:live</R><C>L</C><C>L</C><X>uuid:liveL</X>"
+            exchange.render(Some("uuid:live"), Some("L")).to_vec(),
+            b"<R>uuid:live</R><C>L</C><C>L</C><X>uuid:liveL</X>"
         );
         // Without a live MessageID, the recorded one stays.
         assert_eq!(
-            exchange.render(None, Some("L")),
-            "<R>uuid:M</R><C>L</C><C>L</C><X>uuid:ML</X>"
+            exchange.render(None, Some("L")).to_vec(),
+            b"<R>uuid:M</R><C>L</C><C>L</C><X>uuid:ML</X>"
         );
         // A context inside the MessageID is the MessageID's.
         assert_eq!(

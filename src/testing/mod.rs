@@ -4,6 +4,7 @@
 //! The fixture format is described in [`FixtureSet`]; the bundled fixtures under `fixtures/`
 //! of this repository use it.
 
+mod body;
 mod connections;
 mod fixtures;
 mod in_flight;

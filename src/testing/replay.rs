@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use super::body::Pieces;
 use super::fixtures::{Exchange, FixtureSet};
 use crate::cim::{Selector, SelectorValue};
 use crate::wsman::writer::escape_into;
@@ -61,7 +62,7 @@ impl Replayer {
     }
 
     /// Answers one request body.
-    pub(crate) fn answer(&self, body: &[u8]) -> (u16, String) {
+    pub(crate) fn answer(&self, body: &[u8]) -> (u16, Pieces) {
         let request = match parse_request(body) {
             Ok(r) => r,
             Err(e) => {
@@ -72,7 +73,8 @@ impl Replayer {
                         "w:SchemaValidationError",
                         &format!("malformed request: {e}"),
                         None,
-                    ),
+                    )
+                    .into(),
                 );
             }
         };
@@ -94,7 +96,8 @@ impl Replayer {
                             "n:InvalidEnumerationContext",
                             "The enumeration context supplied in the message is not valid.",
                             request.message_id.as_deref(),
-                        ),
+                        )
+                        .into(),
                     );
                 }
             },
@@ -114,11 +117,11 @@ impl Replayer {
         let Some(&first) = candidates.first() else {
             if is_release {
                 state.stats.matched += 1;
-                return (200, release_response(request.message_id.as_deref()));
+                return (200, release_response(request.message_id.as_deref()).into());
             }
             if request.body_element.as_deref() == Some("Identify") {
                 state.stats.matched += 1;
-                return (200, identify_response());
+                return (200, identify_response().into());
             }
             state.stats.unmatched += 1;
             let closest = self.closest(&request);
@@ -144,7 +147,8 @@ impl Replayer {
                     "a:DestinationUnreachable",
                     &message,
                     request.message_id.as_deref(),
-                ),
+                )
+                .into(),
             );
         };
         let used = state.cursors.entry(first).or_insert(0);

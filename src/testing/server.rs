@@ -5,8 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -15,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use super::body::Pieces;
 use super::connections::{Closing, ClosingStream, ConnectionStats, Counters};
 use super::fixtures::{FixtureError, FixtureSet};
 use super::in_flight::InFlight;
@@ -451,8 +451,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Tls
     }
 }
 
-fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Pieces>) -> Response<Pieces> {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
         response.headers_mut().insert(CONTENT_TYPE, value);
@@ -460,7 +460,7 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
     response
 }
 
-fn unauthorized(shared: &Shared, token: Option<&[u8]>) -> Response<Full<Bytes>> {
+fn unauthorized(shared: &Shared, token: Option<&[u8]>) -> Response<Pieces> {
     let mut response = reply(StatusCode::UNAUTHORIZED, "text/plain", "");
     let headers = response.headers_mut();
     if shared.negotiate {
@@ -481,7 +481,7 @@ fn unauthorized(shared: &Shared, token: Option<&[u8]>) -> Response<Full<Bytes>> 
     response
 }
 
-fn soap_reply(status: u16, envelope: String) -> Response<Full<Bytes>> {
+fn soap_reply(status: u16, envelope: Pieces) -> Response<Pieces> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     reply(status, "application/soap+xml;charset=UTF-8", envelope)
 }
@@ -493,7 +493,7 @@ async fn handle(
     request: Request<Incoming>,
     shared: Arc<Shared>,
     connection: Arc<tokio::sync::Mutex<Connection>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Pieces>, Infallible> {
     let _in_flight = shared.in_flight.enter(&shared.load);
     let mut response = answer(request, &shared, connection.clone()).await;
     if let (Some(closing), Ok(response)) = (shared.closing, response.as_mut()) {
@@ -521,7 +521,7 @@ async fn answer(
     request: Request<Incoming>,
     shared: &Shared,
     connection: Arc<tokio::sync::Mutex<Connection>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Pieces>, Infallible> {
     if request.uri().path() != "/wsman" {
         // As HTTP.sys answers for a URL no listener is registered for.
         return Ok(reply(
@@ -673,7 +673,7 @@ async fn answer(
                 }
             };
             let (status, envelope) = shared.replayer.answer(plaintext);
-            let sealed = match acceptor.seal(envelope.as_bytes()) {
+            let sealed = match acceptor.seal(&envelope.to_vec()) {
                 Ok(sealed) => sealed,
                 Err(e) => {
                     return Ok(reply(
