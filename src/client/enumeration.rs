@@ -19,11 +19,39 @@ use crate::cim::{FromInstance, Instance};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::{HttpTransport, Resend};
 use crate::wsman::request::Enumerate;
-use crate::wsman::{EnumerationMode, Enumerator, Filter, Response, ResponseBody, parse_response};
+use crate::wsman::{EnumerationMode, Enumerator, Filter, Response};
+use crate::wsman::{Instances, ItemSink, ParseError, ScannedItem, parse_response_into};
 use tracing::Instrument;
 
 /// A request in flight, answered and parsed in its own task.
-type Fetch = JoinHandle<Result<Response>>;
+type Fetch<S> = JoinHandle<Result<Fetched<S>>>;
+
+/// An answer, its page's items in the sink.
+struct Fetched<S> {
+    response: Response,
+    sink: S,
+    /// Items the page brought.
+    items: usize,
+}
+
+/// Where an enumeration's items go as each page is parsed, in the task that fetched it: the
+/// instances of a page for [`Enumeration`] and [`Pages`], or a caller's own form that
+/// gathers the whole answer (a watch's snapshot), no instance built for each item.
+pub(crate) trait PageSink: ItemSink + Default + Send + 'static {
+    /// What a page leaves for the consumer.
+    type Page;
+
+    /// Takes what the last page brought, before the sink goes with the next request.
+    fn take_page(&mut self) -> Self::Page;
+}
+
+impl PageSink for Instances {
+    type Page = Vec<Instance>;
+
+    fn take_page(&mut self) -> Vec<Instance> {
+        std::mem::take(&mut self.items)
+    }
+}
 
 /// A stream of instances of one class or query.
 ///
@@ -37,7 +65,7 @@ type Fetch = JoinHandle<Result<Response>>;
 /// as whole pages, for callers that work in batches.
 #[must_use = "streams do nothing unless polled"]
 pub struct Enumeration<T> {
-    core: Core,
+    core: Core<Instances>,
     current: std::vec::IntoIter<Instance>,
     _item: PhantomData<fn() -> T>,
 }
@@ -45,7 +73,7 @@ pub struct Enumeration<T> {
 /// The pages of an enumeration, as the server sent them (see [`Enumeration::pages`]).
 #[must_use = "streams do nothing unless polled"]
 pub struct Pages<T> {
-    core: Core,
+    core: Core<Instances>,
     leftover: Option<Vec<Instance>>,
     _item: PhantomData<fn() -> T>,
 }
@@ -122,7 +150,7 @@ impl<T> std::fmt::Debug for Page<T> {
 }
 
 /// The state machine and the request in flight; shared by the item and page streams.
-struct Core {
+pub(crate) struct Core<S: PageSink> {
     client: Client,
     target: std::sync::Arc<str>,
     /// What is enumerated, and whether its form (WMI or DMTF) is yet to be learnt from the
@@ -132,7 +160,9 @@ struct Core {
     resolving: Option<JoinHandle<Result<Style>>>,
     request: Enumerate,
     enumerator: Enumerator,
-    inflight: Option<Fetch>,
+    inflight: Option<Fetch<S>>,
+    /// Where items go; with the request in flight while there is one.
+    sink: Option<S>,
     /// Requests sent so far (the Enumerate is 0), for the logs.
     requests: u64,
     /// Held from the Enumerate until the enumeration ends or is released: what
@@ -145,8 +175,8 @@ struct Core {
     misuse: Option<Error>,
 }
 
-impl Core {
-    fn new(client: Client, resource: Resource, filter: Option<Filter>) -> Self {
+impl<S: PageSink> Core<S> {
+    pub(crate) fn new(client: Client, resource: Resource, filter: Option<Filter>) -> Self {
         let style = resource
             .known_style(client.inner.config.class_addressing)
             .or_else(|| client.known_style());
@@ -168,6 +198,7 @@ impl Core {
             request,
             enumerator,
             inflight: None,
+            sink: Some(S::default()),
             requests: 0,
             open: None,
             span: tracing::Span::none(),
@@ -221,14 +252,16 @@ impl Core {
                     n = self.requests,
                 );
                 self.requests += 1;
-                let fetch = fetch(transport, envelope, pulling).instrument(span);
+                let sink = self.sink.take().unwrap_or_default();
+                let class = self.enumerator.fragment_class().to_owned();
+                let fetch = fetch(transport, envelope, pulling, sink, class).instrument(span);
                 self.inflight = Some(tokio::spawn(fetch));
             }
             None => self.finished = true,
         }
     }
 
-    fn fail(&mut self, mut error: Error) -> Poll<Option<Result<Vec<Instance>>>> {
+    fn fail(&mut self, mut error: Error) -> Poll<Option<Result<S::Page>>> {
         if let Some(fault) = error.fault_mut() {
             fault.namespace = self.resource.namespace().map(str::to_owned);
         }
@@ -241,7 +274,7 @@ impl Core {
 
     /// Sends a Release for the live context, if any, in the background: after the Pull in
     /// flight has answered (it may bring a newer context, or end the enumeration).
-    fn release_in_background(&mut self, inflight: Option<Fetch>) {
+    fn release_in_background(&mut self, inflight: Option<Fetch<S>>) {
         if inflight.is_none() && self.enumerator.context().is_none() {
             return;
         }
@@ -261,9 +294,9 @@ impl Core {
             async move {
                 let _guard = guard;
                 if let Some(fetch) = inflight
-                    && let Ok(Ok(response)) = fetch.await
+                    && let Ok(Ok(fetched)) = fetch.await
                 {
-                    let _ = enumerator.handle(response);
+                    let _ = enumerator.handle_sunk(fetched.response, fetched.items);
                 }
                 let Some(envelope) = enumerator.release_request() else {
                     return;
@@ -300,8 +333,16 @@ impl Core {
         Poll::Ready(Ok(()))
     }
 
-    /// The next non-empty page.
-    fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<Instance>>>> {
+    /// Every page, into the sink; the sink at the end.
+    pub(crate) async fn gather(mut self) -> Result<S> {
+        while let Some(page) = std::future::poll_fn(|cx| self.poll_page(cx)).await {
+            page?;
+        }
+        Ok(self.sink.take().unwrap_or_default())
+    }
+
+    /// The next non-empty page, as the sink leaves it.
+    pub(crate) fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<S::Page>>> {
         if let Some(error) = self.misuse.take() {
             return self.fail(error);
         }
@@ -325,15 +366,22 @@ impl Core {
             };
             let answer = ready!(Pin::new(fetch).poll(cx));
             self.inflight = None;
-            let response = match answer {
-                Ok(Ok(response)) => response,
+            let fetched = match answer {
+                Ok(Ok(fetched)) => fetched,
                 Ok(Err(e)) => return self.fail(e),
                 Err(e) => {
                     return self.fail(Error::protocol(format!("the request task failed: {e}")));
                 }
             };
-            match self.enumerator.handle(response) {
-                Ok(items) => {
+            let Fetched {
+                response,
+                mut sink,
+                items,
+            } = fetched;
+            let page = sink.take_page();
+            self.sink = Some(sink);
+            match self.enumerator.handle_sunk(response, items) {
+                Ok(_) => {
                     if self.enumerator.is_finished() {
                         self.open = None;
                     }
@@ -349,8 +397,8 @@ impl Core {
                     }
                     // The next page is asked for now, while this one is consumed.
                     self.start_next();
-                    if !items.is_empty() {
-                        return Poll::Ready(Some(Ok(items)));
+                    if items > 0 {
+                        return Poll::Ready(Some(Ok(page)));
                     }
                 }
                 Err(e) => return self.fail(e.into()),
@@ -359,12 +407,15 @@ impl Core {
     }
 }
 
-/// Posts one request of an enumeration and parses the answer.
-async fn fetch(
+/// Posts one request of an enumeration and parses the answer, its items into `sink`
+/// (unnamed ones, WQL projections, named `class`).
+async fn fetch<S: PageSink>(
     transport: HttpTransport,
     envelope: String,
     pulling: Option<String>,
-) -> Result<Response> {
+    mut sink: S,
+    class: String,
+) -> Result<Fetched<S>> {
     let started = std::time::Instant::now();
     let body = match pulling {
         None => transport.post(envelope, Resend::Allowed).await?,
@@ -374,13 +425,18 @@ async fn fetch(
             .map_err(|e| interrupted(e, context))?,
     };
     let answered = started.elapsed();
-    let response = parse_response(&body)?;
+    let mut counted = Counted {
+        sink: &mut sink,
+        class: &class,
+        items: 0,
+    };
+    let response = parse_response_into(&body, Some(&mut counted))?;
+    let items = counted.items;
     if tracing::enabled!(tracing::Level::DEBUG) {
-        let (items, end) = match &response.body {
-            ResponseBody::Enumerate(page) | ResponseBody::Pull(page) => {
-                (page.items.len(), page.end_of_sequence)
-            }
-            _ => (0, false),
+        let end = match &response.body {
+            crate::wsman::ResponseBody::Enumerate(page)
+            | crate::wsman::ResponseBody::Pull(page) => page.end_of_sequence,
+            _ => false,
         };
         tracing::debug!(
             items,
@@ -391,7 +447,33 @@ async fn fetch(
             "Page"
         );
     }
-    Ok(response)
+    Ok(Fetched {
+        response,
+        sink,
+        items,
+    })
+}
+
+/// A sink's items counted, and those a server sends unnamed given their class.
+struct Counted<'a, S> {
+    sink: &'a mut S,
+    class: &'a str,
+    items: usize,
+}
+
+impl<S: ItemSink> ItemSink for Counted<'_, S> {
+    fn scanned(&mut self, item: ScannedItem<'_, '_>) -> std::result::Result<(), ParseError> {
+        self.items += 1;
+        self.sink.scanned(item)
+    }
+
+    fn instance(&mut self, mut instance: Instance) {
+        self.items += 1;
+        if instance.class_name().is_empty() {
+            instance.set_class_name(self.class);
+        }
+        self.sink.instance(instance);
+    }
 }
 
 /// A Pull that failed in transit: the page may be lost on the server's side.
@@ -406,7 +488,7 @@ fn interrupted(error: Error, context: String) -> Error {
     .into()
 }
 
-impl Drop for Core {
+impl<S: PageSink> Drop for Core<S> {
     fn drop(&mut self) {
         let inflight = self.inflight.take();
         self.release_in_background(inflight);
@@ -495,7 +577,7 @@ impl<T> Stream for Pages<T> {
     }
 }
 
-impl std::fmt::Debug for Core {
+impl<S: PageSink> std::fmt::Debug for Core<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Enumeration")
             .field("target", &&*self.target)

@@ -15,6 +15,7 @@ pub use builder::ClientBuilder;
 pub(crate) use config::Config;
 pub(crate) use config::endpoint_url;
 pub use config::{HTTP_PORT, HTTPS_PORT};
+pub(crate) use enumeration::PageSink;
 pub use enumeration::{Enumeration, Page, PageItems, Pages};
 pub use joins::{
     JoinPages, JoinSpec, Joined, LogonSessionWithProcesses, ServerSessionWithConnections,
@@ -150,11 +151,16 @@ impl Client {
     /// [`ClassAddressing::Auto`], unless the class is one only Windows has, the server is asked
     /// who it is first (once per client).
     pub fn enumerate_class(&self, class: &ClassPath) -> Enumeration<Instance> {
-        let resource = Resource::Class {
-            windows: addressing::is_windows_class(class.namespace(), class.class_name()),
-            path: class.clone(),
-        };
-        Enumeration::new(self.clone(), resource, None)
+        Enumeration::new(self.clone(), class_resource(class), None)
+    }
+
+    /// Every instance of a class, gathered into `S` as each page is parsed (the items `S`
+    /// takes as one scan read them are never built into instances): what a watch's snapshot
+    /// of a host is made from.
+    pub(crate) async fn gather_class<S: PageSink>(&self, class: &ClassPath) -> Result<S> {
+        enumeration::Core::new(self.clone(), class_resource(class), None)
+            .gather()
+            .await
     }
 
     /// The results of a WQL query in a namespace (`root/cimv2`), typed or as [`Instance`].
@@ -296,5 +302,13 @@ impl std::fmt::Debug for Client {
             .field("endpoint", &self.inner.config.endpoint.as_str())
             .field("transport", &self.inner.transport)
             .finish_non_exhaustive()
+    }
+}
+
+/// A class, addressed as Windows addresses its own classes when it is one only Windows has.
+fn class_resource(class: &ClassPath) -> Resource {
+    Resource::Class {
+        windows: addressing::is_windows_class(class.namespace(), class.class_name()),
+        path: class.clone(),
     }
 }

@@ -48,7 +48,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll as TaskPoll};
 use std::time::{Duration, SystemTime};
 
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance};
@@ -220,16 +220,12 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
         number += 1;
         tracing::debug!(poll = number, hosts = targets.len(), "Polling");
         let class = watch.class.clone();
-        // Each host's answer becomes its snapshot in the host's own task, as the items
-        // arrive: a host in flight holds a page of instances, not its whole answer.
+        // Each host's answer becomes its snapshot as each page is parsed: a host in flight
+        // holds a page and its snapshot, never its whole answer as instances.
         let mut hosts = watch.fleet.map(targets.clone(), move |client| {
             let class = class.clone();
             async move {
-                let mut snapshot = Snapshot::default();
-                let mut items = std::pin::pin!(client.enumerate_class(&class));
-                while let Some(instance) = items.try_next().await? {
-                    snapshot.push(&instance);
-                }
+                let snapshot: Snapshot = client.gather_class(&class).await?;
                 Ok(snapshot.finish())
             }
         });

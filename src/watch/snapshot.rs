@@ -5,15 +5,20 @@
 //! second copy of each key. A session is rebuilt into an [`Instance`], equal to the one it was
 //! made from, only when it must be reported.
 //!
-//! Built in the host's task as the enumeration's items arrive, so a host in flight holds one
-//! page of instances and its snapshot, never its whole answer as instances.
+//! Built as each page of the poll is parsed ([`ItemSink`]): an item one scan read goes from the
+//! page's text into the arena with no instance built for it, so a host in flight holds a page
+//! and its snapshot, never its whole answer as instances.
 
 use std::sync::Arc;
 
-use super::tracker::KeyPlan;
 #[cfg(test)]
 use super::tracker::SessionKey;
+use super::tracker::{push_quoted, push_value};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
+use crate::classes::key_properties;
+use crate::client::PageSink;
+use crate::wsman::xml::Scanned;
+use crate::wsman::{ItemSink, ParseError, ScannedItem, scanned_value};
 
 /// A key as remembered: 128 bits of two SipHash passes over the object path (the path is
 /// rebuilt from the session when it must be reported). Two keys of one host sharing a digest
@@ -51,32 +56,43 @@ struct Shape {
     class: Arc<str>,
     namespace: Option<Arc<str>>,
     names: Box<[Arc<str>]>,
-    key: KeyPlan,
+    /// The class's key properties, each with its position among `names` (none: written as
+    /// null); none at all for a class this crate does not know, whose every property is its
+    /// key.
+    keys: Box<[(&'static str, Option<usize>)]>,
 }
 
 impl Shape {
-    fn of(instance: &Instance) -> Self {
-        Self {
-            class: instance.class_name().into(),
-            namespace: instance.namespace_uri().map(Arc::from),
-            names: instance
-                .properties()
+    fn new<'n>(class: &str, namespace: Option<&str>, names: impl Iterator<Item = &'n str>) -> Self {
+        let names: Box<[Arc<str>]> = names.map(Arc::from).collect();
+        let position = |key: &str| {
+            names
                 .iter()
-                .map(|p| p.name.clone())
-                .collect(),
-            key: KeyPlan::of(instance),
+                .position(|name| &**name == key)
+                .or_else(|| names.iter().position(|name| name.eq_ignore_ascii_case(key)))
+        };
+        let keys = key_properties(class)
+            .iter()
+            .map(|&key| (key, position(key)))
+            .collect();
+        Self {
+            class: class.into(),
+            namespace: namespace.map(Arc::from),
+            names,
+            keys,
         }
     }
 
-    fn fits(&self, instance: &Instance) -> bool {
-        *self.class == *instance.class_name()
-            && self.namespace.as_deref() == instance.namespace_uri()
-            && self.names.len() == instance.properties().len()
-            && self
-                .names
-                .iter()
-                .zip(instance.properties())
-                .all(|(name, p)| *name == p.name)
+    fn fits<'n>(
+        &self,
+        class: &str,
+        namespace: Option<&str>,
+        mut names: impl ExactSizeIterator<Item = &'n str>,
+    ) -> bool {
+        *self.class == *class
+            && self.namespace.as_deref() == namespace
+            && self.names.len() == names.len()
+            && self.names.iter().all(|name| Some(&**name) == names.next())
     }
 }
 
@@ -115,49 +131,127 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Adds a session, as the poll found it.
     pub(crate) fn push(&mut self, instance: &Instance) {
+        let names = instance.properties().iter().map(|p| &*p.name);
+        let shape = self.shape(instance.class_name(), instance.namespace_uri(), names);
+        let extra = (instance.reference().is_some() || instance.is_projection()).then(|| Extra {
+            reference: instance.reference().cloned(),
+            projection: instance.is_projection(),
+        });
+        let offset = self.start_record(shape, extra);
+        for property in instance.properties() {
+            self.put_value(&property.value);
+        }
+        self.end_record(offset);
+    }
+
+    /// The shape of sessions with this class, namespace and property names, added if new.
+    fn shape<'n>(
+        &mut self,
+        class: &str,
+        namespace: Option<&str>,
+        names: impl ExactSizeIterator<Item = &'n str> + Clone,
+    ) -> usize {
         // The last few shapes are looked at: a host's sessions have one or two, and a class
         // whose every instance differs costs a shape each, never a search of them all.
         let recent = self.shapes.len().saturating_sub(4);
-        let shape = match self.shapes[recent..].iter().rposition(|s| s.fits(instance)) {
+        match self.shapes[recent..]
+            .iter()
+            .rposition(|s| s.fits(class, namespace, names.clone()))
+        {
             Some(at) => recent + at,
             None => {
-                self.shapes.push(Shape::of(instance));
+                self.shapes.push(Shape::new(class, namespace, names));
                 self.shapes.len() - 1
-            }
-        };
-        self.path.clear();
-        self.shapes[shape].key.write(instance, &mut self.path);
-        let digest = Digest::of_path(&self.path);
-        // 32-bit offsets: one host's sessions would need 4 GiB of values (some 40 million
-        // sessions) to outgrow them, far past what a response cap lets a poll bring.
-        let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
-        self.index.push((digest, offset));
-        put_len(&mut self.arena, shape);
-        if instance.reference().is_some() || instance.is_projection() {
-            self.arena.push(HAS_EXTRA);
-            put_len(&mut self.arena, self.extras.len());
-            self.extras.push(Extra {
-                reference: instance.reference().cloned(),
-                projection: instance.is_projection(),
-            });
-        } else {
-            self.arena.push(0);
-        }
-        for property in instance.properties() {
-            match &property.value {
-                Value::Null => self.arena.push(NULL),
-                Value::Text(text) => put_text(&mut self.arena, TEXT, text),
-                Value::Datetime(d) => put_text(&mut self.arena, DATETIME, d.as_str()),
-                Value::Interval(i) => put_text(&mut self.arena, INTERVAL, i.as_str()),
-                other => {
-                    self.arena.push(RARE);
-                    put_len(&mut self.arena, self.rare.len());
-                    self.rare.push(other.clone());
-                }
             }
         }
     }
 
+    /// Writes a record's head; returns where it starts.
+    fn start_record(&mut self, shape: usize, extra: Option<Extra>) -> u32 {
+        // 32-bit offsets: one host's sessions would need 4 GiB of values (some 40 million
+        // sessions) to outgrow them, far past what a response cap lets a poll bring.
+        let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        put_len(&mut self.arena, shape);
+        match extra {
+            Some(extra) => {
+                self.arena.push(HAS_EXTRA);
+                put_len(&mut self.arena, self.extras.len());
+                self.extras.push(extra);
+            }
+            None => self.arena.push(0),
+        }
+        offset
+    }
+
+    fn put_value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.arena.push(NULL),
+            Value::Text(text) => put_text(&mut self.arena, TEXT, text),
+            Value::Datetime(d) => put_text(&mut self.arena, DATETIME, d.as_str()),
+            Value::Interval(i) => put_text(&mut self.arena, INTERVAL, i.as_str()),
+            other => {
+                self.arena.push(RARE);
+                put_len(&mut self.arena, self.rare.len());
+                self.rare.push(other.clone());
+            }
+        }
+    }
+
+    /// Indexes the record written from `offset` by the digest of its key.
+    fn end_record(&mut self, offset: u32) {
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        self.write_key(offset, &mut path);
+        self.index.push((Digest::of_path(&path), offset));
+        self.path = path;
+    }
+
+    /// Appends the object path of the record at `offset` to `out`, as
+    /// [`SessionKey::of`](super::tracker::SessionKey::of) writes it for the instance.
+    fn write_key(&self, offset: u32, out: &mut String) {
+        let mut reader = self.reader(offset);
+        let shape = &self.shapes[reader.len()];
+        if reader.byte() == HAS_EXTRA {
+            reader.len();
+        }
+        let values = reader.at;
+        out.push_str(&shape.class);
+        let mut first = true;
+        let mut add = |name: &str, value: Stored<'_>| {
+            out.push(if first { '.' } else { ',' });
+            first = false;
+            out.push_str(name);
+            out.push('=');
+            match value {
+                Stored::Null => out.push_str("null"),
+                Stored::Text(text) => push_quoted(out, &String::from_utf8_lossy(text)),
+                Stored::Rare(value) => push_value(out, value),
+            }
+        };
+        if shape.keys.is_empty() {
+            for name in shape.names.iter() {
+                add(name, reader.stored(&self.rare));
+            }
+            return;
+        }
+        for &(key, at) in shape.keys.iter() {
+            let value = at.map_or(Stored::Null, |at| {
+                let mut reader = self.reader(values as u32);
+                for _ in 0..at {
+                    reader.stored(&self.rare);
+                }
+                reader.stored(&self.rare)
+            });
+            add(key, value);
+        }
+    }
+
+    fn reader(&self, offset: u32) -> Reader<'_> {
+        Reader {
+            bytes: &self.arena,
+            at: offset as usize,
+        }
+    }
     /// Done adding: the index sorted for look-ups, spare capacity returned.
     pub(crate) fn finish(mut self) -> Self {
         // Stable: of two records with one digest, the later stays last, and wins.
@@ -201,10 +295,7 @@ impl Snapshot {
 
     /// The session whose record starts at `offset`, as it was pushed.
     pub(crate) fn instance(&self, offset: u32) -> Instance {
-        let mut reader = Reader {
-            bytes: &self.arena,
-            at: offset as usize,
-        };
+        let mut reader = self.reader(offset);
         let shape = &self.shapes[reader.len()];
         let mut instance = Instance::with_capacity(shape.class.clone(), shape.names.len());
         if let Some(namespace) = &shape.namespace {
@@ -294,6 +385,65 @@ impl<'a> Reader<'a> {
         self.at += len;
         text
     }
+
+    /// The next value, as stored.
+    fn stored(&mut self, rare: &'a [Value]) -> Stored<'a> {
+        match self.byte() {
+            NULL => Stored::Null,
+            RARE => Stored::Rare(&rare[self.len()]),
+            _ => Stored::Text(self.text()),
+        }
+    }
+}
+
+/// A value as a record holds it.
+enum Stored<'a> {
+    Null,
+    /// Text, a Datetime or an Interval, as written.
+    Text(&'a [u8]),
+    Rare(&'a Value),
+}
+
+/// A poll's items go straight into the snapshot as each page is parsed: an item read in one
+/// scan has its texts copied into the arena from the page, no instance built for it.
+impl ItemSink for Snapshot {
+    fn scanned(&mut self, item: ScannedItem<'_, '_>) -> Result<(), ParseError> {
+        // A name repeated is an array: built as an instance builds it.
+        if item.properties.windows(2).any(|two| two[0].0 == two[1].0) {
+            self.push(&item.into_instance()?);
+            return Ok(());
+        }
+        let names = item.properties.iter().map(|(name, _)| *name);
+        let shape = self.shape(item.class, item.namespace, names);
+        let offset = self.start_record(shape, None);
+        for (name, scanned) in item.properties.drain(..) {
+            match scanned {
+                Scanned::Nil => self.arena.push(NULL),
+                Scanned::Text(text) => put_text(&mut self.arena, TEXT, &text),
+                other => match scanned_value(other, name) {
+                    Ok(value) => self.put_value(&value),
+                    Err(e) => {
+                        // The poll fails; leave no half record behind all the same.
+                        self.arena.truncate(offset as usize);
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        self.end_record(offset);
+        Ok(())
+    }
+
+    fn instance(&mut self, instance: Instance) {
+        self.push(&instance);
+    }
+}
+
+impl PageSink for Snapshot {
+    /// Nothing: the snapshot gathers the whole answer.
+    type Page = ();
+
+    fn take_page(&mut self) {}
 }
 
 #[cfg(test)]
@@ -511,5 +661,117 @@ mod tests {
             })
             .collect();
         assert_eq!(users, ["other", "second"]);
+    }
+
+    /// A Pull page as Windows writes it: text with entities, empty and nil values, a repeated
+    /// property (an array), CIM-typed values, references, a class this crate does not know,
+    /// and an embedded object (which one scan does not read).
+    fn page(start_time: &str) -> Vec<u8> {
+        let smb = |id: u32, user: &str| {
+            format!(
+                r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:ClientComputerName>[fe80::1%12]</p:ClientComputerName><p:ClientUserName>{user}</p:ClientUserName><p:ClusterNodeName></p:ClusterNodeName><p:Dialect xsi:nil="true"/><p:SessionId>{id}</p:SessionId></p:MSFT_SmbSession>"#
+            )
+        };
+        let session = |computer: &str, user: &str| {
+            format!(
+                r#"<a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_ServerSession</w:ResourceURI><w:SelectorSet><w:Selector Name="ComputerName">{computer}</w:Selector><w:Selector Name="UserName">{user}</w:Selector></w:SelectorSet></a:ReferenceParameters>"#
+            )
+        };
+        let items = [
+            smb(1, r"CORP\j&#xF6;rg &amp; &lt;co&gt;"),
+            r#"<p:MSFT_SmbSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/SMB/MSFT_SmbSession"><p:SessionId>2</p:SessionId><p:Roles>a</p:Roles><p:Roles>b</p:Roles></p:MSFT_SmbSession>"#.into(),
+            format!(
+                r#"<p:Win32_LogonSession xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_LogonSession"><p:LogonId>999</p:LogonId><p:StartTime><cim:Datetime>{start_time}</cim:Datetime></p:StartTime><p:Idle><cim:Interval>P1DT2H3M4S</cim:Interval></p:Idle></p:Win32_LogonSession>"#
+            ),
+            format!(
+                r#"<p:Win32_SessionConnection xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_SessionConnection"><p:Antecedent>{}</p:Antecedent><p:Dependent>{}</p:Dependent></p:Win32_SessionConnection>"#,
+                session("10.0.0.1", "bob"),
+                session("10.0.0.2", "amy")
+            ),
+            r#"<q:X_Thing xmlns:q="urn:x"><q:B>2</q:B><q:A xsi:nil="true"/></q:X_Thing>"#.into(),
+            r#"<q:X_Outer xmlns:q="urn:x"><q:Inner><r:Y xmlns:r="urn:y"><r:C>3</r:C></r:Y></q:Inner></q:X_Outer>"#.into(),
+            smb(3, "amy"),
+        ];
+        format!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><s:Header><a:RelatesTo>uuid:R</a:RelatesTo></s:Header><s:Body><n:PullResponse><n:Items>{}</n:Items><n:EndOfSequence/></n:PullResponse></s:Body></s:Envelope>"#,
+            items.concat()
+        )
+        .into_bytes()
+    }
+
+    /// Counts the items that reach the snapshot as one scan read them.
+    #[derive(Default)]
+    struct Spy {
+        snapshot: Snapshot,
+        scanned: usize,
+    }
+
+    impl ItemSink for Spy {
+        fn scanned(&mut self, item: ScannedItem<'_, '_>) -> Result<(), ParseError> {
+            self.scanned += 1;
+            self.snapshot.scanned(item)
+        }
+
+        fn instance(&mut self, instance: Instance) {
+            ItemSink::instance(&mut self.snapshot, instance);
+        }
+    }
+
+    #[test]
+    fn a_page_parsed_straight_into_a_snapshot_is_the_snapshot_of_its_instances() {
+        use crate::wsman::{ResponseBody, parse_response, parse_response_into};
+        let body = page("2024-11-05T09:30:12.123456+01:00");
+        let mut spy = Spy::default();
+        parse_response_into(&body, Some(&mut spy)).unwrap();
+        assert_eq!(spy.scanned, 6, "all but the embedded object in one scan");
+        let ResponseBody::Pull(page) = parse_response(&body).unwrap().body else {
+            panic!("not a page")
+        };
+        let mut built = Snapshot::default();
+        for instance in &page.items {
+            built.push(instance);
+        }
+        let (direct, built) = (spy.snapshot.finish(), built.finish());
+        // The same records, indexed by the same digests: the digests of `SessionKey::of`.
+        assert_eq!(direct.arena, built.arena);
+        assert_eq!(direct.index, built.index);
+        assert_eq!(direct.rare, built.rare);
+        for instance in &page.items {
+            assert!(direct.contains(&Digest::of(&SessionKey::of(instance))));
+        }
+        let back: Vec<Instance> = direct
+            .in_order()
+            .map(|(_, offset)| direct.instance(offset))
+            .collect();
+        assert_eq!(back, page.items);
+        assert_eq!(
+            back[1].get("Roles"),
+            Some(&Value::Array(vec![
+                Value::Text("a".into()),
+                Value::Text("b".into())
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_fails_the_page_and_leaves_no_half_record() {
+        use crate::wsman::parse_response_into;
+        let mut snapshot = Snapshot::default();
+        let error = parse_response_into(&page("yesterday"), Some(&mut snapshot)).unwrap_err();
+        assert!(
+            matches!(&error, ParseError::InvalidValue { property, .. } if property == "StartTime"),
+            "{error:?}"
+        );
+        // The two sessions before it are whole; nothing of the third.
+        assert_eq!(snapshot.index.len(), 2);
+        let end = snapshot.arena.len();
+        let last = snapshot.index[1].1 as usize;
+        let mut reader = snapshot.reader(last as u32);
+        reader.len();
+        reader.byte();
+        for _ in 0..snapshot.shapes[1].names.len() {
+            reader.stored(&snapshot.rare);
+        }
+        assert_eq!(reader.at, end);
     }
 }

@@ -43,37 +43,6 @@ impl std::fmt::Display for SessionKey {
     }
 }
 
-/// Which properties make the key of instances shaped like one: its class's key properties,
-/// found once by position, or every property for a class this crate does not know. A snapshot
-/// keeps one per shape, so a million sessions' keys are written without looking their class
-/// and properties up a million times.
-#[derive(Debug)]
-pub(crate) struct KeyPlan {
-    /// The class's key properties, each with its position in the shape (none: written as null).
-    keys: Box<[(&'static str, Option<usize>)]>,
-}
-
-impl KeyPlan {
-    /// The plan for `instance` and every instance with its class and property names in order.
-    pub(crate) fn of(instance: &Instance) -> Self {
-        let keys = key_properties(instance.class_name())
-            .iter()
-            .map(|&key| (key, instance.position(key)))
-            .collect();
-        Self { keys }
-    }
-
-    /// Appends the object path of `instance` (shaped as the one the plan was made for) to `out`.
-    pub(crate) fn write(&self, instance: &Instance, out: &mut String) {
-        let properties = instance.properties();
-        let keys = self.keys.iter().map(|&(key, at)| {
-            let value = at.and_then(|at| properties.get(at)).map(|p| &p.value);
-            (key, value)
-        });
-        write_path(instance, keys, out);
-    }
-}
-
 /// Appends `Class.Key="value",...` to `out`: the key properties given, each with its value
 /// (none: null), or every property when none is given (a class whose keys are not known).
 fn write_path<'a>(
@@ -102,19 +71,22 @@ fn write_path<'a>(
     }
 }
 
-/// A value in an object path: quoted text (`"` and `\` escaped), a reference as its class and
-/// selectors, an array in braces.
-fn push_value(out: &mut String, value: &Value) {
-    let quote = |out: &mut String, text: &str| {
-        out.push('"');
-        for c in text.chars() {
-            if matches!(c, '"' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
+/// Appends `text` quoted, as an object path writes text (`"` and `\\` escaped).
+pub(super) fn push_quoted(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
         }
-        out.push('"');
-    };
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// A value in an object path: quoted text, a reference as its class and selectors, an array
+/// in braces.
+pub(super) fn push_value(out: &mut String, value: &Value) {
+    let quote = push_quoted;
     match value {
         Value::Null => out.push_str("null"),
         Value::Reference(reference) => {

@@ -81,6 +81,12 @@ impl Enumerator {
         }
     }
 
+    /// The class of items a server sends unnamed (WQL projections): the query's or the
+    /// resource's.
+    pub(crate) fn fragment_class(&self) -> &str {
+        &self.fragment_class
+    }
+
     /// The resource URI every request of this enumeration carries.
     pub fn resource_uri(&self) -> &str {
         &self.request.resource_uri
@@ -128,6 +134,16 @@ impl Enumerator {
     /// Like [`Enumerator::handle_response`], for a response already parsed (parsing needs no
     /// state, so a driver may do it elsewhere, on another thread).
     pub fn handle(&mut self, response: Response) -> Result<Vec<Instance>, ResponseError> {
+        self.handle_sunk(response, 0)
+    }
+
+    /// Like [`Enumerator::handle`], for a response whose page's items went to a sink: `sunk`
+    /// of them, which count for the page as its own items would.
+    pub(crate) fn handle_sunk(
+        &mut self,
+        response: Response,
+        sunk: usize,
+    ) -> Result<Vec<Instance>, ResponseError> {
         let state = std::mem::replace(&mut self.state, State::Failed);
         let (expected_id, is_pull) = match &state {
             State::ExpectEnumerateResponse(id) => (id.clone(), false),
@@ -162,7 +178,7 @@ impl Enumerator {
                 )));
             }
         };
-        self.accept_page(page)
+        self.accept_page(page, sunk)
     }
 
     /// A fault: a Pull that timed out on the server is pulled again with the same context; any
@@ -198,7 +214,7 @@ impl Enumerator {
         self.last_server_timeout.take()
     }
 
-    fn accept_page(&mut self, page: Page) -> Result<Vec<Instance>, ResponseError> {
+    fn accept_page(&mut self, page: Page, sunk: usize) -> Result<Vec<Instance>, ResponseError> {
         self.last_server_timeout = None;
         self.server_timeouts = 0;
         let Page {
@@ -220,7 +236,7 @@ impl Enumerator {
                 "response has neither EndOfSequence nor an EnumerationContext".into(),
             )
         })?;
-        if items.is_empty() {
+        if items.is_empty() && sunk == 0 {
             self.empty_pages += 1;
             if self.empty_pages > MAX_EMPTY_PAGES {
                 return Err(ResponseError::Unexpected(format!(

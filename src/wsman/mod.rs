@@ -25,6 +25,7 @@ pub use request::{
 };
 pub use request_summary::{RequestSummary, parse_request};
 pub use response::{Identity, Page, Response, ResponseBody, ResponseHeader, parse_response};
+pub(crate) use response::{Instances, ItemSink, ScannedItem, parse_response_into, scanned_value};
 
 use crate::cim::ValueError;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use quick_xml::events::BytesStart;
 
 use super::dom::Node;
-use super::xml::{CIM_TYPED, Ev, Scanned, XmlReader};
+use super::xml::{CIM_TYPED, Ev, Scanned, SimpleChild, XmlReader};
 use super::{Fault, ParseError, ns};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 
@@ -77,7 +77,17 @@ pub struct Identity {
 
 /// Parses a response envelope.
 pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
+    parse_response_into(body, None)
+}
+
+/// Parses a response envelope; a page's items go to `sink` when one is given (the page's
+/// `items` are then left empty), else into the page.
+pub(crate) fn parse_response_into(
+    body: &[u8],
+    sink: Option<&mut dyn ItemSink>,
+) -> Result<Response, ParseError> {
     let mut x = XmlReader::from_bytes(body)?;
+    let mut sink = sink;
     let root = loop {
         match x.next()? {
             Ev::Start(e) => break e,
@@ -106,7 +116,7 @@ pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
             body = Some(if empty {
                 ResponseBody::Empty
             } else {
-                parse_body(&mut x)?
+                parse_body(&mut x, sink.take())?
             });
         } else if !empty {
             x.skip()?;
@@ -152,7 +162,10 @@ fn parse_header(x: &mut XmlReader<'_>) -> Result<ResponseHeader, ParseError> {
     Ok(header)
 }
 
-fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
+fn parse_body(
+    x: &mut XmlReader<'_>,
+    sink: Option<&mut dyn ItemSink>,
+) -> Result<ResponseBody, ParseError> {
     let Some((e, empty)) = x.next_child()? else {
         return Ok(ResponseBody::Empty);
     };
@@ -163,13 +176,13 @@ fn parse_body(x: &mut XmlReader<'_>) -> Result<ResponseBody, ParseError> {
         ResponseBody::Enumerate(if empty {
             Page::default()
         } else {
-            parse_page(x)?
+            parse_page(x, sink)?
         })
     } else if x.is(&e, ns::ENUMERATION, "PullResponse") {
         ResponseBody::Pull(if empty {
             Page::default()
         } else {
-            parse_page(x)?
+            parse_page(x, sink)?
         })
     } else if x.is(&e, ns::ENUMERATION, "ReleaseResponse") {
         if !empty {
@@ -267,8 +280,12 @@ impl Shared {
     }
 }
 
-fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
+fn parse_page(
+    x: &mut XmlReader<'_>,
+    mut sink: Option<&mut dyn ItemSink>,
+) -> Result<Page, ParseError> {
     let mut page = Page::default();
+    let mut instances = Instances::default();
     while let Some((e, empty)) = x.next_child()? {
         let local = e.local_name().into_inner();
         let in_enum_or_wsman = matches!(x.ns(&e), Some(ns::ENUMERATION | ns::WSMAN));
@@ -282,7 +299,10 @@ fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
             }
             ("Items", true) => {
                 if !empty {
-                    parse_items(x, &mut page.items)?;
+                    match sink.as_deref_mut() {
+                        Some(sink) => parse_items(x, sink)?,
+                        None => parse_items(x, &mut instances)?,
+                    }
                 }
             }
             ("EndOfSequence", true) => {
@@ -298,11 +318,13 @@ fn parse_page(x: &mut XmlReader<'_>) -> Result<Page, ParseError> {
             }
         }
     }
+    page.items = instances.items;
     Ok(page)
 }
 
-fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), ParseError> {
+fn parse_items(x: &mut XmlReader<'_>, sink: &mut dyn ItemSink) -> Result<(), ParseError> {
     let shared = &mut Shared::default();
+    let mut namespace = String::new();
     while let Some((e, empty)) = x.next_child()? {
         let item = if x.is(&e, ns::WSMAN, "Item") {
             if empty {
@@ -323,11 +345,117 @@ fn parse_items(x: &mut XmlReader<'_>, items: &mut Vec<Instance>) -> Result<(), P
             instance.set_projection(true);
             instance
         } else {
+            // Most items hold only text properties: read in one scan, they go to the sink as
+            // scanned, with no instance built unless the sink builds one.
+            let qualified = x.ns(&e).map(|uri| {
+                namespace.clear();
+                namespace.push_str(uri);
+            });
+            if !empty && let Some(mut properties) = x.simple_children()? {
+                sink.scanned(ScannedItem {
+                    class: e.local_name().into_inner(),
+                    namespace: qualified.map(|()| namespace.as_str()),
+                    properties: &mut properties,
+                })?;
+                x.recycle(properties);
+                continue;
+            }
             parse_instance(x, &e, empty, shared)?
         };
-        items.push(item);
+        sink.instance(item);
     }
     Ok(())
+}
+
+/// Where the items of a page go as they are read: into instances, as a [`Page`] holds them,
+/// or straight into a caller's own form (a watch's snapshot), no instance built for each.
+pub(crate) trait ItemSink {
+    /// An item read in one scan: every property text, nil, one CIM-typed value or a
+    /// reference. The sink may take the properties' texts out of the list.
+    fn scanned(&mut self, item: ScannedItem<'_, '_>) -> Result<(), ParseError>;
+
+    /// Any other item, built.
+    fn instance(&mut self, instance: Instance);
+}
+
+/// An item of a page as one scan read it (see [`ItemSink::scanned`]).
+pub(crate) struct ScannedItem<'a, 'i> {
+    /// The element's local name: the class.
+    pub class: &'a str,
+    /// The element's namespace URI.
+    pub namespace: Option<&'a str>,
+    /// Each property's element name and content, in order.
+    pub properties: &'a mut Vec<SimpleChild<'i>>,
+}
+
+impl ScannedItem<'_, '_> {
+    /// The item as an instance (its names not shared with other items').
+    pub(crate) fn into_instance(self) -> Result<Instance, ParseError> {
+        instance_from_scanned(&mut Shared::default(), self)
+    }
+}
+
+/// The sink of a [`Page`]: instances, their names shared.
+#[derive(Default)]
+pub(crate) struct Instances {
+    pub(crate) items: Vec<Instance>,
+    shared: Shared,
+}
+
+impl ItemSink for Instances {
+    fn scanned(&mut self, item: ScannedItem<'_, '_>) -> Result<(), ParseError> {
+        let instance = instance_from_scanned(&mut self.shared, item)?;
+        self.items.push(instance);
+        Ok(())
+    }
+
+    fn instance(&mut self, instance: Instance) {
+        self.items.push(instance);
+    }
+}
+
+/// An instance of what one scan read.
+fn instance_from_scanned(
+    shared: &mut Shared,
+    item: ScannedItem<'_, '_>,
+) -> Result<Instance, ParseError> {
+    let class = shared.class(item.class);
+    let mut instance = Instance::with_capacity(class, item.properties.len());
+    if let Some(uri) = item.namespace {
+        instance.set_namespace_uri(shared.namespace(uri));
+    }
+    push_scanned(shared, &mut instance, item.properties)?;
+    Ok(instance)
+}
+
+/// Adds the properties one scan read to `instance`, their names shared.
+fn push_scanned(
+    shared: &mut Shared,
+    instance: &mut Instance,
+    properties: &mut Vec<SimpleChild<'_>>,
+) -> Result<(), ParseError> {
+    for (index, (local, scanned)) in properties.drain(..).enumerate() {
+        let name = shared.name_at(index, local);
+        let value = scanned_value(scanned, &name)?;
+        instance.push(name, value);
+    }
+    Ok(())
+}
+
+/// The value of a property one scan read; `name` is for errors.
+pub(crate) fn scanned_value(scanned: Scanned<'_>, name: &str) -> Result<Value, ParseError> {
+    Ok(match scanned {
+        Scanned::Nil => Value::Null,
+        Scanned::Text(text) => Value::Text(text.into_owned()),
+        Scanned::Typed(typed, text) => typed_value(typed, &text, name)?,
+        Scanned::Reference(scanned) => {
+            let mut reference = Reference::new(scanned.resource_uri.trim());
+            for (key, value) in scanned.selectors {
+                reference = reference.with_selector(key, value);
+            }
+            Value::Reference(Box::new(reference.with_address(scanned.address.trim())))
+        }
+    })
 }
 
 /// `w:Item` of EnumerateObjectAndEPR: the object and its `a:EndpointReference`.
@@ -387,24 +515,9 @@ fn parse_instance(
         return Ok(instance);
     }
     // Most items hold only text properties: read them in one scan.
-    if let Some(mut children) = x.simple_children()? {
-        for (index, (local, scanned)) in children.drain(..).enumerate() {
-            let name = shared.name_at(index, local);
-            let value = match scanned {
-                Scanned::Nil => Value::Null,
-                Scanned::Text(text) => Value::Text(text.into_owned()),
-                Scanned::Typed(typed, text) => typed_value(typed, &text, &name)?,
-                Scanned::Reference(scanned) => {
-                    let mut reference = Reference::new(scanned.resource_uri.trim());
-                    for (key, value) in scanned.selectors {
-                        reference = reference.with_selector(key, value);
-                    }
-                    Value::Reference(Box::new(reference.with_address(scanned.address.trim())))
-                }
-            };
-            instance.push(name, value);
-        }
-        x.recycle(children);
+    if let Some(mut properties) = x.simple_children()? {
+        push_scanned(shared, &mut instance, &mut properties)?;
+        x.recycle(properties);
         shared.last_len = instance.properties().len();
         return Ok(instance);
     }
