@@ -1,5 +1,6 @@
 //! Parsing of WS-Management responses into [`Response`]: one streaming pass, elements matched by
-//! namespace URI, items turned into [`Instance`] values as they are read.
+//! namespace URI, items turned into [`Instance`] values as they are read, or handed to an
+//! [`ItemSink`] as one scan read them, for a caller that keeps them in a form of its own.
 
 use std::sync::Arc;
 
