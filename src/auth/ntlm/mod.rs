@@ -9,7 +9,7 @@
 //! - [`messages`]: the three messages and the AV pairs.
 //! - [`keys`]: NTOWFv2, the responses, the session key and the signing and sealing keys.
 //! - [`seal`]: RC4 and HMAC-MD5 sealing, one stream and sequence number per direction.
-//! - [`acceptor`]: the server side, for the fixture server and tests.
+//! - `acceptor` (tests and the `testing` feature only): the server side, for the fixture server.
 
 #[cfg(any(test, feature = "testing", feature = "__internals"))]
 pub(crate) mod acceptor;
