@@ -729,6 +729,24 @@ mod fast_scan {
     }
 
     #[test]
+    fn after_a_thousand_items_read_by_the_scan_an_error_is_placed_as_the_event_reader_places_it() {
+        // The reader goes on after each scanned item; where it stands must stay the document's.
+        let body = envelope(&format!(
+            "<n:PullResponse><n:Items>{}<q:Bad xmlns:q=\"urn:q\"></n:Items></n:PullResponse>",
+            SMB.repeat(1000)
+        ));
+        let (fast, slow) = both(&body);
+        assert_eq!(fast, slow);
+        let text = String::from_utf8_lossy(&body);
+        let at = text.find("</n:Items>").unwrap();
+        assert!(
+            fast.contains(&format!("position: {at}"))
+                || fast.contains(&format!("position: {}", at + "</n:Items>".len())),
+            "{fast}"
+        );
+    }
+
+    #[test]
     fn datetimes_and_intervals_are_read_by_the_scan() {
         // A Win32_Process as Windows writes it: most properties text, some datetimes.
         let item = r#"<p:Win32_Process xmlns:p="urn:p" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><p:Caption>svchost.exe</p:Caption><p:CreationDate><cim:Datetime>2026-11-20T08:15:42.1234567+01:00</cim:Datetime></p:CreationDate><p:InstallDate xsi:nil="true"/><p:Up><cim:Interval>P1DT2H</cim:Interval></p:Up><p:ProcessId>4</p:ProcessId></p:Win32_Process>"#;

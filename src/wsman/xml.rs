@@ -533,8 +533,7 @@ impl<'i> XmlReader<'i> {
         match self.scan_simple(start, parent, &mut children) {
             Some(end) => {
                 // Consumed: the parent's end tag too.
-                self.reader = reader_at(&self.input.as_bytes()[end..]);
-                self.base = end;
+                self.continue_at(end);
                 self.open.pop();
                 self.pop_bindings(self.depth);
                 self.depth = self.depth.saturating_sub(1);
@@ -543,6 +542,26 @@ impl<'i> XmlReader<'i> {
             None => {
                 self.scratch = children;
                 Ok(None)
+            }
+        }
+    }
+
+    /// Goes on reading at `end`, just after the end tag of an element whose start tag the
+    /// reader read and whose content and end tag a scan consumed. The same reader goes on (a
+    /// new one per item cost two allocations and two frees each): it first reads an end tag
+    /// from a stand-in, so that its own list of open elements loses the element as it would
+    /// have, then the input from `end`.
+    fn continue_at(&mut self, end: usize) {
+        *self.reader.get_mut() = b"</x>";
+        let closed = matches!(self.reader.read_event(), Ok(Event::End(_)));
+        *self.reader.get_mut() = &self.input.as_bytes()[end..];
+        let read = self.reader.buffer_position() as usize;
+        match end.checked_sub(read) {
+            Some(base) if closed => self.base = base,
+            // Not as expected: a reader of its own from `end`, as before.
+            _ => {
+                self.reader = reader_at(&self.input.as_bytes()[end..]);
+                self.base = end;
             }
         }
     }
