@@ -276,6 +276,12 @@ impl Snapshot {
         self.index.len()
     }
 
+    /// True when `other` holds the sessions this one holds (by key; their values may differ).
+    pub(crate) fn same_sessions(&self, other: &Snapshot) -> bool {
+        self.index.len() == other.index.len()
+            && self.index.iter().zip(&other.index).all(|(a, b)| a.0 == b.0)
+    }
+
     pub(crate) fn contains(&self, digest: &Digest) -> bool {
         self.index.binary_search_by_key(digest, |(d, _)| *d).is_ok()
     }

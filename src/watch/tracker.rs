@@ -197,6 +197,12 @@ impl Tracker {
             resumed: false,
         });
         let previous = &host.snapshot;
+        // The usual poll of a watched host: the same sessions as the last one. Nothing to
+        // report then, and no need to look each one up.
+        if !host.first && !unchanged && previous.same_sessions(&found) {
+            host.snapshot = found;
+            return Ok(Vec::new());
+        }
         let mut changes = Vec::new();
         for (digest, offset) in found.in_order() {
             let change = match previous.contains(&digest) {
@@ -357,6 +363,49 @@ mod tests {
             kinds(tracker.observe("fs02", found(&[1]), false, id)),
             [(Change::Opened, 1)]
         );
+    }
+
+    #[test]
+    fn a_poll_with_the_same_sessions_reports_nothing_and_is_still_taken_in() {
+        let mut tracker = Tracker::default();
+        let with_opens = |id: u64, opens: &str| {
+            let mut session = Instance::new("MSFT_SmbSession");
+            session.push("SessionId", Value::Text(id.to_string()));
+            session.push("NumOpens", Value::Text(opens.into()));
+            session
+        };
+        let poll = |opens: &str| snapshot(vec![with_opens(1, opens), with_opens(2, opens)]);
+        tracker
+            .observe("fs01", poll("1"), false, Ok::<_, ()>)
+            .unwrap();
+        assert_eq!(
+            tracker.observe("fs01", poll("2"), false, Ok::<_, ()>),
+            Ok(Vec::new())
+        );
+        // The same sessions with other values: the poll was taken in, so a session that closes
+        // now is reported as that poll saw it.
+        let changes = tracker
+            .observe(
+                "fs01",
+                snapshot(vec![with_opens(2, "3")]),
+                false,
+                Ok::<_, ()>,
+            )
+            .unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].0, Change::Closed);
+        assert_eq!(changes[0].2, with_opens(1, "2"));
+        // Asked for the sessions still there, it reports them even when nothing changed.
+        let changes = tracker
+            .observe(
+                "fs01",
+                snapshot(vec![with_opens(2, "3")]),
+                true,
+                Ok::<_, ()>,
+            )
+            .unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].0, Change::Unchanged);
     }
 
     #[test]
