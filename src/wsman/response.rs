@@ -348,14 +348,19 @@ fn parse_items(x: &mut XmlReader<'_>, sink: &mut dyn ItemSink) -> Result<(), Par
         } else {
             // Most items hold only text properties: read in one scan, they go to the sink as
             // scanned, with no instance built unless the sink builds one.
-            let qualified = x.ns(&e).map(|uri| {
-                namespace.clear();
-                namespace.push_str(uri);
-            });
+            // The namespace is copied out first: the scan leaves the element's scope.
+            let qualified = match x.ns(&e) {
+                Some(uri) => {
+                    namespace.clear();
+                    namespace.push_str(uri);
+                    true
+                }
+                None => false,
+            };
             if !empty && let Some(mut properties) = x.simple_children()? {
                 sink.scanned(ScannedItem {
                     class: e.local_name().into_inner(),
-                    namespace: qualified.map(|()| namespace.as_str()),
+                    namespace: qualified.then_some(namespace.as_str()),
                     properties: &mut properties,
                 })?;
                 x.recycle(properties);
