@@ -382,30 +382,18 @@ mod tests {
             tracker.observe("fs01", poll("2"), false, Ok::<_, ()>),
             Ok(Vec::new())
         );
+        let mut only_two = |unchanged: bool| {
+            let found = snapshot(vec![with_opens(2, "3")]);
+            let changes = tracker.observe("fs01", found, unchanged, Ok::<_, ()>);
+            let changes = changes.unwrap();
+            assert_eq!(changes.len(), 1);
+            (changes[0].0, changes[0].2.clone())
+        };
         // The same sessions with other values: the poll was taken in, so a session that closes
         // now is reported as that poll saw it.
-        let changes = tracker
-            .observe(
-                "fs01",
-                snapshot(vec![with_opens(2, "3")]),
-                false,
-                Ok::<_, ()>,
-            )
-            .unwrap();
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].0, Change::Closed);
-        assert_eq!(changes[0].2, with_opens(1, "2"));
+        assert_eq!(only_two(false), (Change::Closed, with_opens(1, "2")));
         // Asked for the sessions still there, it reports them even when nothing changed.
-        let changes = tracker
-            .observe(
-                "fs01",
-                snapshot(vec![with_opens(2, "3")]),
-                true,
-                Ok::<_, ()>,
-            )
-            .unwrap();
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].0, Change::Unchanged);
+        assert_eq!(only_two(true), (Change::Unchanged, with_opens(2, "3")));
     }
 
     #[test]
