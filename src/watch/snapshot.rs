@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 #[cfg(test)]
 use super::tracker::SessionKey;
-use super::tracker::{push_quoted, push_value};
+use super::tracker::{PathValue, write_path};
 use crate::cim::{Datetime, Instance, Interval, Reference, Value};
 use crate::classes::key_properties;
 use crate::client::PageSink;
@@ -206,44 +206,35 @@ impl Snapshot {
         self.path = path;
     }
 
-    /// Appends the object path of the record at `offset` to `out`, as
-    /// [`SessionKey::of`](super::tracker::SessionKey::of) writes it for the instance.
+    /// Appends the object path of the record at `offset` to `out`: by the writer
+    /// [`SessionKey::of`](super::tracker::SessionKey::of) uses, from the record's values.
     fn write_key(&self, offset: u32, out: &mut String) {
         let mut reader = self.reader(offset);
         let shape = &self.shapes[reader.len()];
         if reader.byte() == HAS_EXTRA {
             reader.len();
         }
-        let values = reader.at;
-        out.push_str(&shape.class);
-        let mut first = true;
-        let mut add = |name: &str, value: Stored<'_>| {
-            out.push(if first { '.' } else { ',' });
-            first = false;
-            out.push_str(name);
-            out.push('=');
-            match value {
-                Stored::Null => out.push_str("null"),
-                Stored::Text(text) => push_quoted(out, &String::from_utf8_lossy(text)),
-                Stored::Rare(value) => push_value(out, value),
-            }
-        };
         if shape.keys.is_empty() {
-            for name in shape.names.iter() {
-                add(name, reader.stored(&self.rare));
-            }
+            let every = shape
+                .names
+                .iter()
+                .map(|name| (&**name, reader.path_value(&self.rare)));
+            write_path(out, &shape.class, every);
             return;
         }
-        for &(key, at) in shape.keys.iter() {
-            let value = at.map_or(Stored::Null, |at| {
-                let mut reader = self.reader(values as u32);
-                for _ in 0..at {
-                    reader.stored(&self.rare);
-                }
-                reader.stored(&self.rare)
-            });
-            add(key, value);
-        }
+        let values = reader.at as u32;
+        let value_at = |at: usize| {
+            let mut reader = self.reader(values);
+            for _ in 0..at {
+                reader.path_value(&self.rare);
+            }
+            reader.path_value(&self.rare)
+        };
+        let keys = shape.keys.iter().map(|&(key, at)| {
+            let value = at.map_or(PathValue::Null, value_at);
+            (key, value)
+        });
+        write_path(out, &shape.class, keys);
     }
 
     fn reader(&self, offset: u32) -> Reader<'_> {
@@ -392,22 +383,15 @@ impl<'a> Reader<'a> {
         text
     }
 
-    /// The next value, as stored.
-    fn stored(&mut self, rare: &'a [Value]) -> Stored<'a> {
+    /// The next value, as an object path takes it.
+    fn path_value(&mut self, rare: &'a [Value]) -> PathValue<'a> {
         match self.byte() {
-            NULL => Stored::Null,
-            RARE => Stored::Rare(&rare[self.len()]),
-            _ => Stored::Text(self.text()),
+            NULL => PathValue::Null,
+            RARE => PathValue::Value(&rare[self.len()]),
+            // Written from a `&str`: always UTF-8, so borrowed.
+            _ => PathValue::Text(String::from_utf8_lossy(self.text())),
         }
     }
-}
-
-/// A value as a record holds it.
-enum Stored<'a> {
-    Null,
-    /// Text, a Datetime or an Interval, as written.
-    Text(&'a [u8]),
-    Rare(&'a Value),
 }
 
 /// A poll's items go straight into the snapshot as each page is parsed: an item read in one
@@ -776,7 +760,7 @@ mod tests {
         reader.len();
         reader.byte();
         for _ in 0..snapshot.shapes[1].names.len() {
-            reader.stored(&snapshot.rare);
+            reader.path_value(&snapshot.rare);
         }
         assert_eq!(reader.at, end);
     }

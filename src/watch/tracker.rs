@@ -16,13 +16,17 @@ pub struct SessionKey(String);
 impl SessionKey {
     /// The key of `instance`.
     pub fn of(instance: &Instance) -> Self {
-        let keys = key_properties(instance.class_name());
+        let class = instance.class_name();
+        let keys = key_properties(class);
         let mut path = String::new();
-        write_path(
-            instance,
-            keys.iter().map(|&k| (k, instance.get(k))),
-            &mut path,
-        );
+        if keys.is_empty() {
+            let every = instance.properties().iter();
+            let every = every.map(|p| (&*p.name, PathValue::Value(&p.value)));
+            write_path(&mut path, class, every);
+        } else {
+            let value = |key| instance.get(key).map_or(PathValue::Null, PathValue::Value);
+            write_path(&mut path, class, keys.iter().map(|&key| (key, value(key))));
+        }
         Self(path)
     }
 
@@ -43,36 +47,39 @@ impl std::fmt::Display for SessionKey {
     }
 }
 
-/// Appends `Class.Key="value",...` to `out`: the key properties given, each with its value
-/// (none: null), or every property when none is given (a class whose keys are not known).
-fn write_path<'a>(
-    instance: &'a Instance,
-    keys: impl Iterator<Item = (&'a str, Option<&'a Value>)>,
+/// A value in an object path, as [`write_path`] takes it.
+pub(super) enum PathValue<'a> {
+    /// Absent or nil: `null`.
+    Null,
+    /// Text, or a Datetime or an Interval as its text: quoted.
+    Text(std::borrow::Cow<'a, str>),
+    /// Any value, as [`push_value`] writes it.
+    Value(&'a Value),
+}
+
+/// Appends `Class.Name=value,...` to `out`: the key properties and their values (or, for a
+/// class whose keys are not known, every property). Sessions as instances and as a snapshot's
+/// records are keyed by this one writer, so that their digests agree.
+pub(super) fn write_path<'a>(
     out: &mut String,
+    class: &str,
+    entries: impl Iterator<Item = (&'a str, PathValue<'a>)>,
 ) {
-    out.push_str(instance.class_name());
-    let mut first = true;
-    let mut add = |name: &str, value: &Value| {
-        out.push(if first { '.' } else { ',' });
-        first = false;
+    out.push_str(class);
+    for (i, (name, value)) in entries.enumerate() {
+        out.push(if i == 0 { '.' } else { ',' });
         out.push_str(name);
         out.push('=');
-        push_value(out, value);
-    };
-    let mut any = false;
-    for (key, value) in keys {
-        any = true;
-        add(key, value.unwrap_or(&Value::Null));
-    }
-    if !any {
-        for property in instance.properties() {
-            add(&property.name, &property.value);
+        match value {
+            PathValue::Null => out.push_str("null"),
+            PathValue::Text(text) => push_quoted(out, &text),
+            PathValue::Value(value) => push_value(out, value),
         }
     }
 }
 
 /// Appends `text` quoted, as an object path writes text (`"` and `\\` escaped).
-pub(super) fn push_quoted(out: &mut String, text: &str) {
+fn push_quoted(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         if matches!(c, '"' | '\\') {
@@ -85,8 +92,7 @@ pub(super) fn push_quoted(out: &mut String, text: &str) {
 
 /// A value in an object path: quoted text, a reference as its class and selectors, an array
 /// in braces.
-pub(super) fn push_value(out: &mut String, value: &Value) {
-    let quote = push_quoted;
+fn push_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Reference(reference) => {
@@ -104,7 +110,7 @@ pub(super) fn push_value(out: &mut String, value: &Value) {
                 out.push_str(&selector.name);
                 out.push('=');
                 match &selector.value {
-                    SelectorValue::Text(text) => quote(out, text),
+                    SelectorValue::Text(text) => push_quoted(out, text),
                     SelectorValue::Reference(inner) => {
                         push_value(out, &Value::Reference(Box::new((**inner).clone())))
                     }
@@ -121,8 +127,8 @@ pub(super) fn push_value(out: &mut String, value: &Value) {
             }
             out.push('}');
         }
-        Value::Object(object) => quote(out, SessionKey::of(object).as_str()),
-        other => quote(out, other.as_text().unwrap_or_default()),
+        Value::Object(object) => push_quoted(out, SessionKey::of(object).as_str()),
+        other => push_quoted(out, other.as_text().unwrap_or_default()),
     }
 }
 
