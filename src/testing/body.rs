@@ -1,7 +1,7 @@
 //! An answer's body as the pieces it is made of: a recorded response's unchanged stretches
 //! shared with the fixture set, not copied, and the live values (MessageID, context) between
-//! them. hyper writes the pieces with one vectored write; a server answering thousands of
-//! 70 KB pages does not copy each one first.
+//! them. hyper gathers the pieces into its write buffer: a 70 KB page is copied once on its
+//! way out, not written out whole first and then copied again.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -85,10 +85,9 @@ pub fn parse_response(body: &[u8]) -> Result<Response, ParseError> {
 /// `items` are then left empty), else into the page.
 pub(crate) fn parse_response_into(
     body: &[u8],
-    sink: Option<&mut dyn ItemSink>,
+    mut sink: Option<&mut dyn ItemSink>,
 ) -> Result<Response, ParseError> {
     let mut x = XmlReader::from_bytes(body)?;
-    let mut sink = sink;
     let root = loop {
         match x.next()? {
             Ev::Start(e) => break e,
