@@ -176,6 +176,32 @@ impl Fleet {
         self
     }
 
+    /// This fleet, with the clients of as many targets as it has hosts in flight taken from
+    /// `kept` (made and put there the first time): what a watch's polls share, so that a host's
+    /// next poll goes out on the connection, and under the authentication, its last poll left
+    /// open.
+    pub(crate) fn keeping(&self, kept: &KeptClients) -> Fleet {
+        let connect = self.connect.clone();
+        let kept = kept.clone();
+        let room = self.concurrency;
+        let mut fleet = self.clone();
+        fleet.connect = Arc::new(move |target: &str| {
+            let mut clients = kept.lock();
+            if let Some(client) = clients.get(target) {
+                // What this client met in an earlier run is not what the next deadline should
+                // report.
+                client.take_problem();
+                return Ok(client.clone());
+            }
+            let client = connect(target)?;
+            if clients.len() < room {
+                clients.insert(target.to_owned(), client.clone());
+            }
+            Ok(client)
+        });
+        fleet
+    }
+
     /// Enumerates a typed class on every target.
     pub fn enumerate<T>(
         &self,
@@ -373,6 +399,30 @@ impl Fleet {
     }
 }
 
+/// Clients kept from one run of a fleet to the next ([`Fleet::keeping`]), each with its idle
+/// connection: some kilobytes and a descriptor a host, so at most as many hosts as the fleet
+/// has in flight keep theirs (the first targets to ask), and memory still follows the
+/// concurrency, not the length of the list.
+#[derive(Clone, Default)]
+pub(crate) struct KeptClients {
+    clients: Arc<std::sync::Mutex<std::collections::HashMap<String, Client>>>,
+}
+
+impl KeptClients {
+    /// Drops `target`'s client: its next run starts from a new one (new connection, new
+    /// address lookup, whatever the fleet's `connect` makes now).
+    pub(crate) fn forget(&self, target: &str) {
+        self.lock().remove(target);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Client>> {
+        // A panic elsewhere while it was held leaves the map whole.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs one host's work within the deadline and sends its outcome. Past the deadline, the
 /// error carries the last problem the host met (a retry's reason, a Pull the server kept
 /// timing out, a lost connection).
@@ -476,6 +526,37 @@ mod tests {
             phase: "waiting for the response",
             after: Duration::from_secs(1),
         })
+    }
+
+    #[test]
+    fn kept_clients_come_back_without_their_last_problem_and_no_more_than_fit_in_flight() {
+        let made = Arc::new(AtomicU32::new(0));
+        let counting = made.clone();
+        let fleet = Fleet::new(move |target| {
+            counting.fetch_add(1, Ordering::SeqCst);
+            Client::builder(target)
+                .credentials(Credentials::new("user", "secret"))
+                .build()
+        })
+        .concurrency(2);
+        let kept = KeptClients::default();
+        let keeping = fleet.keeping(&kept);
+        let client = |target: &str| (keeping.connect)(target).unwrap();
+        client("a").note_problem(timed_out());
+        let again = client("a");
+        assert_eq!(made.load(Ordering::SeqCst), 1, "a's client was kept");
+        assert!(
+            again.take_problem().is_none(),
+            "an earlier run's problem is not this one's"
+        );
+        // Room for two, a and b: c is made each time.
+        for target in ["b", "c", "b", "c"] {
+            assert_eq!(client(target).target(), target);
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1 + 1 + 2);
+        kept.forget("a");
+        client("a");
+        assert_eq!(made.load(Ordering::SeqCst), 5, "a forgotten: made anew");
     }
 
     /// Runs `map` on one host whose work fails `failures` times (with `failure`) before it

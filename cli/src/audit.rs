@@ -34,7 +34,7 @@ pub async fn audit(
         layout,
     );
     let mut progress = Progress::new(targets.len(), several && io::stderr().is_terminal());
-    let fleet = match settings.fleet_or_exit(&targets) {
+    let fleet = match settings.fleet_or_exit(&targets, false) {
         // Items are whole pages: one waiting per host at most.
         Ok(fleet) => fleet.buffer(1),
         Err(status) => return status,

@@ -117,7 +117,7 @@ pub async fn run(args: CloseArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(status) => return status,
     };
-    let fleet = match settings.fleet_or_exit(&targets) {
+    let fleet = match settings.fleet_or_exit(&targets, false) {
         Ok(fleet) => fleet,
         Err(status) => return status,
     };

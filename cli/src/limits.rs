@@ -8,6 +8,8 @@
 const BASE: u64 = 64;
 /// Descriptors one host in flight may hold at once.
 const PER_HOST: u64 = 2;
+/// What a watch adds: as many hosts as it has in flight keep a connection open between polls.
+const KEPT_PER_HOST: u64 = 1;
 
 /// Raises the soft open-file limit to the hard limit; returns the limit now in force (`None`
 /// where it cannot be read).
@@ -43,16 +45,18 @@ pub fn raise_open_files() -> Option<u64> {
     Some(limit.rlim_cur as u64)
 }
 
-/// What to say when `concurrency` hosts at once may need more descriptors than `limit`.
-pub fn too_low(limit: u64, concurrency: usize) -> Option<String> {
-    let needed = BASE + PER_HOST * concurrency as u64;
+/// What to say when `concurrency` hosts at once (each keeping a connection between runs, for a
+/// watch: `keeps_connections`) may need more descriptors than `limit`.
+pub fn too_low(limit: u64, concurrency: usize, keeps_connections: bool) -> Option<String> {
+    let per_host = PER_HOST + if keeps_connections { KEPT_PER_HOST } else { 0 };
+    let needed = BASE + per_host * concurrency as u64;
     (limit < needed).then(|| {
         format!(
             "warning: the open-file limit ({limit}) is too low for --concurrency {concurrency} \
              (up to {needed} descriptors); hosts past it fail with \"too many open files\". \
              Raise the hard limit (ulimit -Hn, or LimitNOFILE= for a service) or lower \
              --concurrency to {}",
-            (limit.saturating_sub(BASE) / PER_HOST).max(1)
+            (limit.saturating_sub(BASE) / per_host).max(1)
         )
     })
 }
@@ -63,13 +67,16 @@ mod tests {
 
     #[test]
     fn a_limit_too_low_for_the_concurrency_is_said_with_what_would_fit() {
-        assert_eq!(too_low(4096, 1000), None);
-        let said = too_low(1024, 1000).unwrap();
+        assert_eq!(too_low(4096, 1000, false), None);
+        let said = too_low(1024, 1000, false).unwrap();
         assert!(
             said.contains("(1024)") && said.contains("--concurrency 1000"),
             "{said}"
         );
         assert!(said.contains("lower --concurrency to 480"), "{said}");
+        // A watch keeps a connection a host between polls too.
+        let said = too_low(2500, 1000, true).unwrap();
+        assert!(said.contains("lower --concurrency to 812"), "{said}");
     }
 
     #[cfg(unix)]

@@ -180,10 +180,15 @@ impl Settings {
     /// A configuration that cannot work (Basic over plain HTTP without --allow-plaintext, a bad
     /// URL) is a usage error, exit status 2; anything else found while preparing (an
     /// unreadable ticket cache) exit status 1. Both are said on stderr, naming the first
-    /// target.
-    pub fn fleet_or_exit(self: &Arc<Self>, targets: &[String]) -> Result<Fleet, u8> {
+    /// target. `keeps_connections`: for a watch, whose hosts keep a connection open from one
+    /// poll to the next (counted against the open-file limit).
+    pub fn fleet_or_exit(
+        self: &Arc<Self>,
+        targets: &[String],
+        keeps_connections: bool,
+    ) -> Result<Fleet, u8> {
         let first = targets.first().map_or("localhost", String::as_str);
-        self.fleet(first).map_err(|e| {
+        self.fleet(first, keeps_connections).map_err(|e| {
             use winrm_sessions::ErrorKind;
             match e.kind() {
                 // What the command line asked for cannot work: a usage error, in its words.
@@ -204,9 +209,14 @@ impl Settings {
 
     /// `first`: the target the template is built for, so that what is wrong with the
     /// configuration is said of a target the user typed.
-    fn fleet(self: &Arc<Self>, first: &str) -> winrm_sessions::Result<Fleet> {
+    fn fleet(
+        self: &Arc<Self>,
+        first: &str,
+        keeps_connections: bool,
+    ) -> winrm_sessions::Result<Fleet> {
         if let Some(limit) = crate::limits::raise_open_files()
-            && let Some(warning) = crate::limits::too_low(limit, self.concurrency)
+            && let Some(warning) =
+                crate::limits::too_low(limit, self.concurrency, keeps_connections)
         {
             eprintln!("winrm-sessions: {warning}");
         }

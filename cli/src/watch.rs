@@ -79,7 +79,7 @@ pub async fn run(args: WatchArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(status) => return status,
     };
-    let fleet = match settings.fleet_or_exit(&targets) {
+    let fleet = match settings.fleet_or_exit(&targets, true) {
         Ok(fleet) => fleet,
         Err(status) => return status,
     };

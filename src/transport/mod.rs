@@ -55,9 +55,10 @@ pub(crate) const CERTIFICATE_AUTHORIZATION: &str =
 /// Idle connections (authenticated or plain) kept per client.
 const MAX_IDLE: usize = 8;
 
-/// How long an idle connection is kept: below the 120 s after which HTTP.sys closes idle
-/// connections, so that we close first.
-const IDLE_FOR: Duration = Duration::from_secs(60);
+/// How long an idle connection is kept: long enough to outlast a watch's default minute
+/// between polls, below the 120 s after which HTTP.sys closes idle connections, so that we
+/// close first.
+pub(crate) const IDLE_FOR: Duration = Duration::from_secs(90);
 
 /// How long a host name's addresses are used before it is looked up again.
 const RESOLVED_FOR: Duration = Duration::from_secs(60);

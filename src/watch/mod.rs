@@ -53,7 +53,7 @@ use tokio::sync::mpsc;
 
 use crate::cim::{CimClass, ClassPath, FromInstance, Instance};
 use crate::error::{Error, Result};
-use crate::fleet::{Fleet, HostEvent};
+use crate::fleet::{Fleet, HostEvent, KeptClients};
 use snapshot::Snapshot;
 use tracker::Tracker;
 pub use tracker::{Change, SessionKey};
@@ -98,7 +98,10 @@ impl<T: FromInstance + Clone + Send + 'static> Watch<T> {
     }
 
     /// Time from the start of one poll of every host to the start of the next (at least 1 ms).
-    /// A poll that takes longer delays the next; polls never overlap.
+    /// A poll that takes longer delays the next; polls never overlap. Under 90 s, as many hosts
+    /// as the fleet has in flight (the first targets) keep their client, and with it their
+    /// connection and authenticated session, from one poll to the next; a host whose poll
+    /// failed gets a new one from the fleet.
     pub fn every(mut self, interval: Duration) -> Self {
         self.interval = interval.max(Duration::from_millis(1));
         self
@@ -212,6 +215,16 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
     targets: Vec<String>,
     tx: mpsc::Sender<WatchEvent<T>>,
 ) {
+    // A host's client (its connection, its authenticated session, the addressing it learnt)
+    // is kept from one poll to the next when the next poll comes before the connection would
+    // be given up as idle: a poll is then its requests alone, with no new connection, no new
+    // handshake and no new logon on the server. A failed poll drops it.
+    let kept = KeptClients::default();
+    let fleet = if watch.interval < crate::transport::IDLE_FOR {
+        watch.fleet.keeping(&kept)
+    } else {
+        watch.fleet.clone()
+    };
     let mut ticker = tokio::time::interval(watch.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut number = 0u64;
@@ -222,7 +235,7 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
         let class = watch.class.clone();
         // Each host's answer becomes its snapshot as each page is parsed: a host in flight
         // holds a page and its snapshot, never its whole answer as instances.
-        let mut hosts = watch.fleet.map(targets.clone(), move |client| {
+        let mut hosts = fleet.map(targets.clone(), move |client| {
             let class = class.clone();
             async move {
                 let snapshot: Snapshot = client.gather_class(&class).await?;
@@ -283,6 +296,7 @@ async fn drive<T: FromInstance + Clone + Send + 'static>(
                     elapsed,
                 } => {
                     answered.remove(&target);
+                    kept.forget(&target);
                     vec![polled(target, number, elapsed, Err(error))]
                 }
                 _ => Vec::new(),

@@ -8,8 +8,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::fleet::{Fleet, RetryPolicy};
+use winrm_sessions::testing::ConnectionStats;
 use winrm_sessions::watch::store::{HistoryFilter, Store};
 use winrm_sessions::watch::{Change, Watch, WatchEvent};
+use winrm_sessions::{Auth, Client, Credentials};
 
 use crate::support::basic_client;
 use crate::support::scripted::live_server;
@@ -77,7 +79,21 @@ async fn sessions_open_close_and_a_host_that_went_away_closes_nothing() {
     let b = live_server(&[10]).await;
     let c = live_server(&[20, 21]).await;
     let targets = [a.url.as_str(), b.url.as_str(), c.url.as_str()];
-    let mut events = Watch::<SmbSession>::new(fleet(&a.url))
+    // Which targets the fleet made a client for, each time.
+    let made = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let template = basic_client(&a.url);
+    let making = made.clone();
+    let counted = Fleet::new(move |target| {
+        making.lock().unwrap().push(target.to_owned());
+        template.with_target(target)
+    });
+    let fleet = counted
+        .retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .per_host_deadline(Duration::from_secs(5));
+    let mut events = Watch::<SmbSession>::new(fleet)
         .every(Duration::from_millis(400))
         .polls(3)
         .start(targets);
@@ -120,6 +136,13 @@ async fn sessions_open_close_and_a_host_that_went_away_closes_nothing() {
     );
     assert!(third.failed.is_empty());
     assert!(events.next().await.is_none(), "three polls, then the end");
+    // Each host's client was kept from poll to poll, but for the one whose poll failed: it
+    // came back through a client made anew.
+    let mut made = made.lock().unwrap().clone();
+    made.sort();
+    let mut expected = vec![a.url.clone(), b.url.clone(), c.url.clone(), c.url.clone()];
+    expected.sort();
+    assert_eq!(made, expected);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,4 +266,53 @@ async fn each_hosts_session_events_come_right_before_its_poll_ends() {
         assert_eq!(*count, 3, "{target}: three polls");
         assert!(*sessions > 0, "{target}: sessions reported");
     }
+}
+
+/// Runs a watch of `hosts` targets on one NTLM fixture server, three polls, `concurrency` hosts
+/// at a time; returns the server's connection counts once every poll has ended.
+async fn watch_over_ntlm(hosts: usize, concurrency: usize) -> ConnectionStats {
+    let server = crate::support::demo_server().await;
+    let template = Client::builder(server.url())
+        .credentials(Credentials::new("demo", "demo"))
+        .auth(Auth::Negotiate)
+        .build()
+        .unwrap();
+    let targets: Vec<String> = (0..hosts)
+        .map(|i| format!("{}?host={i}", server.url()))
+        .collect();
+    let fleet = Fleet::from_client(template).concurrency(concurrency);
+    let mut events = Watch::<SmbSession>::new(fleet)
+        .every(Duration::from_millis(1))
+        .polls(3)
+        .start(targets);
+    let mut polls = 0;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .expect("the watch ends on time")
+    {
+        if let WatchEvent::Polled(poll) = event {
+            poll.outcome.expect("every host answers");
+            polls += 1;
+        }
+    }
+    assert_eq!(polls, 3 * hosts);
+    server.connection_stats()
+}
+
+/// A watched host's next poll goes out on the connection, and under the NTLM session, its last
+/// one left open: three polls of each host cost one connection and one handshake, not three
+/// (and on Windows, one logon instead of one a poll). At most as many hosts as are in flight
+/// keep theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watched_host_keeps_its_connection_and_session_from_one_poll_to_the_next() {
+    let stats = watch_over_ntlm(4, 4).await;
+    assert_eq!((stats.opened, stats.handshakes), (4, 4), "{stats:?}");
+    assert_eq!(stats.unauthenticated, 0, "{stats:?}");
+    // Two in flight: the first two targets keep theirs, the other two connect each poll.
+    let stats = watch_over_ntlm(4, 2).await;
+    assert_eq!(
+        (stats.opened, stats.handshakes),
+        (2 + 2 * 3, 2 + 2 * 3),
+        "{stats:?}"
+    );
 }
