@@ -30,6 +30,22 @@ pub fn rfc3339(at: SystemTime) -> String {
         .unwrap_or_default()
 }
 
+/// The RFC 3339 text of the last time written, kept: a host's events of one poll share theirs,
+/// a million of them on a large fleet's first poll.
+#[derive(Default)]
+struct Times {
+    last: Option<(SystemTime, String)>,
+}
+
+impl Times {
+    fn rfc3339(&mut self, at: SystemTime) -> &str {
+        if self.last.as_ref().is_none_or(|(last, _)| *last != at) {
+            self.last = Some((at, rfc3339(at)));
+        }
+        self.last.as_ref().map_or("", |(_, text)| text)
+    }
+}
+
 /// Columns of a table of `class` with `before` and `after` around its default view.
 fn layout(class: &str, before: &[&'static str], after: &[&'static str]) -> Layout {
     let schema: Vec<String> = class_properties(class)
@@ -154,6 +170,7 @@ pub async fn run(args: WatchArgs) -> u8 {
         }
     };
     let mut events = watch.start(targets);
+    let mut times = Times::default();
     // A host's session events, held until its poll ends: they go into the store together.
     let mut pending: HashMap<String, Vec<SessionEvent<Instance>>> = HashMap::new();
     let mut last_failed: HashMap<String, bool> = HashMap::new();
@@ -183,7 +200,7 @@ pub async fn run(args: WatchArgs) -> u8 {
             WatchEvent::Session(event) => {
                 let written = match event.change {
                     Change::Unchanged => Ok(()),
-                    change => write_session(&mut output, &event, change),
+                    change => write_session(&mut output, &event, change, &mut times),
                 };
                 if store.is_some() {
                     pending.entry(event.target.clone()).or_default().push(event);
@@ -258,6 +275,7 @@ fn write_session<W: Write>(
     output: &mut Writer<W>,
     event: &SessionEvent<Instance>,
     change: Change,
+    times: &mut Times,
 ) -> io::Result<()> {
     let typed = TypedInstance::new(&event.session).map_err(|e| io::Error::other(e.to_string()))?;
     let name = match change {
@@ -266,12 +284,14 @@ fn write_session<W: Write>(
         Change::Closed => "closed",
         _ => "unchanged",
     };
-    let time = rfc3339(event.at);
     output.write(&Record {
         target: &event.target,
         class: event.session.class_name(),
         body: &typed,
-        extras: &[("Time", Extra::Str(&time)), ("Event", Extra::Str(name))],
+        extras: &[
+            ("Time", Extra::Str(times.rfc3339(event.at))),
+            ("Event", Extra::Str(name)),
+        ],
     })
 }
 
@@ -370,4 +390,22 @@ pub fn history(args: HistoryArgs) -> u8 {
     }
     let _ = output.finish();
     EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn a_kept_time_text_is_the_text_of_the_time_asked() {
+        let mut times = Times::default();
+        let first = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let second = first + Duration::from_millis(1);
+        assert_eq!(times.rfc3339(first), "2023-11-14T22:13:20.123Z");
+        assert_eq!(times.rfc3339(first), "2023-11-14T22:13:20.123Z");
+        assert_eq!(times.rfc3339(second), "2023-11-14T22:13:20.124Z");
+        assert_eq!(times.rfc3339(first), rfc3339(first));
+    }
 }
