@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use winrm_sessions::classes::SmbSession;
 use winrm_sessions::fleet::{Fleet, RetryPolicy};
-use winrm_sessions::testing::ConnectionStats;
+use winrm_sessions::testing::{ConnectionStats, FixtureServer, FixtureSet};
 use winrm_sessions::watch::store::{HistoryFilter, Store};
 use winrm_sessions::watch::{Change, Watch, WatchEvent};
 use winrm_sessions::{Auth, Client, Credentials};
@@ -268,10 +268,13 @@ async fn each_hosts_session_events_come_right_before_its_poll_ends() {
     }
 }
 
-/// Runs a watch of `hosts` targets on one NTLM fixture server, three polls, `concurrency` hosts
-/// at a time; returns the server's connection counts once every poll has ended.
-async fn watch_over_ntlm(hosts: usize, concurrency: usize) -> ConnectionStats {
-    let server = crate::support::demo_server().await;
+/// Runs a watch of `hosts` targets on `server` over NTLM, three polls, `concurrency` hosts at a
+/// time; returns the server's connection counts once every poll has ended, each a success.
+async fn watch_over_ntlm(
+    server: FixtureServer,
+    hosts: usize,
+    concurrency: usize,
+) -> ConnectionStats {
     let template = Client::builder(server.url())
         .credentials(Credentials::new("demo", "demo"))
         .auth(Auth::Negotiate)
@@ -305,14 +308,33 @@ async fn watch_over_ntlm(hosts: usize, concurrency: usize) -> ConnectionStats {
 /// keep theirs.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_watched_host_keeps_its_connection_and_session_from_one_poll_to_the_next() {
-    let stats = watch_over_ntlm(4, 4).await;
+    let stats = watch_over_ntlm(crate::support::demo_server().await, 4, 4).await;
     assert_eq!((stats.opened, stats.handshakes), (4, 4), "{stats:?}");
     assert_eq!(stats.unauthenticated, 0, "{stats:?}");
     // Two in flight: the first two targets keep theirs, the other two connect each poll.
-    let stats = watch_over_ntlm(4, 2).await;
+    let stats = watch_over_ntlm(crate::support::demo_server().await, 4, 2).await;
     assert_eq!(
         (stats.opened, stats.handshakes),
         (2 + 2 * 3, 2 + 2 * 3),
         "{stats:?}"
     );
+}
+
+/// A kept connection the server closed between two polls (its idle timeout, a restart) is
+/// found closed before the next poll's first request goes out on it: that poll opens a new
+/// one, authenticates again and succeeds; no sealed request goes out on a connection that did
+/// not authenticate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_connection_closed_between_polls_costs_a_new_one_and_no_poll() {
+    // Each poll of a new connection: the two requests of the handshake and four sealed ones.
+    let fixtures = FixtureSet::from_dir(crate::support::demo_fixtures()).unwrap();
+    let server = FixtureServer::builder(fixtures)
+        .drop_connections_after(6)
+        .start()
+        .await
+        .unwrap();
+    let stats = watch_over_ntlm(server, 2, 2).await;
+    assert_eq!((stats.opened, stats.handshakes), (6, 6), "{stats:?}");
+    assert_eq!(stats.closed_by_server, 6, "{stats:?}");
+    assert_eq!(stats.unauthenticated, 0, "{stats:?}");
 }
