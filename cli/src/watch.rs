@@ -34,15 +34,17 @@ pub fn rfc3339(at: SystemTime) -> String {
 /// a million of them on a large fleet's first poll.
 #[derive(Default)]
 struct Times {
-    last: Option<(SystemTime, String)>,
+    at: Option<SystemTime>,
+    text: String,
 }
 
 impl Times {
     fn rfc3339(&mut self, at: SystemTime) -> &str {
-        if self.last.as_ref().is_none_or(|(last, _)| *last != at) {
-            self.last = Some((at, rfc3339(at)));
+        if self.at != Some(at) {
+            self.at = Some(at);
+            self.text = rfc3339(at);
         }
-        self.last.as_ref().map_or("", |(_, text)| text)
+        &self.text
     }
 }
 

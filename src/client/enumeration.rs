@@ -19,7 +19,7 @@ use crate::cim::{FromInstance, Instance};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::{HttpTransport, Resend};
 use crate::wsman::request::Enumerate;
-use crate::wsman::{EnumerationMode, Enumerator, Filter, Response};
+use crate::wsman::{EnumerationMode, Enumerator, Filter, Response, ResponseBody};
 use crate::wsman::{Instances, ItemSink, ParseError, ScannedItem, parse_response_into};
 use tracing::Instrument;
 
@@ -437,8 +437,7 @@ async fn fetch<S: PageSink>(
     let items = counted.items;
     if tracing::enabled!(tracing::Level::DEBUG) {
         let end = match &response.body {
-            crate::wsman::ResponseBody::Enumerate(page)
-            | crate::wsman::ResponseBody::Pull(page) => page.end_of_sequence,
+            ResponseBody::Enumerate(page) | ResponseBody::Pull(page) => page.end_of_sequence,
             _ => false,
         };
         tracing::debug!(

@@ -243,6 +243,7 @@ impl Snapshot {
             at: offset as usize,
         }
     }
+
     /// Done adding: the index sorted for look-ups, spare capacity returned.
     pub(crate) fn finish(mut self) -> Self {
         // Stable: of two records with one digest, the later stays last, and wins.
