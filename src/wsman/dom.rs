@@ -1,5 +1,6 @@
-//! A tiny bounded tree for the small, irregular parts of a message (faults, Identify, requests
-//! in the fixture server), where a tree is clearer than a stream and size is no concern.
+//! A tiny bounded tree for the small, irregular parts of a message (faults, Identify, the
+//! selectors, filters and method inputs of a request), where a tree is clearer than a stream
+//! and size is no concern.
 
 use super::ParseError;
 use super::xml::{Ev, XmlReader};

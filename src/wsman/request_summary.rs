@@ -32,64 +32,158 @@ pub struct RequestSummary {
 }
 
 /// Parses a request envelope.
+///
+/// The fixture server reads every request it answers, so the common parts (addressing headers,
+/// the Enumerate/Pull/Release body) are read in one pass without building a tree; only the rare
+/// structured parts (selector sets, filters, method inputs) become a small tree.
 pub fn parse_request(bytes: &[u8]) -> Result<RequestSummary, ParseError> {
     let mut x = XmlReader::from_bytes(bytes)?;
     let root = loop {
         match x.next()? {
-            Ev::Start(e) => break Node::read(&mut x, &e, false)?,
-            Ev::Empty(e) => break Node::read(&mut x, &e, true)?,
+            Ev::Start(e) => break e,
+            Ev::Empty(e) if x.is(&e, ns::SOAP, "Envelope") => return Err(ParseError::MissingBody),
+            Ev::Empty(e) => {
+                return Err(ParseError::NotAnEnvelope(
+                    e.local_name().into_inner().to_owned(),
+                ));
+            }
             Ev::Text(t) if t.trim().is_empty() => {}
             Ev::Eof => return Err(ParseError::Empty),
             _ => return Err(ParseError::NotAnEnvelope("text".into())),
         }
     };
-    if !root.is(ns::SOAP, "Envelope") {
-        return Err(ParseError::NotAnEnvelope(root.local.clone()));
+    if !x.is(&root, ns::SOAP, "Envelope") {
+        return Err(ParseError::NotAnEnvelope(
+            root.local_name().into_inner().to_owned(),
+        ));
     }
     let mut summary = RequestSummary::default();
-    if let Some(header) = root.child(ns::SOAP, "Header") {
-        for h in &header.children {
-            match (h.ns.as_deref(), h.local.as_str()) {
-                (Some(ns::ADDRESSING), "Action") => summary.action = h.text.trim().to_owned(),
-                (Some(ns::ADDRESSING), "MessageID") => summary.message_id = h.trimmed(),
-                (Some(ns::WSMAN), "ResourceURI") => summary.resource_uri = h.trimmed(),
-                (Some(ns::WSMAN), "SelectorSet") => summary.selectors = selectors_of(h),
-                _ => {}
+    let (mut seen_header, mut seen_body) = (false, false);
+    // The whole envelope is read, so that a truncated one fails as it would in a tree.
+    while let Some((e, empty)) = x.next_child()? {
+        if !seen_header && x.is(&e, ns::SOAP, "Header") {
+            seen_header = true;
+            if !empty {
+                read_header(&mut x, &mut summary)?;
             }
+        } else if !seen_body && x.is(&e, ns::SOAP, "Body") {
+            seen_body = true;
+            if !empty {
+                read_body(&mut x, &mut summary)?;
+            }
+        } else if !empty {
+            x.skip()?;
         }
     }
-    let body = root
-        .child(ns::SOAP, "Body")
-        .ok_or(ParseError::MissingBody)?;
-    if let Some(first) = body.children.first() {
-        summary.body_element = Some(first.local.clone());
-        for c in &first.children {
-            match (c.ns.as_deref(), c.local.as_str()) {
-                (Some(ns::WSMAN | ns::ENUMERATION), "Filter") => {
-                    let dialect = c.attr("Dialect").unwrap_or(ns::DIALECT_WQL).to_owned();
-                    summary.filter = Some((dialect, canonical_filter(c)));
-                }
-                (Some(ns::ENUMERATION), "EnumerationContext") => {
-                    summary.enumeration_context = Some(c.text.trim().to_owned());
-                }
-                (Some(ns::WSMAN | ns::ENUMERATION), "MaxElements") => {
-                    summary.max_elements = c.text.trim().parse().ok();
-                }
-                (Some(ns::WSMAN), "EnumerationMode") => summary.enumeration_mode = c.trimmed(),
-                _ => {}
-            }
-        }
-        if first.local.ends_with("_INPUT") {
-            let mut parts: Vec<String> = first
-                .children
-                .iter()
-                .map(|c| format!("{}={}", c.local, c.all_text().trim()))
-                .collect();
-            parts.sort();
-            summary.body_content = Some(parts.join(";"));
-        }
+    if !seen_body {
+        return Err(ParseError::MissingBody);
     }
     Ok(summary)
+}
+
+/// After the start of `s:Header`: the addressing headers, up to its end.
+fn read_header(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), ParseError> {
+    while let Some((h, empty)) = x.next_child()? {
+        let field = match (x.ns(&h), h.local_name().into_inner()) {
+            (Some(ns::ADDRESSING), "Action") => Header::Action,
+            (Some(ns::ADDRESSING), "MessageID") => Header::MessageId,
+            (Some(ns::WSMAN), "ResourceURI") => Header::ResourceUri,
+            (Some(ns::WSMAN), "SelectorSet") => {
+                summary.selectors = selectors_of(&Node::read(x, &h, empty)?);
+                continue;
+            }
+            _ => {
+                if !empty {
+                    x.skip()?;
+                }
+                continue;
+            }
+        };
+        let text = if empty {
+            Default::default()
+        } else {
+            x.read_text_cow()?
+        };
+        let text = text.trim();
+        match field {
+            Header::Action => summary.action = text.to_owned(),
+            Header::MessageId => summary.message_id = non_empty(text),
+            Header::ResourceUri => summary.resource_uri = non_empty(text),
+        }
+    }
+    Ok(())
+}
+
+/// The headers read as text.
+enum Header {
+    Action,
+    MessageId,
+    ResourceUri,
+}
+
+/// After the start of `s:Body`: its first element (the operation) and what it asks for, up to
+/// the body's end.
+fn read_body(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), ParseError> {
+    let Some((first, empty)) = x.next_child()? else {
+        return Ok(());
+    };
+    let local = first.local_name().into_inner();
+    summary.body_element = Some(local.to_owned());
+    if local.ends_with("_INPUT") {
+        let input = Node::read(x, &first, empty)?;
+        let mut parts: Vec<String> = input
+            .children
+            .iter()
+            .map(|c| format!("{}={}", c.local, c.all_text().trim()))
+            .collect();
+        parts.sort();
+        summary.body_content = Some(parts.join(";"));
+    } else if !empty {
+        while let Some((c, empty)) = x.next_child()? {
+            match (x.ns(&c), c.local_name().into_inner()) {
+                (Some(ns::WSMAN | ns::ENUMERATION), "Filter") => {
+                    let filter = Node::read(x, &c, empty)?;
+                    let dialect = filter.attr("Dialect").unwrap_or(ns::DIALECT_WQL).to_owned();
+                    summary.filter = Some((dialect, canonical_filter(&filter)));
+                    continue;
+                }
+                (Some(ns::ENUMERATION), "EnumerationContext") => {
+                    summary.enumeration_context = Some(text_of(x, empty)?.trim().to_owned());
+                }
+                (Some(ns::WSMAN | ns::ENUMERATION), "MaxElements") => {
+                    summary.max_elements = text_of(x, empty)?.trim().parse().ok();
+                }
+                (Some(ns::WSMAN), "EnumerationMode") => {
+                    summary.enumeration_mode = non_empty(text_of(x, empty)?.trim());
+                }
+                _ if !empty => x.skip()?,
+                _ => {}
+            }
+        }
+    }
+    // Whatever follows the operation's element is not part of the request.
+    while let Some((_, empty)) = x.next_child()? {
+        if !empty {
+            x.skip()?;
+        }
+    }
+    Ok(())
+}
+
+/// The element's own text (children skipped); empty for an empty element.
+fn text_of<'i>(
+    x: &mut XmlReader<'i>,
+    empty: bool,
+) -> Result<std::borrow::Cow<'i, str>, ParseError> {
+    if empty {
+        Ok(std::borrow::Cow::Borrowed(""))
+    } else {
+        x.read_text_cow()
+    }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 fn selectors_of(set: &Node) -> Vec<Selector> {

@@ -502,6 +502,71 @@ fn association_filter_envelope_names_the_object_and_the_classes() {
     assert!(object_at < class_at && class_at < role_at);
 }
 
+/// What other clients send, or a hostile one: headers in any order with nested unknown ones,
+/// the body first, a second header or body, entities, empty elements. Read as a tree would.
+#[test]
+fn a_request_summary_reads_what_other_clients_write() {
+    let env = r#"<?xml version="1.0"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+    xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+    xmlns:en="http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+    xmlns:wm="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">
+  <env:Body>
+    <en:Pull>
+      <en:EnumerationContext> uuid:C&amp;1 </en:EnumerationContext>
+      <wm:OptionSet><wm:Option Name="x"><nested>ignored</nested></wm:Option></wm:OptionSet>
+      <en:MaxElements>not a number</en:MaxElements>
+      <wm:EnumerationMode/>
+    </en:Pull>
+    <en:Release><en:EnumerationContext>uuid:NOT-THIS</en:EnumerationContext></en:Release>
+  </env:Body>
+  <env:Header>
+    <wsa:ReplyTo><wsa:Address>anonymous <wsa:Action>not this</wsa:Action></wsa:Address></wsa:ReplyTo>
+    <wsa:Action env:mustUnderstand="true">
+      http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull<!-- a comment --></wsa:Action>
+    <wsa:MessageID/>
+    <wm:ResourceURI>http://h/a&lt;b</wm:ResourceURI>
+  </env:Header>
+  <env:Header><wsa:Action>second header</wsa:Action></env:Header>
+  <env:Body><en:Enumerate/></env:Body>
+</env:Envelope>"#;
+    let s = parse_request(env.as_bytes()).unwrap();
+    assert_eq!(s.action, ns::action::PULL);
+    assert_eq!(s.message_id, None, "an empty MessageID is none");
+    assert_eq!(s.resource_uri.as_deref(), Some("http://h/a<b"));
+    assert_eq!(s.body_element.as_deref(), Some("Pull"));
+    assert_eq!(s.enumeration_context.as_deref(), Some("uuid:C&1"));
+    assert_eq!(s.max_elements, None);
+    assert_eq!(s.enumeration_mode, None);
+    assert_eq!((s.filter, s.body_content), (None, None));
+    assert!(s.selectors.is_empty());
+
+    // A body with nothing in it names no operation; an envelope without one is refused.
+    let no_operation = env.replace(
+        &env[env.find("<env:Body>").unwrap()..env.find("<env:Header>").unwrap()],
+        "<env:Body/>",
+    );
+    let s = parse_request(no_operation.as_bytes()).unwrap();
+    assert_eq!((s.body_element, s.enumeration_context), (None, None));
+    for (request, expected) in [
+        (
+            "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"/>",
+            "body",
+        ),
+        (
+            "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Header/></env:Envelope>",
+            "body",
+        ),
+        ("<Envelope/>", "Envelope"),
+        ("text <x/>", "text"),
+        ("", "empty"),
+        (&env[..env.len() - 20], "truncated"),
+    ] {
+        let err = parse_request(request.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains(expected), "{request:?}: {err}");
+    }
+}
+
 #[test]
 fn invoke_envelope_has_the_method_action_selectors_and_escaped_input() {
     let target = crate::cim::Reference::new(
