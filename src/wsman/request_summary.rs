@@ -84,41 +84,24 @@ pub fn parse_request(bytes: &[u8]) -> Result<RequestSummary, ParseError> {
 /// After the start of `s:Header`: the addressing headers, up to its end.
 fn read_header(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), ParseError> {
     while let Some((h, empty)) = x.next_child()? {
-        let field = match (x.ns(&h), h.local_name().into_inner()) {
-            (Some(ns::ADDRESSING), "Action") => Header::Action,
-            (Some(ns::ADDRESSING), "MessageID") => Header::MessageId,
-            (Some(ns::WSMAN), "ResourceURI") => Header::ResourceUri,
+        match (x.ns(&h), h.local_name().into_inner()) {
+            (Some(ns::ADDRESSING), "Action") => {
+                summary.action = text_of(x, empty)?.trim().to_owned();
+            }
+            (Some(ns::ADDRESSING), "MessageID") => {
+                summary.message_id = non_empty(text_of(x, empty)?.trim());
+            }
+            (Some(ns::WSMAN), "ResourceURI") => {
+                summary.resource_uri = non_empty(text_of(x, empty)?.trim());
+            }
             (Some(ns::WSMAN), "SelectorSet") => {
                 summary.selectors = selectors_of(&Node::read(x, &h, empty)?);
-                continue;
             }
-            _ => {
-                if !empty {
-                    x.skip()?;
-                }
-                continue;
-            }
-        };
-        let text = if empty {
-            Default::default()
-        } else {
-            x.read_text_cow()?
-        };
-        let text = text.trim();
-        match field {
-            Header::Action => summary.action = text.to_owned(),
-            Header::MessageId => summary.message_id = non_empty(text),
-            Header::ResourceUri => summary.resource_uri = non_empty(text),
+            _ if !empty => x.skip()?,
+            _ => {}
         }
     }
     Ok(())
-}
-
-/// The headers read as text.
-enum Header {
-    Action,
-    MessageId,
-    ResourceUri,
 }
 
 /// After the start of `s:Body`: its first element (the operation) and what it asks for, up to
@@ -145,7 +128,6 @@ fn read_body(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), 
                     let filter = Node::read(x, &c, empty)?;
                     let dialect = filter.attr("Dialect").unwrap_or(ns::DIALECT_WQL).to_owned();
                     summary.filter = Some((dialect, canonical_filter(&filter)));
-                    continue;
                 }
                 (Some(ns::ENUMERATION), "EnumerationContext") => {
                     summary.enumeration_context = Some(text_of(x, empty)?.trim().to_owned());
