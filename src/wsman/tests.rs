@@ -567,6 +567,37 @@ fn a_request_summary_reads_what_other_clients_write() {
     }
 }
 
+/// Every request the demo recording holds, cut anywhere before the envelope closes, is refused
+/// (the fixture server answers 400), never taken as a whole request nor a panic.
+#[test]
+fn a_request_cut_short_is_never_read_as_a_whole_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let mut requests = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".request.xml") {
+            continue;
+        }
+        let request = std::fs::read(&path).unwrap();
+        let whole = parse_request(&request).unwrap();
+        assert!(!whole.action.is_empty() || whole.body_element.as_deref() == Some("Identify"));
+        let closed = request
+            .windows(b"Envelope>".len())
+            .rposition(|w| w == b"Envelope>")
+            .unwrap()
+            + b"Envelope>".len();
+        for cut in 0..closed {
+            assert!(
+                parse_request(&request[..cut]).is_err(),
+                "{} cut at {cut} of {closed}",
+                path.display()
+            );
+        }
+        requests += 1;
+    }
+    assert!(requests >= 30, "{requests} recorded requests");
+}
+
 #[test]
 fn invoke_envelope_has_the_method_action_selectors_and_escaped_input() {
     let target = crate::cim::Reference::new(
