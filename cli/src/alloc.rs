@@ -3,8 +3,8 @@
 //! enumeration's CPU on that and kept more memory per worker thread.
 //!
 //! mimalloc gives pages back to the system a second after they empty, its default: asking for
-//! sooner (1 ms) saved 2-3 MB of a million-session enumeration's 15-17 MB and cost 8-13 % more
-//! CPU, the pages being faulted in again a moment later (docs/design.md).
+//! sooner (1 ms) saved 2-3 MB of a million-session enumeration's 15-18 MB and cost 13-15 % of
+//! its CPU, the pages being faulted in again a moment later (docs/design.md).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -86,13 +86,13 @@ fn read_header(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<()
     while let Some((h, empty)) = x.next_child()? {
         match (x.ns(&h), h.local_name().into_inner()) {
             (Some(ns::ADDRESSING), "Action") => {
-                summary.action = text_of(x, empty)?.trim().to_owned();
+                summary.action = x.child_text(empty)?.trim().to_owned();
             }
             (Some(ns::ADDRESSING), "MessageID") => {
-                summary.message_id = non_empty(text_of(x, empty)?.trim());
+                summary.message_id = non_empty(x.child_text(empty)?.trim());
             }
             (Some(ns::WSMAN), "ResourceURI") => {
-                summary.resource_uri = non_empty(text_of(x, empty)?.trim());
+                summary.resource_uri = non_empty(x.child_text(empty)?.trim());
             }
             (Some(ns::WSMAN), "SelectorSet") => {
                 summary.selectors = selectors_of(&Node::read(x, &h, empty)?);
@@ -130,13 +130,13 @@ fn read_body(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), 
                     summary.filter = Some((dialect, canonical_filter(&filter)));
                 }
                 (Some(ns::ENUMERATION), "EnumerationContext") => {
-                    summary.enumeration_context = Some(text_of(x, empty)?.trim().to_owned());
+                    summary.enumeration_context = Some(x.child_text(empty)?.trim().to_owned());
                 }
                 (Some(ns::WSMAN | ns::ENUMERATION), "MaxElements") => {
-                    summary.max_elements = text_of(x, empty)?.trim().parse().ok();
+                    summary.max_elements = x.child_text(empty)?.trim().parse().ok();
                 }
                 (Some(ns::WSMAN), "EnumerationMode") => {
-                    summary.enumeration_mode = non_empty(text_of(x, empty)?.trim());
+                    summary.enumeration_mode = non_empty(x.child_text(empty)?.trim());
                 }
                 _ if !empty => x.skip()?,
                 _ => {}
@@ -150,18 +150,6 @@ fn read_body(x: &mut XmlReader<'_>, summary: &mut RequestSummary) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The element's own text (children skipped); empty for an empty element.
-fn text_of<'i>(
-    x: &mut XmlReader<'i>,
-    empty: bool,
-) -> Result<std::borrow::Cow<'i, str>, ParseError> {
-    if empty {
-        Ok(std::borrow::Cow::Borrowed(""))
-    } else {
-        x.read_text_cow()
-    }
 }
 
 fn non_empty(text: &str) -> Option<String> {

@@ -291,11 +291,7 @@ fn parse_page(
         let in_enum_or_wsman = matches!(x.ns(&e), Some(ns::ENUMERATION | ns::WSMAN));
         match (local, in_enum_or_wsman) {
             ("EnumerationContext", true) => {
-                page.context = Some(if empty {
-                    String::new()
-                } else {
-                    x.read_text()?.trim().to_owned()
-                });
+                page.context = Some(x.child_text(empty)?.trim().to_owned());
             }
             ("Items", true) => {
                 if !empty {

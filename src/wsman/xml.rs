@@ -495,6 +495,16 @@ impl<'i> XmlReader<'i> {
         }
     }
 
+    /// After a child from [`Self::next_child`]: its text as [`Self::read_text_cow`] reads it,
+    /// or nothing for an empty element (which has no end to read to).
+    pub(crate) fn child_text(&mut self, empty: bool) -> Result<Cow<'i, str>, ParseError> {
+        if empty {
+            Ok(Cow::Borrowed(""))
+        } else {
+            self.read_text_cow()
+        }
+    }
+
     /// After a Start event: skips to the matching end.
     pub(crate) fn skip(&mut self) -> Result<(), ParseError> {
         let mut open = 1usize;
