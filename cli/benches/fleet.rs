@@ -8,6 +8,11 @@
 //! (client CPU + server CPU) / cores, the least wall the work allows here. A wall near the floor
 //! and above the ideal says the cores, not the waiting, set the time.
 //!
+//! Beside the binary, on the same server and hosts, a raw client (`format` "raw": the least a
+//! client can do, see `benches/common/raw_fleet.rs`: the same requests, each answer read into
+//! a buffer and dropped) gives the ratio this machine allows any client, and what the bytes
+//! cost in CPU before any typing.
+//!
 //! The hosts are distinct targets (`URL?host=N`) on one loopback server. The open-file limit is
 //! raised as far as the hard limit allows; a run the limit cannot carry is said and skipped.
 //!
@@ -17,6 +22,8 @@
 mod common;
 #[path = "../../benches/common/open_files.rs"]
 mod open_files;
+#[path = "../../benches/common/raw_fleet.rs"]
+mod raw_fleet;
 
 use open_files::raise_open_files;
 
@@ -27,6 +34,8 @@ const LATENCY_MS: u64 = 50;
 /// Sessions per host, as an Enumerate of one and Pulls of `PAGE`: four requests a host.
 const SESSIONS: u64 = 10;
 const PAGE: u64 = 3;
+/// The format of a run by the raw client rather than the binary.
+const RAW: &str = "raw";
 
 struct Run {
     hosts: usize,
@@ -35,13 +44,19 @@ struct Run {
     format: &'static str,
 }
 
-fn run(url: &str, dir: &std::path::Path, run: &Run) -> common::Usage {
+fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) -> common::Usage {
     let hosts = dir.join(format!("hosts-{}.txt", run.hosts));
     if !hosts.exists() {
         let list: String = (0..run.hosts)
             .map(|i| format!("{url}?host={i}\n"))
             .collect();
         std::fs::write(&hosts, list).unwrap();
+    }
+    if run.format == RAW {
+        return common::timed(
+            &mut raw_fleet::command(&hosts, fixtures, run.concurrency),
+            true,
+        );
     }
     let mut command = Command::new(BINARY);
     command
@@ -55,6 +70,7 @@ fn run(url: &str, dir: &std::path::Path, run: &Run) -> common::Usage {
 }
 
 fn main() {
+    raw_fleet::run_if_asked();
     let limit = raise_open_files();
     let fixtures = tempfile::tempdir().unwrap();
     common::write_smb_fixtures(fixtures.path(), SESSIONS, PAGE);
@@ -72,25 +88,26 @@ fn main() {
     );
     println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut one_host = std::collections::HashMap::new();
-    for auth in ["basic", "ntlm"] {
+    for (auth, format) in [("basic", "json"), ("basic", RAW), ("ntlm", "json")] {
         // One host's time: the best of three, so a hiccup does not flatter the ratios.
         let best = (0..3)
             .map(|_| {
                 run(
                     &url,
+                    fixtures.path(),
                     work.path(),
                     &Run {
                         hosts: 1,
                         concurrency: 1,
                         auth,
-                        format: "json",
+                        format,
                     },
                 )
                 .wall
             })
             .fold(f64::MAX, f64::min);
-        println!("| 1 | 1 | {auth} | json | {best:.3} | {best:.3} | 1.00 | | | | |");
-        one_host.insert(auth, best);
+        println!("| 1 | 1 | {auth} | {format} | {best:.3} | {best:.3} | 1.00 | | | | |");
+        one_host.insert((auth, format == RAW), best);
     }
     let runs = [
         Run {
@@ -101,6 +118,24 @@ fn main() {
         },
         Run {
             hosts: 1_000,
+            concurrency: 100,
+            auth: "basic",
+            format: RAW,
+        },
+        Run {
+            hosts: 1_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: "json",
+        },
+        Run {
+            hosts: 1_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: RAW,
+        },
+        Run {
+            hosts: 10_000,
             concurrency: 1_000,
             auth: "basic",
             format: "json",
@@ -109,7 +144,7 @@ fn main() {
             hosts: 10_000,
             concurrency: 1_000,
             auth: "basic",
-            format: "json",
+            format: RAW,
         },
         Run {
             hosts: 10_000,
@@ -147,9 +182,9 @@ fn main() {
             continue;
         }
         let server_before = common::process_cpu(server.id());
-        let usage = run(&url, work.path(), r);
+        let usage = run(&url, fixtures.path(), work.path(), r);
         let server_cpu = common::process_cpu(server.id()) - server_before;
-        let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[r.auth];
+        let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[&(r.auth, r.format == RAW)];
         println!(
             "| {} | {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
             r.hosts,

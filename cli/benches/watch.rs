@@ -10,6 +10,8 @@
 mod common;
 #[path = "../../benches/common/open_files.rs"]
 mod open_files;
+#[path = "../../benches/common/raw_fleet.rs"]
+mod raw_fleet;
 
 use open_files::raise_open_files;
 
@@ -32,6 +34,7 @@ fn size(path: &Path) -> u64 {
 }
 
 fn main() {
+    raw_fleet::run_if_asked();
     let cycles: u64 = std::env::var("WINRM_SESSIONS_BENCH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -92,7 +95,9 @@ fn main() {
 /// 10,000 hosts × 100 sessions (a million sessions) at concurrency 1,000, every answer 50 ms
 /// late: what the watch keeps between polls must fit in 300 MB, and a cycle should take about
 /// ceil(10,000 / 1,000) × one host's time. `WINRM_SESSIONS_BENCH_FLEET_HOSTS` for fewer hosts.
-/// The floor is (client CPU + the server's) / cores: the least wall the work allows here.
+/// The floor is (client CPU + the server's) / cores: the least wall the work allows here. A raw
+/// client's poll of the same fleet (the same requests, each answer read into a buffer and
+/// dropped: `benches/common/raw_fleet.rs`) shows the cycle this machine allows any client.
 fn at_fleet_scale() {
     let hosts: usize = std::env::var("WINRM_SESSIONS_BENCH_FLEET_HOSTS")
         .ok()
@@ -132,6 +137,25 @@ fn at_fleet_scale() {
     let ideal = hosts.div_ceil(concurrency) as f64 * one_host;
     println!(
         "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.3} s, ideal cycle {ideal:.2} s"
+    );
+    let raw_one_host = (0..3)
+        .map(|_| common::timed(&mut raw_fleet::command(&single, fixtures.path(), 1), true).wall)
+        .fold(f64::MAX, f64::min);
+    let raw_ideal = hosts.div_ceil(concurrency) as f64 * raw_one_host;
+    let server_before = common::process_cpu(server.id());
+    let raw = common::timed(
+        &mut raw_fleet::command(&list, fixtures.path(), concurrency),
+        true,
+    );
+    let server_cpu = common::process_cpu(server.id()) - server_before;
+    println!(
+        "  raw client, one poll: {:.2} s wall ({:.2} x its ideal of {raw_ideal:.2} s), {:.2} s CPU, peak RSS {:.1} MB; server {:.2} s CPU, floor {:.2} s",
+        raw.wall,
+        raw.wall / raw_ideal,
+        raw.cpu,
+        raw.rss_mb,
+        server_cpu,
+        common::cpu_floor(raw.cpu + server_cpu)
     );
     for cycles in [1u64, 3] {
         let server_before = common::process_cpu(server.id());
