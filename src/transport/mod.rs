@@ -357,7 +357,9 @@ impl HttpTransport {
         {
             return Ok(connection);
         }
-        Connection::open(self.settings(), peer).await
+        // Boxed: opening is once a connection, and inline its future (TCP, TLS, hyper's
+        // handshake) would make every request's future, and so every fetch task, 3.7 KB larger.
+        Box::pin(Connection::open(self.settings(), peer)).await
     }
 
     async fn post_plain(
@@ -572,7 +574,8 @@ impl HttpTransport {
                 tracing::debug!("Reusing an authenticated connection");
                 session
             }
-            None => self.authenticate().await?,
+            // Boxed, as opening a plain connection is: authenticating is once a connection.
+            None => Box::pin(self.authenticate()).await?,
         };
         let peer = self.peer().await?;
         match session.send(settings, &peer, envelope.as_bytes()).await {
@@ -598,7 +601,7 @@ impl HttpTransport {
             Err(SendError::Lost(e) | SendError::Failed(e)) => return Err(e),
         }
         drop(session);
-        let mut session = self.authenticate().await?;
+        let mut session = Box::pin(self.authenticate()).await?;
         match session.send(settings, &peer, envelope.as_bytes()).await {
             Ok(body) => {
                 self.put_idle(session);
