@@ -19,6 +19,8 @@
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
+#[path = "../../benches/common/raw_fleet.rs"]
+mod raw_fleet;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -293,20 +295,8 @@ fn raw_read(url: &str, dir: &Path, ntlm: bool) -> (f64, Vec<Bytes>) {
 /// The least any typed client does beyond the raw read: a namespace-resolved quick-xml scan
 /// of every page, each element's name resolved and each text unescaped. CPU seconds.
 fn scan_floor(pages: &[Bytes]) -> f64 {
-    use quick_xml::events::Event;
     let started = thread_cpu();
-    let mut seen = 0usize;
-    for page in pages {
-        let mut reader = quick_xml::reader::NsReader::from_reader(page.as_ref());
-        loop {
-            match reader.read_resolved_event().expect("valid XML") {
-                (_, Event::Start(_) | Event::Empty(_)) => seen += 1,
-                (_, Event::Text(t)) => seen += t.xml10_content().len(),
-                (_, Event::Eof) => break,
-                _ => {}
-            }
-        }
-    }
+    let seen: usize = pages.iter().map(|page| raw_fleet::scan(page)).sum();
     std::hint::black_box(seen);
     thread_cpu() - started
 }

@@ -8,10 +8,11 @@
 //! (client CPU + server CPU) / cores, the least wall the work allows here. A wall near the floor
 //! and above the ideal says the cores, not the waiting, set the time.
 //!
-//! Beside the binary, on the same server and hosts, a raw client (`format` "raw": the least a
-//! client can do, see `benches/common/raw_fleet.rs`: the same requests, each answer read into
-//! a buffer and dropped) gives the ratio this machine allows any client, and what the bytes
-//! cost in CPU before any typing.
+//! Beside the binary, on the same server and hosts, a raw client (see
+//! `benches/common/raw_fleet.rs`: the same requests, each answer read into a buffer and
+//! dropped; `format` "raw") gives the ratio this machine allows any client, and what the bytes
+//! cost in CPU before any typing; "raw+scan" also scans each answer as XML, the least a client
+//! that reads the XML does.
 //!
 //! The hosts are distinct targets (`URL?host=N`) on one loopback server. The open-file limit is
 //! raised as far as the hard limit allows; a run the limit cannot carry is said and skipped.
@@ -34,8 +35,9 @@ const LATENCY_MS: u64 = 50;
 /// Sessions per host, as an Enumerate of one and Pulls of `PAGE`: four requests a host.
 const SESSIONS: u64 = 10;
 const PAGE: u64 = 3;
-/// The format of a run by the raw client rather than the binary.
+/// The formats of runs by the raw client rather than the binary.
 const RAW: &str = "raw";
+const RAW_SCAN: &str = "raw+scan";
 
 struct Run {
     hosts: usize,
@@ -52,9 +54,14 @@ fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) 
             .collect();
         std::fs::write(&hosts, list).unwrap();
     }
-    if run.format == RAW {
+    let reading = match run.format {
+        RAW => Some(raw_fleet::Reading::Read),
+        RAW_SCAN => Some(raw_fleet::Reading::Scan),
+        _ => None,
+    };
+    if let Some(reading) = reading {
         return common::timed(
-            &mut raw_fleet::command(&hosts, fixtures, run.concurrency),
+            &mut raw_fleet::command(&hosts, fixtures, run.concurrency, reading),
             true,
         );
     }
@@ -67,6 +74,14 @@ fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) 
         .args(["--format", run.format, "--user", "demo"])
         .env("WINRM_PASSWORD", "demo");
     common::timed(&mut command, true)
+}
+
+/// The one-host run a run's ideal is built on: the raw client's own for its runs.
+fn one_host_format(format: &str) -> &str {
+    match format {
+        RAW | RAW_SCAN => format,
+        _ => "json",
+    }
 }
 
 fn main() {
@@ -88,7 +103,12 @@ fn main() {
     );
     println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut one_host = std::collections::HashMap::new();
-    for (auth, format) in [("basic", "json"), ("basic", RAW), ("ntlm", "json")] {
+    for (auth, format) in [
+        ("basic", "json"),
+        ("basic", RAW),
+        ("basic", RAW_SCAN),
+        ("ntlm", "json"),
+    ] {
         // One host's time: the best of three, so a hiccup does not flatter the ratios.
         let best = (0..3)
             .map(|_| {
@@ -107,7 +127,7 @@ fn main() {
             })
             .fold(f64::MAX, f64::min);
         println!("| 1 | 1 | {auth} | {format} | {best:.3} | {best:.3} | 1.00 | | | | |");
-        one_host.insert((auth, format == RAW), best);
+        one_host.insert((auth, format), best);
     }
     let runs = [
         Run {
@@ -124,6 +144,12 @@ fn main() {
         },
         Run {
             hosts: 1_000,
+            concurrency: 100,
+            auth: "basic",
+            format: RAW_SCAN,
+        },
+        Run {
+            hosts: 1_000,
             concurrency: 1_000,
             auth: "basic",
             format: "json",
@@ -135,6 +161,12 @@ fn main() {
             format: RAW,
         },
         Run {
+            hosts: 1_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: RAW_SCAN,
+        },
+        Run {
             hosts: 10_000,
             concurrency: 1_000,
             auth: "basic",
@@ -145,6 +177,12 @@ fn main() {
             concurrency: 1_000,
             auth: "basic",
             format: RAW,
+        },
+        Run {
+            hosts: 10_000,
+            concurrency: 1_000,
+            auth: "basic",
+            format: RAW_SCAN,
         },
         Run {
             hosts: 10_000,
@@ -184,7 +222,8 @@ fn main() {
         let server_before = common::process_cpu(server.id());
         let usage = run(&url, fixtures.path(), work.path(), r);
         let server_cpu = common::process_cpu(server.id()) - server_before;
-        let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[&(r.auth, r.format == RAW)];
+        let ideal =
+            r.hosts.div_ceil(r.concurrency) as f64 * one_host[&(r.auth, one_host_format(r.format))];
         println!(
             "| {} | {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
             r.hosts,

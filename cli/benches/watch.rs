@@ -97,7 +97,8 @@ fn main() {
 /// ceil(10,000 / 1,000) × one host's time. `WINRM_SESSIONS_BENCH_FLEET_HOSTS` for fewer hosts.
 /// The floor is (client CPU + the server's) / cores: the least wall the work allows here. A raw
 /// client's poll of the same fleet (the same requests, each answer read into a buffer and
-/// dropped: `benches/common/raw_fleet.rs`) shows the cycle this machine allows any client.
+/// dropped, or also scanned as XML: `benches/common/raw_fleet.rs`) shows the cycle this machine
+/// allows any client, and any client that reads the XML.
 fn at_fleet_scale() {
     let hosts: usize = std::env::var("WINRM_SESSIONS_BENCH_FLEET_HOSTS")
         .ok()
@@ -138,25 +139,39 @@ fn at_fleet_scale() {
     println!(
         "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.3} s, ideal cycle {ideal:.2} s"
     );
-    let raw_one_host = (0..3)
-        .map(|_| common::timed(&mut raw_fleet::command(&single, fixtures.path(), 1), true).wall)
-        .fold(f64::MAX, f64::min);
-    let raw_ideal = hosts.div_ceil(concurrency) as f64 * raw_one_host;
-    let server_before = common::process_cpu(server.id());
-    let raw = common::timed(
-        &mut raw_fleet::command(&list, fixtures.path(), concurrency),
-        true,
-    );
-    let server_cpu = common::process_cpu(server.id()) - server_before;
-    println!(
-        "  raw client, one poll: {:.2} s wall ({:.2} x its ideal of {raw_ideal:.2} s), {:.2} s CPU, peak RSS {:.1} MB; server {:.2} s CPU, floor {:.2} s",
-        raw.wall,
-        raw.wall / raw_ideal,
-        raw.cpu,
-        raw.rss_mb,
-        server_cpu,
-        common::cpu_floor(raw.cpu + server_cpu)
-    );
+    for (reading, name) in [
+        (raw_fleet::Reading::Read, "raw client, one poll"),
+        (
+            raw_fleet::Reading::Scan,
+            "raw client scanning the XML, one poll",
+        ),
+    ] {
+        let raw_one_host = (0..3)
+            .map(|_| {
+                common::timed(
+                    &mut raw_fleet::command(&single, fixtures.path(), 1, reading),
+                    true,
+                )
+                .wall
+            })
+            .fold(f64::MAX, f64::min);
+        let raw_ideal = hosts.div_ceil(concurrency) as f64 * raw_one_host;
+        let server_before = common::process_cpu(server.id());
+        let raw = common::timed(
+            &mut raw_fleet::command(&list, fixtures.path(), concurrency, reading),
+            true,
+        );
+        let server_cpu = common::process_cpu(server.id()) - server_before;
+        println!(
+            "  {name}: {:.2} s wall ({:.2} x its ideal of {raw_ideal:.2} s), {:.2} s CPU, peak RSS {:.1} MB; server {:.2} s CPU, floor {:.2} s",
+            raw.wall,
+            raw.wall / raw_ideal,
+            raw.cpu,
+            raw.rss_mb,
+            server_cpu,
+            common::cpu_floor(raw.cpu + server_cpu)
+        );
+    }
     for cycles in [1u64, 3] {
         let server_before = common::process_cpu(server.id());
         let usage = watch(&list, cycles, false, concurrency);
