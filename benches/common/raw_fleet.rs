@@ -119,10 +119,15 @@ pub fn run_if_asked() {
                 conversation.run(&target).await;
                 drop(permit);
             });
-            // Reap the finished ones as we go, so that a long list holds only what is in flight.
-            while running.try_join_next().is_some() {}
+            // Reap the finished ones as we go, so that a long list holds only what is in flight;
+            // a host that failed fails the run (its wall would flatter the client).
+            while let Some(done) = running.try_join_next() {
+                done.expect("a host of the raw client failed");
+            }
         }
-        while running.join_next().await.is_some() {}
+        while let Some(done) = running.join_next().await {
+            done.expect("a host of the raw client failed");
+        }
     });
     std::process::exit(0);
 }
