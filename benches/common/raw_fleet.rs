@@ -192,10 +192,16 @@ impl Conversation {
     }
 }
 
-/// The text of the first EnumerationContext element in `text`.
-fn context(text: &str) -> Option<&str> {
-    let start = text.find("EnumerationContext")? + "EnumerationContext".len();
+/// The text between `open`'s end and `close` in `text`: `between(page, "EnumerationContext",
+/// "</")` is a page's context.
+pub fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
+    let start = text.find(open)? + open.len();
     let start = start + text[start..].find('>')? + 1;
-    let end = start + text[start..].find("</")?;
+    let end = start + text[start..].find(close)?;
     Some(&text[start..end])
+}
+
+/// A page's EnumerationContext.
+fn context(text: &str) -> Option<&str> {
+    between(text, "EnumerationContext", "</")
 }

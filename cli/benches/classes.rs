@@ -30,6 +30,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use raw_fleet::between;
 use winrm_sessions::internals::RawNtlm;
 use winrm_sessions::wsman::{ResponseBody, parse_response};
 
@@ -60,14 +61,6 @@ fn recorded(class: &str, kind: &str, suffix: &str) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-/// The text between `open`'s end and `close` in `text`.
-fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
-    let start = text.find(open)? + open.len();
-    let start = start + text[start..].find('>')? + 1;
-    let end = start + text[start..].find(close)?;
-    Some(&text[start..end])
 }
 
 /// Writes a conversation serving `items` of `class`: an Enumerate with the recording's first

@@ -35,15 +35,43 @@ const LATENCY_MS: u64 = 50;
 /// Sessions per host, as an Enumerate of one and Pulls of `PAGE`: four requests a host.
 const SESSIONS: u64 = 10;
 const PAGE: u64 = 3;
-/// The formats of runs by the raw client rather than the binary.
-const RAW: &str = "raw";
-const RAW_SCAN: &str = "raw+scan";
+/// The formats of runs by the raw client rather than the binary, and what it does with each
+/// answer.
+const RAW: [(&str, raw_fleet::Reading); 2] = [
+    ("raw", raw_fleet::Reading::Read),
+    ("raw+scan", raw_fleet::Reading::Scan),
+];
+
+/// What the raw client does in a run of `format`, if the raw client runs it.
+fn raw_reading(format: &str) -> Option<raw_fleet::Reading> {
+    RAW.iter().find(|(f, _)| *f == format).map(|(_, r)| *r)
+}
 
 struct Run {
     hosts: usize,
     concurrency: usize,
     auth: &'static str,
     format: &'static str,
+}
+
+impl Run {
+    fn new(hosts: usize, concurrency: usize, auth: &'static str, format: &'static str) -> Self {
+        Self {
+            hosts,
+            concurrency,
+            auth,
+            format,
+        }
+    }
+
+    /// The one-host run whose wall this run's ideal is built on: the binary's in json, or the
+    /// raw client's own.
+    fn one_host(&self) -> (&'static str, &'static str) {
+        match raw_reading(self.format) {
+            Some(_) => (self.auth, self.format),
+            None => (self.auth, "json"),
+        }
+    }
 }
 
 fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) -> common::Usage {
@@ -54,12 +82,7 @@ fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) 
             .collect();
         std::fs::write(&hosts, list).unwrap();
     }
-    let reading = match run.format {
-        RAW => Some(raw_fleet::Reading::Read),
-        RAW_SCAN => Some(raw_fleet::Reading::Scan),
-        _ => None,
-    };
-    if let Some(reading) = reading {
+    if let Some(reading) = raw_reading(run.format) {
         return common::timed(
             &mut raw_fleet::command(&hosts, fixtures, run.concurrency, reading),
             true,
@@ -74,14 +97,6 @@ fn run(url: &str, fixtures: &std::path::Path, dir: &std::path::Path, run: &Run) 
         .args(["--format", run.format, "--user", "demo"])
         .env("WINRM_PASSWORD", "demo");
     common::timed(&mut command, true)
-}
-
-/// The one-host run a run's ideal is built on: the raw client's own for its runs.
-fn one_host_format(format: &str) -> &str {
-    match format {
-        RAW | RAW_SCAN => format,
-        _ => "json",
-    }
 }
 
 fn main() {
@@ -103,112 +118,29 @@ fn main() {
     );
     println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut one_host = std::collections::HashMap::new();
-    for (auth, format) in [
-        ("basic", "json"),
-        ("basic", RAW),
-        ("basic", RAW_SCAN),
-        ("ntlm", "json"),
-    ] {
-        // One host's time: the best of three, so a hiccup does not flatter the ratios.
-        let best = (0..3)
-            .map(|_| {
-                run(
-                    &url,
-                    fixtures.path(),
-                    work.path(),
-                    &Run {
-                        hosts: 1,
-                        concurrency: 1,
-                        auth,
-                        format,
-                    },
-                )
-                .wall
-            })
-            .fold(f64::MAX, f64::min);
+    let raw_formats = RAW.map(|(format, _)| format);
+    let one_host_runs = [("basic", "json"), ("ntlm", "json")]
+        .into_iter()
+        .chain(raw_formats.map(|format| ("basic", format)));
+    for (auth, format) in one_host_runs {
+        let one = Run::new(1, 1, auth, format);
+        let best = common::best_of_three(|| run(&url, fixtures.path(), work.path(), &one).wall);
         println!("| 1 | 1 | {auth} | {format} | {best:.3} | {best:.3} | 1.00 | | | | |");
         one_host.insert((auth, format), best);
     }
-    let runs = [
-        Run {
-            hosts: 1_000,
-            concurrency: 100,
-            auth: "basic",
-            format: "json",
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 100,
-            auth: "basic",
-            format: RAW,
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 100,
-            auth: "basic",
-            format: RAW_SCAN,
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: "json",
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: RAW,
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: RAW_SCAN,
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: "json",
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: RAW,
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: RAW_SCAN,
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: "csv",
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "basic",
-            format: "table",
-        },
-        Run {
-            hosts: 1_000,
-            concurrency: 100,
-            auth: "ntlm",
-            format: "json",
-        },
-        Run {
-            hosts: 10_000,
-            concurrency: 1_000,
-            auth: "ntlm",
-            format: "json",
-        },
-    ];
+    // Each Basic fleet by the binary in json, then by the raw client reading and scanning.
+    let mut runs = Vec::new();
+    for (hosts, concurrency) in [(1_000, 100), (1_000, 1_000), (10_000, 1_000)] {
+        for format in ["json"].into_iter().chain(raw_formats) {
+            runs.push(Run::new(hosts, concurrency, "basic", format));
+        }
+    }
+    runs.extend([
+        Run::new(10_000, 1_000, "basic", "csv"),
+        Run::new(10_000, 1_000, "basic", "table"),
+        Run::new(1_000, 100, "ntlm", "json"),
+        Run::new(10_000, 1_000, "ntlm", "json"),
+    ]);
     for r in &runs {
         // Each host in flight holds up to two descriptors, the server one more per host.
         let needed = 3 * r.concurrency as u64 + 256;
@@ -222,8 +154,7 @@ fn main() {
         let server_before = common::process_cpu(server.id());
         let usage = run(&url, fixtures.path(), work.path(), r);
         let server_cpu = common::process_cpu(server.id()) - server_before;
-        let ideal =
-            r.hosts.div_ceil(r.concurrency) as f64 * one_host[&(r.auth, one_host_format(r.format))];
+        let ideal = r.hosts.div_ceil(r.concurrency) as f64 * one_host[&r.one_host()];
         println!(
             "| {} | {} | {} | {} | {:.3} | {:.3} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
             r.hosts,

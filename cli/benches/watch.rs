@@ -132,9 +132,7 @@ fn at_fleet_scale() {
     };
     let single = work.path().join("one.txt");
     std::fs::write(&single, format!("{url}?host=0\n")).unwrap();
-    let one_host = (0..3)
-        .map(|_| watch(&single, 1, false, 1).wall)
-        .fold(f64::MAX, f64::min);
+    let one_host = common::best_of_three(|| watch(&single, 1, false, 1).wall);
     let ideal = hosts.div_ceil(concurrency) as f64 * one_host;
     println!(
         "watch at fleet scale: {hosts} hosts x {SESSIONS} sessions, concurrency {concurrency}, 50 ms latency; one host alone {one_host:.3} s, ideal cycle {ideal:.2} s"
@@ -146,15 +144,13 @@ fn at_fleet_scale() {
             "raw client scanning the XML, one poll",
         ),
     ] {
-        let raw_one_host = (0..3)
-            .map(|_| {
-                common::timed(
-                    &mut raw_fleet::command(&single, fixtures.path(), 1, reading),
-                    true,
-                )
-                .wall
-            })
-            .fold(f64::MAX, f64::min);
+        let raw_one_host = common::best_of_three(|| {
+            common::timed(
+                &mut raw_fleet::command(&single, fixtures.path(), 1, reading),
+                true,
+            )
+            .wall
+        });
         let raw_ideal = hosts.div_ceil(concurrency) as f64 * raw_one_host;
         let server_before = common::process_cpu(server.id());
         let raw = common::timed(
